@@ -1,0 +1,148 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+using TorchSharp;
+
+namespace MiniGemini.Checkpoints;
+
+/// <summary>How tensor bytes travel from disk into tensors.</summary>
+public enum TensorReadMode
+{
+    /// <summary>Map the file into memory and copy each tensor straight from the mapping (the default).</summary>
+    MemoryMapped,
+    /// <summary>Read each tensor with positioned reads; for file systems where mapping is unavailable.</summary>
+    Streamed,
+}
+
+/// <summary>
+/// A single <c>.safetensors</c> file. The header is parsed and validated when the file is opened; tensor data is read
+/// on demand, one tensor at a time, straight into the destination tensor (no intermediate managed copy).
+/// </summary>
+public sealed class SafetensorsFile : ITensorSource
+{
+    readonly Dictionary<string, SafetensorsEntry> _entries;
+    readonly long _dataStart;
+    readonly FileStream _stream;
+    readonly MemoryMappedFile? _map;
+    readonly MemoryMappedViewAccessor? _view;
+
+    SafetensorsFile(string path, FileStream stream, Dictionary<string, SafetensorsEntry> entries,
+        IReadOnlyDictionary<string, string> metadata, long dataStart, TensorReadMode mode)
+    {
+        Location = path;
+        _stream = stream;
+        _entries = entries;
+        Metadata = metadata;
+        _dataStart = dataStart;
+        if (mode == TensorReadMode.MemoryMapped && stream.Length > 0)
+        {
+            _map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        }
+    }
+
+    /// <summary>Opens and validates a safetensors file.</summary>
+    /// <exception cref="CheckpointFormatException">The file is truncated or its header is malformed or inconsistent.</exception>
+    public static SafetensorsFile Open(string path, TensorReadMode mode = TensorReadMode.MemoryMapped)
+    {
+        path = Path.GetFullPath(path);
+        if (!File.Exists(path)) throw new CheckpointException($"{path}: file not found.", path);
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
+        try
+        {
+            long length = stream.Length;
+            if (length < 8)
+                throw new CheckpointFormatException($"{path}: {length} bytes is too short for a safetensors file (8-byte header length missing).", path);
+            Span<byte> prefix = stackalloc byte[8];
+            stream.ReadExactly(prefix);
+            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+            if (headerLength > SafetensorsHeader.MaxHeaderBytes)
+                throw new CheckpointFormatException($"{path}: header length {headerLength} exceeds the {SafetensorsHeader.MaxHeaderBytes}-byte limit.", path);
+            if ((long)headerLength > length - 8)
+                throw new CheckpointFormatException($"{path}: header length {headerLength} exceeds the file ({length} bytes); the file is truncated.", path);
+            var json = new byte[headerLength];
+            stream.ReadExactly(json);
+            long dataStart = 8 + (long)headerLength;
+            var (entries, metadata) = SafetensorsHeader.Parse(json, length - dataStart, path);
+            return new SafetensorsFile(path, stream, entries.ToDictionary(e => e.Name, StringComparer.Ordinal), metadata, dataStart, mode);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public string Location { get; }
+
+    /// <summary>The header's <c>__metadata__</c> strings.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <inheritdoc/>
+    public IReadOnlyCollection<string> Keys => _entries.Keys;
+
+    /// <inheritdoc/>
+    public bool TryGetInfo(string key, out TensorInfo info)
+    {
+        if (_entries.TryGetValue(key, out var e))
+        {
+            info = new TensorInfo(key, e.DType, e.Shape, Location);
+            return true;
+        }
+        info = null!;
+        return false;
+    }
+
+    /// <inheritdoc/>
+    public unsafe torch.Tensor Load(string key)
+    {
+        if (!_entries.TryGetValue(key, out var e))
+            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+        var tensor = torch.empty(e.Shape, e.DType);
+        try
+        {
+            long fileOffset = _dataStart + e.Begin;
+            if (_view is not null)
+            {
+                byte* basePtr = null;
+                _view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
+                try
+                {
+                    byte* src = basePtr + _view.PointerOffset + fileOffset;
+                    TensorMemory.ForEachChunk(tensor, (dest, at) => new ReadOnlySpan<byte>(src + at, dest.Length).CopyTo(dest));
+                }
+                finally
+                {
+                    _view.SafeMemoryMappedViewHandle.ReleasePointer();
+                }
+            }
+            else
+            {
+                TensorMemory.ForEachChunk(tensor, (dest, at) =>
+                {
+                    int read = 0;
+                    while (read < dest.Length)
+                    {
+                        int n = RandomAccess.Read(_stream.SafeFileHandle, dest[read..], fileOffset + at + read);
+                        if (n == 0) throw new CheckpointFormatException($"{Location}: tensor '{key}' ends early; the file is truncated.", Location, key);
+                        read += n;
+                    }
+                });
+            }
+            return tensor;
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _view?.Dispose();
+        _map?.Dispose();
+        _stream.Dispose();
+    }
+}

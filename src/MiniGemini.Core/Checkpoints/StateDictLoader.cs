@@ -1,0 +1,131 @@
+using System.Text;
+using TorchSharp;
+
+namespace MiniGemini.Checkpoints;
+
+/// <summary>Rules for loading a checkpoint sub-tree into a module.</summary>
+public sealed record LoadOptions
+{
+    /// <summary>
+    /// Keys (relative to the prefix) that the module does not own and that are skipped on purpose, e.g. a text tower,
+    /// a classifier head, or a <c>position_ids</c> buffer. Anything else the module lacks is reported as unexpected.
+    /// </summary>
+    public Func<string, bool> IsForeign { get; init; } = _ => false;
+
+    /// <summary>Module keys allowed to be absent from the checkpoint (e.g. a tied <c>lm_head.weight</c>).</summary>
+    public Func<string, bool> MayBeMissing { get; init; } = _ => false;
+
+    /// <summary>When true (the default), unexpected checkpoint keys are errors; otherwise they are only reported.</summary>
+    public bool FailOnUnexpected { get; init; } = true;
+}
+
+/// <summary>What happened when a checkpoint sub-tree was loaded into a module.</summary>
+public sealed class LoadReport
+{
+    /// <summary>Where the tensors came from.</summary>
+    public required string Source { get; init; }
+    /// <summary>The key prefix that was mapped onto the module.</summary>
+    public required string Prefix { get; init; }
+    /// <summary>Module keys that were filled.</summary>
+    public IReadOnlyList<string> Loaded { get; init; } = [];
+    /// <summary>Module keys with no tensor in the checkpoint.</summary>
+    public IReadOnlyList<string> Missing { get; init; } = [];
+    /// <summary>Module keys absent from the checkpoint but allowed to be (e.g. tied weights).</summary>
+    public IReadOnlyList<string> AllowedMissing { get; init; } = [];
+    /// <summary>Checkpoint keys under the prefix that the module does not have.</summary>
+    public IReadOnlyList<string> Unexpected { get; init; } = [];
+    /// <summary>Checkpoint keys under the prefix skipped by rule.</summary>
+    public IReadOnlyList<string> Skipped { get; init; } = [];
+    /// <summary>Keys whose checkpoint shape differs from the module's: (key, checkpoint shape, module shape).</summary>
+    public IReadOnlyList<(string Key, string CheckpointShape, string ModuleShape)> ShapeMismatches { get; init; } = [];
+
+    /// <summary>True when nothing is missing, mis-shaped or (unless tolerated) unexpected.</summary>
+    public bool IsComplete(bool tolerateUnexpected = false) =>
+        Missing.Count == 0 && ShapeMismatches.Count == 0 && (tolerateUnexpected || Unexpected.Count == 0);
+
+    internal string? FirstProblemKey =>
+        ShapeMismatches.Select(m => m.Key).Concat(Missing).Concat(Unexpected).FirstOrDefault();
+
+    /// <summary>A readable multi-line report listing every problem.</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        sb.Append($"{Source} (prefix '{Prefix}'): {Loaded.Count} loaded, {Missing.Count} missing, ")
+          .Append($"{Unexpected.Count} unexpected, {ShapeMismatches.Count} shape mismatches, {Skipped.Count} skipped by rule.");
+        foreach (var (key, ckpt, module) in ShapeMismatches)
+            sb.Append($"\n  shape mismatch: {Prefix}{key} is {ckpt} in the checkpoint but {module} in the module");
+        foreach (var key in Missing) sb.Append($"\n  missing: {Prefix}{key}");
+        foreach (var key in Unexpected) sb.Append($"\n  unexpected: {Prefix}{key}");
+        return sb.ToString();
+    }
+}
+
+/// <summary>
+/// Loads the tensors under a key prefix of a checkpoint into a module whose parameter and buffer names equal the
+/// checkpoint keys without that prefix. Keys and shapes are compared before any data is read, so a mismatch never
+/// leaves a module half-loaded, and a shape difference is always an error (<c>copy_</c> would broadcast silently).
+/// Values are converted to each parameter's dtype on copy.
+/// </summary>
+public static class StateDictLoader
+{
+    /// <summary>Loads <paramref name="prefix"/>* of <paramref name="source"/> into <paramref name="module"/>.</summary>
+    /// <exception cref="CheckpointMismatchException">Missing keys, shape mismatches, or unexpected keys (per options).</exception>
+    public static LoadReport Load(torch.nn.Module module, ITensorSource source, string prefix = "", LoadOptions? options = null)
+    {
+        options ??= new LoadOptions();
+        var targets = module.state_dict();
+        var report = Compare(targets, source, prefix, options);
+        if (!report.IsComplete(tolerateUnexpected: !options.FailOnUnexpected))
+            throw new CheckpointMismatchException($"Checkpoint does not fit {module.GetName()}: {report}", report, source.Location);
+
+        using var _ = torch.no_grad();
+        foreach (var key in report.Loaded)
+        {
+            using var value = source.Load(prefix + key);
+            targets[key].copy_(value);
+        }
+        return report;
+    }
+
+    /// <summary>Compares keys and shapes without reading any tensor data.</summary>
+    public static LoadReport Compare(IReadOnlyDictionary<string, torch.Tensor> targets, ITensorSource source, string prefix, LoadOptions options)
+    {
+        var loaded = new List<string>();
+        var missing = new List<string>();
+        var allowedMissing = new List<string>();
+        var mismatches = new List<(string, string, string)>();
+        foreach (var (key, target) in targets.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            if (!source.TryGetInfo(prefix + key, out var info))
+            {
+                (options.MayBeMissing(key) ? allowedMissing : missing).Add(key);
+                continue;
+            }
+            if (!info.Shape.SequenceEqual(target.shape))
+                mismatches.Add((key, info.ShapeText, "[" + string.Join(", ", target.shape) + "]"));
+            else
+                loaded.Add(key);
+        }
+
+        var unexpected = new List<string>();
+        var skipped = new List<string>();
+        foreach (var full in source.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).OrderBy(k => k, StringComparer.Ordinal))
+        {
+            var key = full[prefix.Length..];
+            if (targets.ContainsKey(key)) continue;
+            (options.IsForeign(key) ? skipped : unexpected).Add(key);
+        }
+        return new LoadReport
+        {
+            Source = source.Location, Prefix = prefix, Loaded = loaded, Missing = missing, AllowedMissing = allowedMissing,
+            Unexpected = unexpected, Skipped = skipped, ShapeMismatches = mismatches,
+        };
+    }
+
+    /// <summary>
+    /// The first of <paramref name="candidates"/> under which <paramref name="probeKey"/> exists, e.g. to accept a CLIP
+    /// checkpoint with or without its <c>vision_model.</c> prefix. Null when none matches.
+    /// </summary>
+    public static string? FindPrefix(ITensorSource source, string probeKey, params string[] candidates) =>
+        candidates.FirstOrDefault(p => source.TryGetInfo(p + probeKey, out _));
+}

@@ -1,0 +1,34 @@
+using TorchSharp;
+
+namespace MiniGemini.Checkpoints;
+
+/// <summary>What a checkpoint says about one stored tensor, known before its data is read.</summary>
+/// <param name="Name">The key in the checkpoint.</param>
+/// <param name="DType">The stored element type.</param>
+/// <param name="Shape">The stored shape.</param>
+/// <param name="FilePath">The file that holds the data.</param>
+public sealed record TensorInfo(string Name, torch.ScalarType DType, long[] Shape, string FilePath)
+{
+    /// <summary>Number of elements.</summary>
+    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+
+    /// <summary>The shape as <c>[a, b, c]</c>.</summary>
+    public string ShapeText => "[" + string.Join(", ", Shape) + "]";
+}
+
+/// <summary>A set of named tensors on disk: a safetensors file, a sharded folder, or a PyTorch pickle.</summary>
+public interface ITensorSource : IDisposable
+{
+    /// <summary>The file or folder the tensors come from, for messages.</summary>
+    string Location { get; }
+
+    /// <summary>Every tensor key.</summary>
+    IReadOnlyCollection<string> Keys { get; }
+
+    /// <summary>Describes a tensor without reading its data.</summary>
+    bool TryGetInfo(string key, out TensorInfo info);
+
+    /// <summary>Reads one tensor into a new contiguous CPU tensor of the stored dtype and shape.</summary>
+    /// <exception cref="CheckpointException">The key is unknown or the data cannot be read.</exception>
+    torch.Tensor Load(string key);
+}

@@ -1,0 +1,134 @@
+using System.IO.Compression;
+using TorchSharp;
+
+namespace MiniGemini.Checkpoints;
+
+/// <summary>
+/// A PyTorch <c>torch.save</c> checkpoint in the zip format (e.g. <c>open_clip_pytorch_model.bin</c>) holding a
+/// state dict. The pickle is interpreted by a restricted unpickler that refuses anything but tensor data, so loading a
+/// hostile file cannot run code. Tensor data is read entry by entry on demand.
+/// </summary>
+public sealed class TorchPickleCheckpoint : ITensorSource
+{
+    readonly ZipArchive _zip;
+    readonly string _prefix;
+    readonly Dictionary<string, PickledTensor> _tensors;
+    readonly object _gate = new();
+
+    TorchPickleCheckpoint(string path, ZipArchive zip, string prefix, Dictionary<string, PickledTensor> tensors)
+    {
+        Location = path;
+        _zip = zip;
+        _prefix = prefix;
+        _tensors = tensors;
+    }
+
+    /// <summary>Opens a zip-format PyTorch checkpoint and reads its pickle.</summary>
+    /// <exception cref="CheckpointFormatException">Not a zip checkpoint, or the pickle holds anything but tensors.</exception>
+    public static TorchPickleCheckpoint Open(string path)
+    {
+        path = Path.GetFullPath(path);
+        if (!File.Exists(path)) throw new CheckpointException($"{path}: file not found.", path);
+        ZipArchive zip;
+        try
+        {
+            zip = ZipFile.OpenRead(path);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CheckpointFormatException(
+                $"{path}: not a zip-format PyTorch checkpoint (the legacy pre-1.6 format is not supported; re-save it with torch.save).", path, inner: e);
+        }
+        try
+        {
+            var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1)
+                ?? throw new CheckpointFormatException($"{path}: no data.pkl in the archive.", path);
+            var prefix = pkl.FullName[..^"data.pkl".Length];
+            var byteOrder = zip.GetEntry(prefix + "byteorder");
+            if (byteOrder is not null)
+            {
+                using var reader = new StreamReader(byteOrder.Open());
+                var order = reader.ReadToEnd().Trim();
+                if (order != "little") throw new CheckpointFormatException($"{path}: byte order '{order}' is not supported.", path);
+            }
+            byte[] pickle;
+            using (var s = pkl.Open())
+            using (var ms = new MemoryStream())
+            {
+                s.CopyTo(ms);
+                pickle = ms.ToArray();
+            }
+            var root = RestrictedUnpickler.Load(pickle, path);
+            var tensors = Flatten(root, path);
+            return new TorchPickleCheckpoint(path, zip, prefix, tensors);
+        }
+        catch
+        {
+            zip.Dispose();
+            throw;
+        }
+    }
+
+    static Dictionary<string, PickledTensor> Flatten(object? root, string path)
+    {
+        if (root is not Dictionary<object, object?> dict)
+            throw new CheckpointFormatException($"{path}: the checkpoint is not a state dict (top level is {root?.GetType().Name ?? "None"}).", path);
+        // Training checkpoints wrap the weights: {"state_dict": {...}, "epoch": ...}.
+        if (dict.TryGetValue("state_dict", out var inner) && inner is Dictionary<object, object?> innerDict)
+            dict = innerDict;
+        var result = new Dictionary<string, PickledTensor>(StringComparer.Ordinal);
+        foreach (var (key, value) in dict)
+            if (key is string name && value is PickledTensor t)
+                result[name] = t;
+        return result;
+    }
+
+    /// <inheritdoc/>
+    public string Location { get; }
+
+    /// <inheritdoc/>
+    public IReadOnlyCollection<string> Keys => _tensors.Keys;
+
+    /// <inheritdoc/>
+    public bool TryGetInfo(string key, out TensorInfo info)
+    {
+        if (_tensors.TryGetValue(key, out var t))
+        {
+            info = new TensorInfo(key, t.DType, t.Shape, Location);
+            return true;
+        }
+        info = null!;
+        return false;
+    }
+
+    /// <inheritdoc/>
+    public torch.Tensor Load(string key)
+    {
+        if (!_tensors.TryGetValue(key, out var t))
+            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+        long extent = t.Offset + 1 + t.Shape.Zip(t.Stride, (n, s) => (n - 1) * s).Sum();
+        if (t.Shape.Any(n => n == 0)) extent = 0;
+        if (t.Offset < 0 || t.Stride.Length != t.Shape.Length || t.Stride.Any(s => s < 0) || extent > t.StorageElements)
+            throw new CheckpointFormatException($"{Location}: tensor '{key}' ({string.Join("x", t.Shape)}, offset {t.Offset}) lies outside its storage of {t.StorageElements} elements.", Location, key);
+
+        using var storage = torch.empty(t.StorageElements, t.DType);
+        lock (_gate)
+        {
+            var entry = _zip.GetEntry(_prefix + "data/" + t.StorageKey)
+                ?? throw new CheckpointFormatException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' is missing.", Location, key);
+            long expected = t.StorageElements * StorageTypes.SizeOf(t.DType);
+            if (entry.Length != expected)
+                throw new CheckpointFormatException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' holds {entry.Length} bytes, expected {expected}.", Location, key);
+            using var stream = entry.Open();
+            TensorMemory.ForEachChunk(storage, (dest, _) => stream.ReadExactly(dest));
+        }
+        using var view = storage.as_strided(t.Shape, t.Stride, t.Offset);
+        return view.contiguous().clone();
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        lock (_gate) _zip.Dispose();
+    }
+}

@@ -1,0 +1,210 @@
+using System.Buffers.Binary;
+using System.Text;
+using MiniGemini.Checkpoints;
+using MiniGemini.Tests.Parity;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Tests.Checkpoints;
+
+public sealed class SafetensorsFileTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("mgm-st-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    static string ConvNeXt(string file) => Path.Combine(FixtureCatalog.Bundled("convnext-tiny"), file);
+
+    [Fact]
+    public void Pickle_and_safetensors_twins_hold_identical_tensors()
+    {
+        using var bin = TorchPickleCheckpoint.Open(ConvNeXt("open_clip_pytorch_model.bin"));
+        using var st = SafetensorsFile.Open(ConvNeXt("open_clip_model.safetensors"));
+        Assert.Equal(st.Keys.OrderBy(k => k), bin.Keys.OrderBy(k => k));
+        Assert.True(st.Keys.Count > 60);
+        foreach (var key in st.Keys)
+        {
+            using var scope = NewDisposeScope();
+            Assert.True(st.TryGetInfo(key, out var a));
+            Assert.True(bin.TryGetInfo(key, out var b));
+            Assert.Equal(a.Shape, b.Shape);
+            Assert.Equal(a.DType, b.DType);
+            var x = st.Load(key);
+            var y = bin.Load(key);
+            Assert.True(x.Equals(y), $"{key} differs between the .bin and .safetensors files");
+        }
+    }
+
+    [Fact]
+    public void Streamed_and_memory_mapped_reads_agree()
+    {
+        using var mapped = SafetensorsFile.Open(ConvNeXt("open_clip_model.safetensors"));
+        using var streamed = SafetensorsFile.Open(ConvNeXt("open_clip_model.safetensors"), TensorReadMode.Streamed);
+        foreach (var key in mapped.Keys)
+        {
+            using var scope = NewDisposeScope();
+            Assert.True(mapped.Load(key).Equals(streamed.Load(key)), key);
+        }
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.Float16)]
+    [InlineData(ScalarType.BFloat16)]
+    [InlineData(ScalarType.Float64)]
+    [InlineData(ScalarType.Int64)]
+    [InlineData(ScalarType.Int32)]
+    [InlineData(ScalarType.Int16)]
+    [InlineData(ScalarType.Int8)]
+    [InlineData(ScalarType.Byte)]
+    [InlineData(ScalarType.Bool)]
+    public void Every_supported_dtype_round_trips(ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        var source = (randn(3, 5, 2) * 50).to(dtype);
+        var path = Path.Combine(_dir, $"{dtype}.safetensors");
+        SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["t"] = source, ["empty"] = zeros(0, 4, dtype: dtype) });
+        using var file = SafetensorsFile.Open(path);
+        var back = file.Load("t");
+        Assert.Equal(dtype, back.dtype);
+        Assert.True(source.Equals(back));
+        Assert.Equal(new long[] { 0, 4 }, file.Load("empty").shape);
+    }
+
+    [Fact]
+    public void Sharded_folder_is_read_through_its_index()
+    {
+        using var scope = NewDisposeScope();
+        var a = randn(4, 4);
+        var b = arange(10, dtype: ScalarType.Int64);
+        SafetensorsWriter.Write(Path.Combine(_dir, "model-00001-of-00002.safetensors"), new Dictionary<string, Tensor> { ["a"] = a });
+        SafetensorsWriter.Write(Path.Combine(_dir, "model-00002-of-00002.safetensors"), new Dictionary<string, Tensor> { ["b"] = b });
+        File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"),
+            """{"metadata": {"total_size": 96}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}""");
+        using var source = Checkpoint.Open(_dir);
+        Assert.IsType<ShardedCheckpoint>(source);
+        Assert.Equal(["a", "b"], source.Keys.OrderBy(k => k));
+        Assert.True(a.Equals(source.Load("a")));
+        Assert.True(b.Equals(source.Load("b")));
+    }
+
+    [Fact]
+    public void Index_naming_a_missing_shard_is_a_typed_error()
+    {
+        File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"), """{"weight_map": {"w": "gone.safetensors"}}""");
+        var e = Assert.Throws<CheckpointFormatException>(() => ShardedCheckpoint.Open(Path.Combine(_dir, "model.safetensors.index.json")));
+        Assert.Contains("gone.safetensors", e.Message);
+        Assert.Equal("w", e.TensorName);
+    }
+
+    [Fact]
+    public void Index_cannot_point_outside_its_folder()
+    {
+        File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"), """{"weight_map": {"w": "../escape.safetensors"}}""");
+        var e = Assert.Throws<CheckpointFormatException>(() => ShardedCheckpoint.Open(Path.Combine(_dir, "model.safetensors.index.json")));
+        Assert.Contains("outside", e.Message);
+    }
+
+    // ---- malformed files: each gives a typed error naming the file (and the tensor where there is one)
+
+    string WriteRaw(string name, string headerJson, int dataBytes, ulong? lyingLength = null)
+    {
+        var header = Encoding.UTF8.GetBytes(headerJson);
+        var bytes = new byte[8 + header.Length + dataBytes];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, lyingLength ?? (ulong)header.Length);
+        header.CopyTo(bytes, 8);
+        var path = Path.Combine(_dir, name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    [Fact]
+    public void Truncated_file_names_the_tensor_that_runs_past_the_end()
+    {
+        using (var scope = NewDisposeScope())
+            SafetensorsWriter.Write(Path.Combine(_dir, "full.safetensors"), new Dictionary<string, Tensor> { ["w"] = randn(16, 16) });
+        var full = File.ReadAllBytes(Path.Combine(_dir, "full.safetensors"));
+        var cut = Path.Combine(_dir, "cut.safetensors");
+        File.WriteAllBytes(cut, full[..(full.Length / 2)]);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(cut));
+        Assert.Equal("w", e.TensorName);
+        Assert.Contains("cut.safetensors", e.Message);
+        Assert.Contains("truncated", e.Message);
+    }
+
+    [Fact]
+    public void Lying_offsets_are_refused()
+    {
+        var path = WriteRaw("lying.safetensors", """{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"v":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}""", 16);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Contains("overlap", e.Message);
+        Assert.Contains("lying.safetensors", e.Message);
+    }
+
+    [Fact]
+    public void Offsets_beyond_the_data_are_refused()
+    {
+        var path = WriteRaw("beyond.safetensors", """{"w":{"dtype":"F32","shape":[4],"data_offsets":[1000,1016]}}""", 16);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Equal("w", e.TensorName);
+    }
+
+    [Fact]
+    public void Huge_header_length_is_refused_before_allocation()
+    {
+        var path = WriteRaw("huge.safetensors", "{}", 0, lyingLength: 1UL << 40);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Contains("limit", e.Message);
+    }
+
+    [Fact]
+    public void Header_longer_than_the_file_is_refused()
+    {
+        var path = WriteRaw("short.safetensors", "{}", 0, lyingLength: 4096);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Contains("truncated", e.Message);
+    }
+
+    [Fact]
+    public void Byte_size_must_equal_dtype_times_shape()
+    {
+        var path = WriteRaw("size.safetensors", """{"w":{"dtype":"F16","shape":[4],"data_offsets":[0,16]}}""", 16);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Equal("w", e.TensorName);
+        Assert.Contains("needs 8", e.Message);
+    }
+
+    [Theory]
+    [InlineData("""{"w":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}""", "not supported")]
+    [InlineData("""{"w":{"dtype":"Q4","shape":[4],"data_offsets":[0,4]}}""", "unknown dtype")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}""", "shape entry 0")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}""", "end before")]
+    [InlineData("""{"w":[1,2,3]}""", "not an object")]
+    [InlineData("""{"w":{"dtype":"F32","shape":[1]}}""", "data_offsets")]
+    [InlineData("""[1,2]""", "not a JSON object")]
+    [InlineData("""{"w": {"dtype": "F32",""", "not valid JSON")]
+    [InlineData("""{"__metadata__":{"a":1}}""", "__metadata__")]
+    public void Malformed_headers_give_typed_errors(string header, string expected)
+    {
+        var path = WriteRaw("bad.safetensors", header, 16);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Contains(expected, e.Message);
+        Assert.Equal(path, e.FilePath);
+    }
+
+    [Fact]
+    public void Too_short_for_a_header_length()
+    {
+        var path = Path.Combine(_dir, "tiny.safetensors");
+        File.WriteAllBytes(path, [1, 2, 3]);
+        Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+    }
+
+    [Fact]
+    public void Unknown_key_is_a_typed_error()
+    {
+        using var st = SafetensorsFile.Open(ConvNeXt("open_clip_model.safetensors"));
+        var e = Assert.Throws<CheckpointException>(() => st.Load("no.such.key"));
+        Assert.Equal("no.such.key", e.TensorName);
+    }
+}

@@ -1,0 +1,123 @@
+using MiniGemini.Checkpoints;
+using MiniGemini.Tests.Parity;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Tests.Checkpoints;
+
+public sealed class StateDictLoaderTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("mgm-load-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    sealed class Stem : nn.Module
+    {
+        // Same names as timm's ConvNeXt stem: Sequential(conv, norm) -> "0", "1".
+        public Stem() : base(nameof(Stem))
+        {
+            register_module("0", nn.Conv2d(3, 16, 4, stride: 4));
+            register_module("1", nn.LayerNorm(16));
+        }
+    }
+
+    static string ConvNeXtBin => Path.Combine(FixtureCatalog.Bundled("convnext-tiny"), "open_clip_pytorch_model.bin");
+
+    [Fact]
+    public void Loads_a_prefix_sub_tree_exactly()
+    {
+        using var source = Checkpoint.Open(ConvNeXtBin);
+        using var stem = new Stem();
+        var report = StateDictLoader.Load(stem, source, "visual.trunk.stem.");
+        Assert.Equal(4, report.Loaded.Count);
+        Assert.Empty(report.Missing);
+        Assert.Empty(report.Unexpected);
+        using var expected = source.Load("visual.trunk.stem.0.weight");
+        Assert.True(stem.state_dict()["0.weight"].Equals(expected));
+    }
+
+    [Fact]
+    public void Shape_mismatch_is_an_error_even_when_copy_would_broadcast()
+    {
+        using var scope = NewDisposeScope();
+        var path = Path.Combine(_dir, "bias.safetensors");
+        // A [1] bias would broadcast silently into a [16] parameter with copy_.
+        SafetensorsWriter.Write(path, new Dictionary<string, Tensor>
+        {
+            ["0.weight"] = randn(16, 3, 4, 4), ["0.bias"] = ones(1), ["1.weight"] = ones(16), ["1.bias"] = zeros(16),
+        });
+        using var source = Checkpoint.Open(path);
+        using var stem = new Stem();
+        var before = stem.state_dict()["0.weight"].clone();
+        var e = Assert.Throws<CheckpointMismatchException>(() => StateDictLoader.Load(stem, source));
+        Assert.Contains("0.bias is [1] in the checkpoint but [16] in the module", e.Message);
+        Assert.Equal("0.bias", e.TensorName);
+        Assert.True(stem.state_dict()["0.weight"].Equals(before), "nothing may be copied when the check fails");
+    }
+
+    [Fact]
+    public void Missing_and_unexpected_keys_are_listed()
+    {
+        using var scope = NewDisposeScope();
+        var path = Path.Combine(_dir, "partial.safetensors");
+        SafetensorsWriter.Write(path, new Dictionary<string, Tensor>
+        {
+            ["0.weight"] = randn(16, 3, 4, 4), ["0.bias"] = zeros(16), ["1.weight"] = ones(16), ["extra.weight"] = ones(2),
+        });
+        using var source = Checkpoint.Open(path);
+        using var stem = new Stem();
+        var e = Assert.Throws<CheckpointMismatchException>(() => StateDictLoader.Load(stem, source));
+        Assert.Equal(["1.bias"], e.Report.Missing);
+        Assert.Equal(["extra.weight"], e.Report.Unexpected);
+        Assert.Contains("missing: 1.bias", e.Message);
+        Assert.Contains("unexpected: extra.weight", e.Message);
+    }
+
+    [Fact]
+    public void Foreign_keys_are_skipped_by_rule_and_allowed_missing_keys_pass()
+    {
+        using var scope = NewDisposeScope();
+        var path = Path.Combine(_dir, "rules.safetensors");
+        SafetensorsWriter.Write(path, new Dictionary<string, Tensor>
+        {
+            ["0.weight"] = randn(16, 3, 4, 4), ["0.bias"] = zeros(16), ["1.weight"] = ones(16), ["head.fc.weight"] = ones(2),
+        });
+        using var source = Checkpoint.Open(path);
+        using var stem = new Stem();
+        var report = StateDictLoader.Load(stem, source, "", new LoadOptions
+        {
+            IsForeign = k => k.StartsWith("head.", StringComparison.Ordinal),
+            MayBeMissing = k => k == "1.bias",
+        });
+        Assert.Equal(["head.fc.weight"], report.Skipped);
+        Assert.Equal(["1.bias"], report.AllowedMissing);
+        Assert.Equal(3, report.Loaded.Count);
+    }
+
+    [Fact]
+    public void Values_are_converted_to_the_parameter_dtype()
+    {
+        using var scope = NewDisposeScope();
+        var path = Path.Combine(_dir, "bf16.safetensors");
+        var weight = randn(16, 3, 4, 4).to(ScalarType.BFloat16);
+        SafetensorsWriter.Write(path, new Dictionary<string, Tensor>
+        {
+            ["0.weight"] = weight, ["0.bias"] = zeros(16, ScalarType.BFloat16), ["1.weight"] = ones(16, ScalarType.BFloat16), ["1.bias"] = zeros(16, ScalarType.BFloat16),
+        });
+        using var source = Checkpoint.Open(path);
+        using var stem = new Stem();
+        StateDictLoader.Load(stem, source);
+        var loaded = stem.state_dict()["0.weight"];
+        Assert.Equal(ScalarType.Float32, loaded.dtype);
+        Assert.True(loaded.Equals(weight.to(ScalarType.Float32)));
+    }
+
+    [Fact]
+    public void FindPrefix_picks_the_layout_present()
+    {
+        using var source = Checkpoint.Open(Path.Combine(FixtureCatalog.Bundled("clip-vit-tiny-openai-layout"), "model.safetensors"));
+        Assert.Equal("vision_model.", StateDictLoader.FindPrefix(source, "embeddings.class_embedding", "", "vision_model."));
+        Assert.Null(StateDictLoader.FindPrefix(source, "no.such.key", "", "vision_model."));
+    }
+}

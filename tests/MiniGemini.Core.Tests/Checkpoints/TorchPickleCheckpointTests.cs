@@ -1,0 +1,112 @@
+using System.IO.Compression;
+using System.Text;
+using MiniGemini.Checkpoints;
+using MiniGemini.Tests.Parity;
+using Xunit;
+
+namespace MiniGemini.Tests.Checkpoints;
+
+public sealed class TorchPickleCheckpointTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("mgm-pkl-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    string Zip(string name, byte[] pickle, params (string Entry, byte[] Data)[] extra)
+    {
+        var path = Path.Combine(_dir, name);
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
+        void Add(string entryName, byte[] data)
+        {
+            using var s = zip.CreateEntry(entryName, CompressionLevel.NoCompression).Open();
+            s.Write(data);
+        }
+        Add("archive/data.pkl", pickle);
+        Add("archive/byteorder", Encoding.ASCII.GetBytes("little"));
+        foreach (var (entry, data) in extra) Add(entry, data);
+        return path;
+    }
+
+    static byte[] Payload(string module, string name, string argument)
+    {
+        var bytes = new List<byte> { 0x80, 0x02, (byte)'c' };
+        bytes.AddRange(Encoding.ASCII.GetBytes($"{module}\n{name}\n"));
+        bytes.Add((byte)'X');
+        bytes.AddRange(BitConverter.GetBytes(argument.Length));
+        bytes.AddRange(Encoding.ASCII.GetBytes(argument));
+        bytes.AddRange([0x85, (byte)'R', (byte)'.']);
+        return bytes.ToArray();
+    }
+
+    [Fact]
+    public void Reads_the_open_clip_bin_and_skips_nothing_silently()
+    {
+        using var bin = TorchPickleCheckpoint.Open(Path.Combine(FixtureCatalog.Bundled("convnext-tiny"), "open_clip_pytorch_model.bin"));
+        Assert.Contains("visual.trunk.stem.0.weight", bin.Keys);
+        Assert.Contains("logit_scale", bin.Keys);
+        Assert.True(bin.TryGetInfo("visual.trunk.stem.0.weight", out var info));
+        Assert.Equal(new long[] { 16, 3, 4, 4 }, info.Shape);
+        using var scalar = bin.Load("logit_scale");
+        Assert.Empty(scalar.shape);
+        Assert.Equal(4.6f, scalar.item<float>(), 5);
+    }
+
+    [Fact]
+    public void A_pickle_that_would_run_code_is_refused()
+    {
+        // PROTO 2; GLOBAL os.system; BINUNICODE 'echo pwned'; TUPLE1; REDUCE; STOP -- the classic payload
+        var payload = Payload("os", "system", "echo pwned");
+        var path = Zip("evil.bin", payload);
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(path));
+        Assert.Contains("os.system", e.Message);
+        Assert.Contains("evil.bin", e.Message);
+    }
+
+    [Fact]
+    public void Builtins_eval_is_refused()
+    {
+        var payload = Payload("builtins", "eval", "1");
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(Zip("eval.bin", payload)));
+        Assert.Contains("builtins.eval", e.Message);
+    }
+
+    [Fact]
+    public void Non_zip_file_is_a_typed_error()
+    {
+        var path = Path.Combine(_dir, "legacy.bin");
+        File.WriteAllBytes(path, [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(path));
+        Assert.Contains("zip", e.Message);
+    }
+
+    [Fact]
+    public void Truncated_pickle_is_a_typed_error()
+    {
+        var original = Path.Combine(FixtureCatalog.Bundled("convnext-tiny"), "open_clip_pytorch_model.bin");
+        byte[] pickle;
+        using (var zip = ZipFile.OpenRead(original))
+        using (var s = zip.Entries.First(e => e.FullName.EndsWith("data.pkl")).Open())
+        using (var ms = new MemoryStream())
+        {
+            s.CopyTo(ms);
+            pickle = ms.ToArray();
+        }
+        var path = Zip("cut.bin", pickle[..(pickle.Length / 2)]);
+        Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(path));
+    }
+
+    [Fact]
+    public void Missing_storage_entry_names_the_tensor()
+    {
+        var original = Path.Combine(FixtureCatalog.Bundled("convnext-tiny"), "open_clip_pytorch_model.bin");
+        var copy = Path.Combine(_dir, "nostorage.bin");
+        File.Copy(original, copy);
+        using (var zip = ZipFile.Open(copy, ZipArchiveMode.Update))
+            zip.Entries.First(e => e.FullName.EndsWith("/data/0")).Delete();
+        using var bin = TorchPickleCheckpoint.Open(copy);
+        var failures = bin.Keys.Select(k => Record.Exception(() => bin.Load(k).Dispose())).OfType<CheckpointFormatException>().ToList();
+        var failure = Assert.Single(failures);
+        Assert.Contains("data/0", failure.Message);
+        Assert.NotNull(failure.TensorName);
+    }
+}
