@@ -32,39 +32,37 @@ internal static class RegionAttention
         using var scope = NewDisposeScope();
         var scoreType = map.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
         long rows = grid.Rows, cols = grid.Cols, s = grid.Block, width = grid.Width, channels = map.shape[1];
+        var (variance, mean) = map.var_mean(1, unbiased: false);                            // [N, H, W]
+        var mus = Regions(mean.to(scoreType), grid);                                         // [N, Rows, Cols, s, s]
+        var rstds = Regions(variance.to(scoreType).add_(eps).rsqrt_(), grid);
+        var uSums = u.sum(-1, type: scoreType).view(-1, rows, cols, 1, 1);                   // [N, Rows, Cols, 1, 1]
+        var offsets = c.to(scoreType).view(-1, rows, cols, 1, 1);
         var results = new List<Tensor>();
         for (long n = 0; n < map.shape[0]; n++)
         {
             var x = map[n];                                                                  // [Da, H, W]
             if (x.stride(2) != 1 || x.stride(1) != width) x = x.contiguous();
             var blockRows = x.as_strided([rows, channels, s * width], [s * width, x.stride(0), 1], x.storage_offset()); // [Rows, Da, s·W]
-            var un = u[n].to(map.dtype).reshape(rows, cols, channels);                       // [Rows, Cols, Da]
-
+            var un = u[n].to(map.dtype).view(rows, cols, channels);                          // [Rows, Cols, Da]
             var dots = un.bmm(blockRows)                                                     // [Rows, Cols, s·W]
                 .view(rows, cols, s, cols, s).diagonal(0, 1, 3)                              // [Rows, s, s, Cols]
                 .permute(0, 3, 1, 2).to(scoreType);                                          // [Rows, Cols, s, s]
-            var (variance, mean) = x.var_mean(0, unbiased: false);                           // [H, W]
-            var mu = Regions(mean.to(scoreType), grid);                                      // [Rows, Cols, s, s]
-            var rstd = Regions(variance.to(scoreType).add(eps).rsqrt(), grid);
-            var uSum = un.to(scoreType).sum(-1).view(rows, cols, 1, 1);
-            var offset = c[n].to(scoreType).view(rows, cols, 1, 1);
-
-            var scores = rstd * (dots - mu * uSum) + offset;                                 // [Rows, Cols, s, s]
-            var p = scores.nan_to_num().reshape(rows, cols, s * s).softmax(-1).view(rows, cols, s, s);
-            var weights = p * rstd;
+            var (mu, rstd) = (mus[n], rstds[n]);
+            var scores = offsets[n].addcmul(rstd, dots.addcmul(mu, uSums[n], -1), 1);       // r(u·x − μΣu) + c
+            var p = scores.nan_to_num_().reshape(rows, cols, s * s).softmax(-1).view(rows, cols, s, s);
+            var weights = p.mul_(rstd);                                                      // pᵢrᵢ
             var meanShift = (weights * mu).sum([2, 3]);                                      // [Rows, Cols]
 
             // Block-diagonal weights: token (r, c) weighs only its own s×s block of block row r.
             var blockWeights = zeros([rows, s, cols, s, cols], map.dtype, map.device);      // [Rows, a, c', b, c]
             blockWeights.diagonal(0, 2, 4).copy_(weights.permute(0, 2, 3, 1));
-            var sums = blockRows.bmm(blockWeights.view(rows, s * width, cols))              // [Rows, Da, Cols]
-                .permute(0, 2, 1).to(scoreType);                                             // [Rows, Cols, Da]
-            results.Add((sums - meanShift.unsqueeze(-1)).reshape(rows * cols, channels));
+            var sums = blockRows.bmm(blockWeights.view(rows, s * width, cols));             // [Rows, Da, Cols]
+            results.Add(sums.to(scoreType).sub_(meanShift.unsqueeze(1)).permute(0, 2, 1)); // [Rows, Cols, Da]
         }
-        return stack(results).to(u.dtype).MoveToOuterDisposeScope();                       // [N, T, Da]
+        return stack(results).view(-1, grid.Tokens, channels).to(u.dtype).MoveToOuterDisposeScope(); // [N, T, Da]
     }
 
-    /// <summary>A per-position map <c>[H, W]</c> → per-token regions <c>[Rows, Cols, s, s]</c>.</summary>
+    /// <summary>Per-position maps <c>[N, H, W]</c> → per-token regions <c>[N, Rows, Cols, s, s]</c>.</summary>
     static Tensor Regions(Tensor positions, RegionGrid grid) =>
-        positions.view(grid.Rows, grid.Block, grid.Cols, grid.Block).permute(0, 2, 1, 3);
+        positions.view(-1, grid.Rows, grid.Block, grid.Cols, grid.Block).permute(0, 1, 3, 2, 4);
 }

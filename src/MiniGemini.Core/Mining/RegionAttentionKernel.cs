@@ -132,6 +132,7 @@ internal static unsafe class RegionAttentionKernel
         }
 
         /// <summary>rowU[k, w] = u[c0 + k, token of column w] for one block row (u given at channel c0, first token of the row).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void SpreadU(float* u, int chunk, float* rowU)
         {
             for (int k = 0; k < chunk; k++)
@@ -226,34 +227,32 @@ internal static unsafe class RegionAttentionKernel
 
         /// <summary>
         /// Pass 2 over one block row and a chunk of channels: output[c0 + k, token] = Σᵢ wᵢdᵢ − Σᵢ wᵢ mean(dᵢ) = Σᵢ pᵢx̂ᵢ
-        /// over each token's positions (output given at channel c0, first token of the row). The s rows of a block row
-        /// are one contiguous run per plane; the sum over them stays in registers.
+        /// over each token's positions (output given at channel c0, first token of the row). Row by row, the planes of
+        /// the chunk side by side, a cache line at a time; per-column sums over the rows collect in <paramref name="partial"/>.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void WeightedSums(float* blockRow, int chunk, float* shift, float* weights, double* meanShift, float* partial, float* output)
         {
             long s = _s, width = _width, planeStride = strideC, rowStride = strideH;
             int lanes = Vector<float>.Count;
-            long w = 0;
-            for (; w + lanes <= width; w += lanes)
+            new Span<float>(partial, (int)(chunk * width)).Clear();
+            for (long a = 0; a < s; a++)
+            {
+                float* weight = weights + a * width;
+                float* x0 = shift + a * width;
                 for (int k = 0; k < chunk; k++)
                 {
-                    float* x = blockRow + k * planeStride + w;
-                    float* weight = weights + w;
-                    float* x0 = shift + w;
-                    Vector<float> sum = default;
-                    for (long a = 0; a < s; a++, x += rowStride, weight += width, x0 += width)
-                        sum = MultiplyAdd(Load(weight), Load(x) - Load(x0), sum);
-                    Store(partial + k * width + w, sum);
+                    float* x = blockRow + k * planeStride + a * rowStride;
+                    float* sum = partial + k * width;
+                    long w = 0;
+                    for (; w + 2 * lanes <= width; w += 2 * lanes)
+                    {
+                        Store(sum + w, MultiplyAdd(Load(weight + w), Load(x + w) - Load(x0 + w), Load(sum + w)));
+                        Store(sum + w + lanes, MultiplyAdd(Load(weight + w + lanes), Load(x + w + lanes) - Load(x0 + w + lanes), Load(sum + w + lanes)));
+                    }
+                    for (; w < width; w++) sum[w] += weight[w] * (x[w] - x0[w]);
                 }
-            for (; w < width; w++)
-                for (int k = 0; k < chunk; k++)
-                {
-                    float sum = 0;
-                    for (long a = 0; a < s; a++)
-                        sum += weights[a * width + w] * (blockRow[k * planeStride + a * rowStride + w] - shift[a * width + w]);
-                    partial[k * width + w] = sum;
-                }
+            }
             bool wholeVectors = s % lanes == 0;
             for (int k = 0; k < chunk; k++)
                 for (long col = 0; col < _cols; col++)
