@@ -68,7 +68,7 @@ sealed class NativeMemoryColumn(bool aboveSetup) : IColumn
     public string Id => nameof(NativeMemoryColumn) + aboveSetup;
     public string ColumnName => aboveSetup ? "Native peak above inputs" : "Process peak RSS";
     public bool AlwaysShow => true;
-    public ColumnCategory Category => ColumnCategory.Metric;
+    public ColumnCategory Category => ColumnCategory.Custom;
     public int PriorityInCategory => aboveSetup ? 1 : 0;
     public bool IsNumeric => true;
     public UnitType UnitType => UnitType.Size;

@@ -11,7 +11,8 @@ namespace MiniGemini.Mining;
 /// one [D→Da] product per token instead of s² [Da→D] ones;</item>
 /// <item>Σ pᵢ(W_v(γ_v⊙x̂ᵢ + β_v) + b_v) = W_v(γ_v ⊙ Σ pᵢx̂ᵢ) + (W_vβ_v + b_v), since Σ pᵢ = 1: one value projection per token.</item>
 /// </list>
-/// c is kept although it cancels in the softmax, so that nan_to_num sees the reference's scores.
+/// c is kept although it cancels in the softmax, so that nan_to_num sees the reference's scores. The key and value
+/// projectors normalise the same HR features with the same LayerNorm(Da) eps, so one x̂ serves both.
 /// The attention itself (<see cref="RegionAttention"/>) reads the NCHW map in place.
 /// </summary>
 internal static class FastMining

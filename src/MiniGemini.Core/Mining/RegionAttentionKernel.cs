@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -48,37 +49,54 @@ internal static unsafe class RegionAttentionKernel
                 job.Band(workspace, image, firstRow, Math.Min(blockRowsPerBand, grid.Rows - firstRow));
                 return workspace;
             },
-            _ => { });
+            workspace => workspace.Dispose());
         return output.transpose(1, 2).MoveToOuterDisposeScope();                               // [N, T, Da]
     }
 
     static T* Address<T>(Tensor t) where T : unmanaged => (T*)t.storage<T>().data_ptr() + t.storage_offset();
 
-    /// <summary>Per-thread scratch for one band of block rows.</summary>
-    sealed class Workspace(long blockRows, RegionGrid grid)
+    /// <summary>Per-thread scratch for one band of block rows, in native memory (no managed garbage per call).</summary>
+    sealed class Workspace : IDisposable
     {
-        readonly long _positions = blockRows * grid.Block * grid.Width;
-        /// <summary>Per position: x₀, its channel-0 value; the moments below are of d = x − x₀.</summary>
-        public readonly float[] Shift = new float[blockRows * grid.Block * grid.Width];
-        /// <summary>Per position: Σ u·d, Σ d, Σ d²; after the softmax: exp(score − max), mean(d), 1/σ.</summary>
-        public readonly double[] Dots = new double[blockRows * grid.Block * grid.Width];
-        public readonly double[] Sums = new double[blockRows * grid.Block * grid.Width];
-        public readonly double[] Squares = new double[blockRows * grid.Block * grid.Width];
-        /// <summary>Per position: the softmax weight over 1/σ, pᵢrᵢ.</summary>
-        public readonly float[] Weights = new float[blockRows * grid.Block * grid.Width];
-        /// <summary>Per token: Σ pᵢ/σᵢ · mean(dᵢ).</summary>
-        public readonly double[] MeanShift = new double[blockRows * grid.Cols];
-        /// <summary>u of a chunk of channels spread over a map row: [k, w] = u[token of column w, c0 + k].</summary>
-        public readonly float[] RowU = new float[ChannelChunk * grid.Width];
-        /// <summary>Pass-2 sums of a chunk of channels over the s rows of a block row: [k, w].</summary>
-        public readonly float[] Partial = new float[ChannelChunk * grid.Width];
+        readonly long _positions;
+        readonly void* _memory;
 
-        public void Clear()
+        public Workspace(long blockRows, RegionGrid grid)
         {
-            Array.Clear(Dots, 0, (int)_positions);
-            Array.Clear(Sums, 0, (int)_positions);
-            Array.Clear(Squares, 0, (int)_positions);
+            _positions = blockRows * grid.Block * grid.Width;
+            long doubles = 3 * _positions + blockRows * grid.Cols;
+            long floats = 2 * _positions + 2 * ChannelChunk * grid.Width;
+            _memory = NativeMemory.AlignedAlloc((nuint)(doubles * sizeof(double) + floats * sizeof(float)), 64);
+            var d = (double*)_memory;
+            Dots = d;
+            Sums = d + _positions;
+            Squares = d + 2 * _positions;
+            MeanShift = d + 3 * _positions;
+            var f = (float*)(d + doubles);
+            Shift = f;
+            Weights = f + _positions;
+            RowU = f + 2 * _positions;
+            Partial = RowU + ChannelChunk * grid.Width;
         }
+
+        /// <summary>Per position: x₀, its channel-0 value; the moments below are of d = x − x₀.</summary>
+        public float* Shift { get; }
+        /// <summary>Per position: Σ u·d, Σ d, Σ d²; after the softmax: exp(score − max), mean(d), 1/σ.</summary>
+        public double* Dots { get; }
+        public double* Sums { get; }
+        public double* Squares { get; }
+        /// <summary>Per position: the softmax weight over σ, pᵢrᵢ.</summary>
+        public float* Weights { get; }
+        /// <summary>Per token: Σ pᵢrᵢ mean(dᵢ).</summary>
+        public double* MeanShift { get; }
+        /// <summary>u of a chunk of channels spread over a map row: [k, w] = u[token of column w, c0 + k].</summary>
+        public float* RowU { get; }
+        /// <summary>Pass-2 sums of a chunk of channels over the s rows of a block row: [k, w].</summary>
+        public float* Partial { get; }
+
+        public void ClearMoments() => new Span<double>(Dots, (int)(3 * _positions)).Clear();
+
+        public void Dispose() => NativeMemory.AlignedFree(_memory);
     }
 
     sealed class Job(float* map, long strideN, long strideC, long strideH, long channels, RegionGrid grid,
@@ -91,42 +109,42 @@ internal static unsafe class RegionAttentionKernel
         public void Band(Workspace ws, long image, long firstRow, long rows)
         {
             float* band = map + image * strideN + firstRow * _s * strideH;                      // channel 0, first HR row
-            float* u = uT + image * channels * _tokens;
-            ws.Clear();
-            fixed (float* shift = ws.Shift, weights = ws.Weights, rowU = ws.RowU, partial = ws.Partial)
-            fixed (double* dots = ws.Dots, sums = ws.Sums, squares = ws.Squares, meanShift = ws.MeanShift)
+            float* u = uT + image * channels * _tokens + firstRow * _cols;                      // channel 0, first token
+            long firstToken = image * _tokens + firstRow * _cols;
+
+            // Pass 1: moments of every position of the band, relative to its channel-0 value.
+            ws.ClearMoments();
+            for (long h = 0; h < rows * _s; h++)
+                new ReadOnlySpan<float>(band + h * strideH, (int)_width).CopyTo(new Span<float>(ws.Shift + h * _width, (int)_width));
+            for (long c0 = 0; c0 < channels; c0 += ChannelChunk)
             {
-                for (long h = 0; h < rows * _s; h++)
-                    new ReadOnlySpan<float>(band + h * strideH, (int)_width).CopyTo(new Span<float>(shift + h * _width, (int)_width));
-                for (long c0 = 0; c0 < channels; c0 += ChannelChunk)
-                {
-                    int chunk = (int)Math.Min(ChannelChunk, channels - c0);
-                    for (long r = 0; r < rows; r++)
-                    {
-                        SpreadU(u + c0 * _tokens + (firstRow + r) * _cols, chunk, rowU);
-                        for (long a = 0; a < _s; a++)
-                        {
-                            long at = (r * _s + a) * _width;
-                            Moments(band + c0 * strideC + (r * _s + a) * strideH, chunk, rowU, shift + at, dots + at, sums + at, squares + at);
-                        }
-                    }
-                }
+                int chunk = (int)Math.Min(ChannelChunk, channels - c0);
                 for (long r = 0; r < rows; r++)
-                    for (long col = 0; col < _cols; col++)
-                    {
-                        long token = image * _tokens + (firstRow + r) * _cols + col;
-                        meanShift[r * _cols + col] = Softmax(r * _s * _width + col * _s, uSums[token], offsets[token], dots, sums, squares, weights);
-                    }
-                float* outputBand = output + image * channels * _tokens + firstRow * _cols;
-                for (long c0 = 0; c0 < channels; c0 += ChannelChunk)
                 {
-                    int chunk = (int)Math.Min(ChannelChunk, channels - c0);
-                    for (long r = 0; r < rows; r++)
-                    {
-                        long at = r * _s * _width;
-                        WeightedSums(band + c0 * strideC + r * _s * strideH, chunk, shift + at, weights + at,
-                            meanShift + r * _cols, partial, outputBand + c0 * _tokens + r * _cols);
-                    }
+                    SpreadU(u + c0 * _tokens + r * _cols, chunk, ws.RowU);
+                    for (long h = r * _s; h < (r + 1) * _s; h++)
+                        Moments(band + c0 * strideC + h * strideH, chunk, ws.RowU,
+                            ws.Shift + h * _width, ws.Dots + h * _width, ws.Sums + h * _width, ws.Squares + h * _width);
+                }
+            }
+
+            for (long r = 0; r < rows; r++)
+                for (long col = 0; col < _cols; col++)
+                {
+                    long token = firstToken + r * _cols + col;
+                    ws.MeanShift[r * _cols + col] = Softmax(r * _s * _width + col * _s, uSums[token], offsets[token], ws);
+                }
+
+            // Pass 2: weighted sums, one block row and a chunk of channels at a time.
+            float* outputBand = output + image * channels * _tokens + firstRow * _cols;
+            for (long c0 = 0; c0 < channels; c0 += ChannelChunk)
+            {
+                int chunk = (int)Math.Min(ChannelChunk, channels - c0);
+                for (long r = 0; r < rows; r++)
+                {
+                    long at = r * _s * _width;
+                    WeightedSums(band + c0 * strideC + r * _s * strideH, chunk, ws.Shift + at, ws.Weights + at,
+                        ws.MeanShift + r * _cols, ws.Partial, outputBand + c0 * _tokens + r * _cols);
                 }
             }
         }
@@ -195,11 +213,13 @@ internal static unsafe class RegionAttentionKernel
         /// <summary>
         /// Token softmax over its positions (first one at <paramref name="first"/>): score = rᵢ(Σu·dᵢ − mean(dᵢ)Σu) + c,
         /// i.e. u·x̂ᵢ + c, then nan_to_num with float32 semantics as the reference's scores. Leaves pᵢrᵢ in
-        /// <paramref name="weights"/> and returns Σ pᵢrᵢ mean(dᵢ); overwrites the accumulators.
+        /// the workspace weights and returns Σ pᵢrᵢ mean(dᵢ); overwrites the accumulators.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        double Softmax(long first, double uSum, float offset, double* dots, double* sums, double* squares, float* weights)
+        double Softmax(long first, double uSum, float offset, Workspace ws)
         {
+            double* dots = ws.Dots, sums = ws.Sums, squares = ws.Squares;
+            float* weights = ws.Weights;
             double max = double.NegativeInfinity;
             for (long a = 0; a < _s; a++)
                 for (long j = first + a * _width, end = j + _s; j < end; j++)

@@ -7,9 +7,7 @@ namespace MiniGemini.Mining;
 internal readonly record struct RegionGrid(long Rows, long Cols, long Block)
 {
     public long Tokens => Rows * Cols;
-    public long Height => Rows * Block;
     public long Width => Cols * Block;
-    public long RegionSize => Block * Block;
 }
 
 /// <summary>How the fast path computes its attention over HR regions.</summary>
