@@ -11,6 +11,7 @@ namespace MiniGemini.Vision;
 /// <c>CLIPVisionModel</c>) with the same submodule names, so its state-dict keys are the checkpoint keys below
 /// <c>vision_model.</c>. MGM uses <see cref="SelectFeatures"/>; <see cref="Forward"/> gives HF's full output.
 /// </summary>
+/// <remarks>Forwards run under <c>inference_mode</c>: outputs are inference tensors (no autograd, no in-place updates outside it).</remarks>
 internal sealed partial class ViTEncoder : nn.Module<Tensor, ViTOutput>
 {
     [ComponentName(Name = "embeddings")] readonly ClipVisionEmbeddings _embeddings;

@@ -11,6 +11,7 @@ namespace MiniGemini.Vision;
 /// submodule names (<c>stem.*</c>, <c>stages.*</c>), so its state-dict keys are the checkpoint keys below
 /// <c>visual.trunk.</c>. MGM uses the four stage outputs, fused by <see cref="ForwardFused"/>.
 /// </summary>
+/// <remarks>Forwards run under <c>inference_mode</c>: outputs are inference tensors (no autograd, no in-place updates outside it).</remarks>
 internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<Tensor>>
 {
     [ComponentName(Name = "stem")] readonly Sequential _stem;
@@ -42,6 +43,11 @@ internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<
     /// Stem and stages: the output of every stage, <c>[B, C_i, H/2^(i+2), W/2^(i+2)]</c> (192/96/48/24 for a 768 input),
     /// as MGM's <c>OpenCLIPVisionTower</c> collects them. The caller owns the tensors.
     /// </summary>
+    /// <remarks>
+    /// The shapes are NCHW but the memory is channels-last (the stem's LayerNorm2d leaves it so, and every block keeps
+    /// it), as in PyTorch: LayerNorm and MLP then read contiguous rows, and a later <c>permute(0, 2, 3, 1)</c> is free.
+    /// Use <c>reshape</c>, not <c>view</c>, on the outputs.
+    /// </remarks>
     /// <param name="pixels">Normalised pixels <c>[B, C, H, W]</c> (the HR image, 768 or 1536 in MGM).</param>
     public override IReadOnlyList<Tensor> forward(Tensor pixels)
     {
@@ -59,7 +65,10 @@ internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<
         return outputs;
     }
 
-    /// <summary>MGM's aux features: the stages fused by <see cref="MultiStageFusion"/>, <c>[B, ΣC_i, H/4, W/4]</c>.</summary>
+    /// <summary>
+    /// MGM's aux features: the stages fused by <see cref="MultiStageFusion"/>, <c>[B, ΣC_i, H/4, W/4]</c>
+    /// (<c>[B, 2880, 192, 192]</c> for a 768 input), channels-last in memory like the stages.
+    /// </summary>
     public Tensor ForwardFused(Tensor pixels)
     {
         using var scope = NewDisposeScope();
