@@ -11,8 +11,9 @@ namespace MiniGemini.Vision;
 /// <item><b>Decode to RGB</b> as PIL's <c>Image.open(f).convert("RGB")</c> does. Alpha is dropped without compositing,
 /// 16-bit colour keeps its high byte and 16-bit grey saturates at 255, as in PIL. Only the first frame of a GIF or
 /// TIFF is used. EXIF orientation is ignored unless <see cref="ImagePreprocessOptions.ApplyExifOrientation"/> is set.
-/// PNG, BMP, TIFF and GIF decode to exactly PIL's bytes. JPEG and WebP decoders may differ from libjpeg/libwebp by a
-/// level here and there.</item>
+/// PNG, BMP, TIFF and GIF decode to exactly PIL's bytes, except that a GIF's transparent pixels come out black where PIL
+/// gives their palette colour. JPEG and lossy WebP decoders may differ from libjpeg/libwebp by a level here and
+/// there. Truncated PNG and JPEG data is refused, as PIL refuses it.</item>
 /// <item><b>Pad</b> to a square of side max(w, h) filled with <see cref="ImagePreprocessOptions.PadColor"/>, the image
 /// centred on the short axis (MGM's <c>expand2square</c>).</item>
 /// <item><b>Resize</b> to <see cref="ImagePreprocessOptions.HrSize"/>² with Pillow's antialiased bicubic filter,

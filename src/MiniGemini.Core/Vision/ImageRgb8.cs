@@ -27,12 +27,14 @@ internal sealed class ImageRgb8
         int side = Math.Max(Width, Height);
         var square = new ImageRgb8(side, side);
         var canvas = square.Pixels;
-        for (int i = 0; i < canvas.Length; i += 3)
+        int sideBytes = side * 3;
+        for (int i = 0; i < sideBytes; i += 3)
         {
             canvas[i] = fill.R;
             canvas[i + 1] = fill.G;
             canvas[i + 2] = fill.B;
         }
+        for (int y = 1; y < side; y++) Buffer.BlockCopy(canvas, 0, canvas, y * sideBytes, sideBytes);
         int left = Width < side ? (side - Width) / 2 : 0;
         int top = Height < side ? (side - Height) / 2 : 0;
         int rowBytes = Width * 3;

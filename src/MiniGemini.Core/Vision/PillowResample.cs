@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace MiniGemini.Vision;
 
 /// <summary>
@@ -36,50 +38,55 @@ internal static class PillowResample
     static ImageRgb8 Horizontal(ImageRgb8 source, Coefficients columns, int firstRow, int rowCount)
     {
         var result = new ImageRgb8(columns.OutSize, rowCount);
-        byte[] input = source.Pixels, output = result.Pixels;
-        int inStride = source.Width * 3, outWidth = columns.OutSize;
-        Parallel.For(0, rowCount, y =>
-        {
-            int inRow = (y + firstRow) * inStride, outRow = y * outWidth * 3;
-            for (int x = 0; x < outWidth; x++)
-            {
-                int start = columns.Start[x], count = columns.Count[x], k = x * columns.KernelSize;
-                int r = Half, g = Half, b = Half;
-                for (int i = 0; i < count; i++)
-                {
-                    int weight = columns.Weights[k + i], at = inRow + (start + i) * 3;
-                    r += input[at] * weight;
-                    g += input[at + 1] * weight;
-                    b += input[at + 2] * weight;
-                }
-                int o = outRow + x * 3;
-                output[o] = Clip8(r);
-                output[o + 1] = Clip8(g);
-                output[o + 2] = Clip8(b);
-            }
-        });
+        int inStride = source.Width * 3, outStride = columns.OutSize * 3;
+        Parallel.For(0, rowCount, y => HorizontalRow(
+            source.Pixels.AsSpan((y + firstRow) * inStride, inStride), result.Pixels.AsSpan(y * outStride, outStride), columns));
         return result;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void HorizontalRow(ReadOnlySpan<byte> input, Span<byte> output, Coefficients columns)
+    {
+        for (int x = 0; x < columns.OutSize; x++)
+        {
+            var taps = input.Slice(columns.Start[x] * 3, columns.Count[x] * 3);
+            var weights = columns.Weights.AsSpan(x * columns.KernelSize, columns.Count[x]);
+            int r = Half, g = Half, b = Half;
+            for (int i = 0, at = 0; i < weights.Length; i++, at += 3)
+            {
+                r += taps[at] * weights[i];
+                g += taps[at + 1] * weights[i];
+                b += taps[at + 2] * weights[i];
+            }
+            output[3 * x] = Clip8(r);
+            output[3 * x + 1] = Clip8(g);
+            output[3 * x + 2] = Clip8(b);
+        }
     }
 
     // rows.Start is relative to the source image; the horizontally resampled image starts at source row firstRow.
     static ImageRgb8 Vertical(ImageRgb8 source, Coefficients rows, int firstRow)
     {
         var result = new ImageRgb8(source.Width, rows.OutSize);
-        byte[] input = source.Pixels, output = result.Pixels;
         int stride = source.Width * 3;
-        Parallel.For(0, rows.OutSize, y =>
-        {
-            int start = rows.Start[y] - firstRow, count = rows.Count[y], k = y * rows.KernelSize, outRow = y * stride;
-            var sums = new int[stride]; // integer sums: the tap order does not change the result
-            Array.Fill(sums, Half);
-            for (int i = 0; i < count; i++)
-            {
-                int weight = rows.Weights[k + i], inRow = (start + i) * stride;
-                for (int c = 0; c < stride; c++) sums[c] += input[inRow + c] * weight;
-            }
-            for (int c = 0; c < stride; c++) output[outRow + c] = Clip8(sums[c]);
-        });
+        Parallel.For(0, rows.OutSize, y => VerticalRow(
+            source.Pixels.AsSpan((rows.Start[y] - firstRow) * stride, rows.Count[y] * stride), stride,
+            rows.Weights.AsSpan(y * rows.KernelSize, rows.Count[y]), result.Pixels.AsSpan(y * stride, stride)));
         return result;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void VerticalRow(ReadOnlySpan<byte> inputRows, int stride, ReadOnlySpan<int> weights, Span<byte> output)
+    {
+        var sums = new int[stride]; // integer sums: the tap order does not change the result
+        Array.Fill(sums, Half);
+        for (int i = 0; i < weights.Length; i++)
+        {
+            var row = inputRows.Slice(i * stride, stride);
+            int weight = weights[i];
+            for (int c = 0; c < row.Length; c++) sums[c] += row[c] * weight;
+        }
+        for (int c = 0; c < output.Length; c++) output[c] = Clip8(sums[c]);
     }
 
     const int Half = 1 << (PrecisionBits - 1);
