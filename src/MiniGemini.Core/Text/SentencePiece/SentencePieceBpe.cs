@@ -38,13 +38,17 @@ internal sealed class SentencePieceBpe(SentencePieceModel model, bool legacy = t
     /// </summary>
     public void EncodeWithPrefix(ReadOnlySpan<char> text, bool addDummyPrefix, List<int> output)
     {
-        var normalized = Normalize(text, addDummyPrefix && Model.AddDummyPrefix);
+        var normalized = Normalize(text, addDummyPrefix);
         if (normalized.Length > 0) EncodeNormalized(normalized, output);
     }
 
-    /// <summary>SentencePiece's <c>Normalizer::Normalize</c> for an identity normalizer (no character map).</summary>
+    /// <summary>
+    /// SentencePiece's <c>Normalizer::Normalize</c> for an identity normalizer (no character map);
+    /// <paramref name="addDummyPrefix"/> only applies when the model's normalizer has add_dummy_prefix.
+    /// </summary>
     public string Normalize(ReadOnlySpan<char> text, bool addDummyPrefix)
     {
+        addDummyPrefix &= Model.AddDummyPrefix;
         var removeExtra = Model.RemoveExtraWhitespaces;
         if (removeExtra) text = text.TrimStart(' ');
         if (text.IsEmpty) return "";
