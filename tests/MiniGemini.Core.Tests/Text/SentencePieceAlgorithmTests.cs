@@ -115,4 +115,30 @@ public class SentencePieceAlgorithmTests
         // A non-special added token is kept by decoding; a special one is skipped.
         Assert.Equal("a<note>", tokenizer.Decode([.. tokenizer.Encode("a", addBos: false), 401, 400]));
     }
+
+    [Theory]
+    [InlineData("tokenizer-sp")]
+    [InlineData("tokenizer-mistral-real")]
+    public void EncodingWordByWordGivesTheWholeTextResult(string fixture)
+    {
+        var model = SentencePieceModel.Load(Path.Combine(Parity.FixtureCatalog.Bundled(fixture), "tokenizer.model"));
+        Assert.True(model.MergesStayWithinWords);
+        var byWord = new SentencePieceBpe(model);
+        var whole = new SentencePieceBpe(model) { SplitAtWords = false };
+        FsCheck.Check.One(TextTestData.Quick(), FsCheck.Fluent.Prop.ForAll(TextTestData.UnicodeText(), text =>
+        {
+            List<int> a = [], b = [];
+            byWord.Encode(text, isFirstSegment: true, a);
+            whole.Encode(text, isFirstSegment: true, b);
+            return TextTestData.Expect(a.SequenceEqual(b), $"\"{TextTestData.Escape(text)}\": {TextTestData.Show(a)} vs {TextTestData.Show(b)}");
+        }));
+    }
+
+    [Fact]
+    public void APieceWithAnInnerSpaceTurnsWordSplittingOff()
+    {
+        var model = SentencePieceModel.Parse(WithSpecials(("▁", 0, Normal), ("a", 0, Normal), ("a▁", 1, Normal)), "test.model");
+        Assert.False(model.MergesStayWithinWords);
+        Assert.Equal(["▁", "a▁", "a"], Pieces(new SentencePieceBpe(model), "a a"));
+    }
 }

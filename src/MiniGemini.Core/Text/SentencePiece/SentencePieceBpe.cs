@@ -22,6 +22,9 @@ internal sealed class SentencePieceBpe(SentencePieceModel model, bool legacy = t
 
     public bool Legacy { get; } = legacy;
 
+    /// <summary>Encode word by word when the vocabulary allows it (see <see cref="SentencePieceModel.MergesStayWithinWords"/>); off only to test that it changes nothing.</summary>
+    internal bool SplitAtWords { get; init; } = true;
+
     public int Count => Model.Count;
 
     public void Encode(string text, bool isFirstSegment, List<int> output) => EncodeWithPrefix(text, Legacy || isFirstSegment, output);
@@ -87,30 +90,54 @@ internal sealed class SentencePieceBpe(SentencePieceModel model, bool legacy = t
 
     void EncodeNormalized(string s, List<int> output)
     {
-        // Symbols: spans of s in a doubly linked list; a merged-away symbol has length 0.
-        var start = new int[s.Length];
-        var length = new int[s.Length];
-        var frozen = new bool[s.Length];
-        var count = 0;
-        for (var pos = 0; pos < s.Length; count++)
+        var work = new Workspace(s.Length);
+        var previousWasUnknown = false;
+        if (!(SplitAtWords && Model.MergesStayWithinWords))
         {
-            var userDefined = Model.UserDefined.Match(s.AsSpan(pos));
+            EncodeRange(s, 0, s.Length, work, output, ref previousWasUnknown);
+            return;
+        }
+        // No piece holds a space after a non-space, so no merge crosses the start of a word: encoding word by word
+        // gives SentencePiece's result (merge order within each word is unchanged) with small queues.
+        var space = Model.EscapeWhitespaces ? SentencePieceModel.SpaceSymbol : ' ';
+        var wordStart = 0;
+        for (var i = 1; i < s.Length; i++)
+        {
+            if (s[i] != space || s[i - 1] == space) continue;
+            EncodeRange(s, wordStart, i, work, output, ref previousWasUnknown);
+            wordStart = i;
+        }
+        EncodeRange(s, wordStart, s.Length, work, output, ref previousWasUnknown);
+    }
+
+    /// <summary>Reusable buffers for one call: symbols of the current range and the merge agenda.</summary>
+    sealed class Workspace(int capacity)
+    {
+        public readonly int[] Start = new int[capacity], Length = new int[capacity], Prev = new int[capacity], Next = new int[capacity];
+        public readonly bool[] Frozen = new bool[capacity];
+        public readonly PriorityQueue<(int Left, int Right, int Size), (float Score, int Left)> Agenda = new(Order);
+    }
+
+    void EncodeRange(string s, int from, int to, Workspace work, List<int> output, ref bool previousWasUnknown)
+    {
+        // Symbols: spans of s in a doubly linked list; a merged-away symbol has length 0.
+        var (start, length, prev, next, frozen) = (work.Start, work.Length, work.Prev, work.Next, work.Frozen);
+        var count = 0;
+        for (var pos = from; pos < to; count++)
+        {
+            var userDefined = Model.UserDefined.Match(s.AsSpan(pos, to - pos));
             var len = userDefined > 0 ? userDefined
-                : char.IsHighSurrogate(s[pos]) && pos + 1 < s.Length && char.IsLowSurrogate(s[pos + 1]) ? 2 : 1;
+                : char.IsHighSurrogate(s[pos]) && pos + 1 < to && char.IsLowSurrogate(s[pos + 1]) ? 2 : 1;
             start[count] = pos;
             length[count] = len;
             frozen[count] = userDefined > 0;
+            prev[count] = count - 1;
+            next[count] = pos + len < to ? count + 1 : -1;
             pos += len;
         }
-        var prev = new int[count];
-        var next = new int[count];
-        for (var i = 0; i < count; i++)
-        {
-            prev[i] = i - 1;
-            next[i] = i + 1 < count ? i + 1 : -1;
-        }
 
-        var agenda = new PriorityQueue<(int Left, int Right, int Size), (float Score, int Left)>(count, Order);
+        var agenda = work.Agenda;
+        agenda.Clear();
         Dictionary<string, (string, string)>? reverseMerges = null;
 
         void MaybeAddPair(int left, int right)
@@ -143,7 +170,6 @@ internal sealed class SentencePieceBpe(SentencePieceModel model, bool legacy = t
             MaybeAddPair(left, next[left]);
         }
 
-        var previousWasUnknown = false;
         for (var i = 0; i != -1; i = next[i])
             Emit(s.AsSpan(start[i], length[i]), reverseMerges, output, ref previousWasUnknown);
     }

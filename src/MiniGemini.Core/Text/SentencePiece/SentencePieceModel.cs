@@ -49,6 +49,12 @@ internal sealed class SentencePieceModel
     /// <summary>UNKNOWN, CONTROL and BYTE pieces.</summary>
     internal PieceLookup ReservedPieces { get; private set; } = null!;
 
+    /// <summary>
+    /// True when no mergeable piece has a space symbol right after a non-space character, so that no merge can
+    /// cross the start of a word (true for Llama, Mistral, Yi vocabularies).
+    /// </summary>
+    public bool MergesStayWithinWords { get; private set; }
+
     /// <summary>USER_DEFINED pieces, matched whole before BPE.</summary>
     internal PrefixMatcher UserDefined { get; private set; } = null!;
 
@@ -168,12 +174,21 @@ internal sealed class SentencePieceModel
         if (ByteFallback && Array.IndexOf(ByteIds, -1) >= 0)
             throw new TokenizerException($"{FilePath}: byte_fallback is true but not all 256 byte pieces exist.", FilePath);
 
+        var space = EscapeWhitespaces ? SpaceSymbol : ' ';
+        MergesStayWithinWords = !mergeable.Keys.Any(p => HasSpaceAfterNonSpace(p, space));
         MergeablePieces = new PieceLookup(mergeable);
         ReservedPieces = new PieceLookup(reserved);
         UserDefined = new PrefixMatcher(userDefined);
         BosId = FindPiece(trainer.BosPiece) ?? -1;
         EosId = FindPiece(trainer.EosPiece) ?? -1;
         PadId = FindPiece(trainer.PadPiece) ?? -1;
+    }
+
+    static bool HasSpaceAfterNonSpace(string piece, char space)
+    {
+        for (var i = 1; i < piece.Length; i++)
+            if (piece[i] == space && piece[i - 1] != space) return true;
+        return false;
     }
 
     static byte? ParseBytePiece(string piece) =>
