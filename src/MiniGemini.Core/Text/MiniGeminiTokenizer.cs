@@ -225,35 +225,34 @@ public sealed class MiniGeminiTokenizer
         TokenizerFolder folder, ITokenizerModel model, List<AddedToken> added, Dictionary<string, int?> defaults,
         JsonElement? tokenizerJson, bool addsBosWithoutConfig)
     {
-        int? Resolve(string content, string key)
+        int Resolve(string content, string key, string file)
         {
             foreach (var token in added)
                 if (token.Content == content) return token.Id;
             return model.TokenToId(content)
-                ?? throw new TokenizerException(
-                    $"{folder.Path}: {key} \"{content}\" (tokenizer_config.json / special_tokens_map.json) is not in the vocabulary.",
-                    folder.Path);
+                ?? throw new TokenizerException($"{file}: {key} \"{content}\" is not in the vocabulary.", file);
         }
 
-        // Named special tokens: the config files decide; the model's own ids are the fallback.
+        // Named special tokens: the tokenizer config files decide (null there means "none"); otherwise the model's
+        // own ids, then the ids of generation_config.json / config.json.
         var named = new Dictionary<string, int?>();
-        foreach (var (key, fallback) in defaults)
+        foreach (var (key, modelDefault) in defaults)
         {
-            var (found, content) = folder.SpecialTokenSetting(key);
-            named[key] = found ? content is null ? null : Resolve(content, key) : fallback;
+            var (file, content) = folder.SpecialTokenSetting(key);
+            named[key] = file is not null
+                ? content is null ? null : Resolve(content, key, file)
+                : modelDefault ?? folder.ConfigIds(key + "_id").Cast<int?>().FirstOrDefault();
         }
         var extra = new List<AddedToken>();
-        foreach (var (key, id) in named)
+        foreach (var id in named.Values)
             if (id is { } i) extra.Add(new AddedToken(IdContent(model, added, i), i, Special: true));
-        foreach (var content in folder.AdditionalSpecialTokens())
-            extra.Add(new AddedToken(content, Resolve(content, "additional_special_tokens")!.Value, Special: true));
+        foreach (var (file, content) in folder.AdditionalSpecialTokens())
+            extra.Add(new AddedToken(content, Resolve(content, "additional_special_tokens", file), Special: true));
         // A named token that is also declared keeps the declaration's strip flags but is always special.
         var namedIds = extra.Select(t => t.Id).ToHashSet();
         var all = added.Select(t => namedIds.Contains(t.Id) ? t with { Special = true } : t).Concat(extra).ToList();
 
-        var bos = named["bos_token"] ?? folder.ConfigIds("bos_token_id").Cast<int?>().FirstOrDefault();
-        var eos = named["eos_token"] ?? folder.ConfigIds("eos_token_id").Cast<int?>().FirstOrDefault();
-        var pad = named["pad_token"] ?? folder.ConfigIds("pad_token_id").Cast<int?>().FirstOrDefault();
+        var (bos, eos) = (named["bos_token"], named["eos_token"]);
         var eosIds = new List<int>();
         if (eos is { } e) eosIds.Add(e);
         eosIds.AddRange(folder.ConfigIds("eos_token_id").Where(id => !eosIds.Contains(id)));
@@ -266,7 +265,7 @@ public sealed class MiniGeminiTokenizer
             BosId = bos,
             EosId = eos,
             EosIds = eosIds,
-            PadId = pad,
+            PadId = named["pad_token"],
             UnkId = named["unk_token"],
             AddsBosByDefault = addsBos && bos is not null,
         };

@@ -61,29 +61,32 @@ internal sealed class TokenizerFolder
         }
     }
 
-    /// <summary>
-    /// A special-token setting by name (<c>bos_token</c>, …): tokenizer_config.json first, then
-    /// special_tokens_map.json. <c>Found</c> is true when a file sets the key, even to null ("none").
-    /// </summary>
-    public (bool Found, string? Content) SpecialTokenSetting(string key)
+    IEnumerable<(string File, JsonElement Json)> TokenConfigs()
     {
-        foreach (var source in new[] { TokenizerConfig, SpecialTokensMap })
-        {
-            if (source is not { } json || !json.TryGetProperty(key, out var value)) continue;
-            return (true, TokenContent(value));
-        }
-        return (false, null);
+        if (TokenizerConfig is { } config) yield return (FileOf("tokenizer_config.json"), config);
+        if (SpecialTokensMap is { } map) yield return (FileOf("special_tokens_map.json"), map);
     }
 
-    /// <summary>Contents of <c>additional_special_tokens</c> from both files.</summary>
-    public IEnumerable<string> AdditionalSpecialTokens()
+    /// <summary>
+    /// A special-token setting by name (<c>bos_token</c>, …): tokenizer_config.json first, then
+    /// special_tokens_map.json. <c>File</c> is the file that sets the key (null when none does); <c>Content</c> is
+    /// null when it sets the key to null ("no such token").
+    /// </summary>
+    public (string? File, string? Content) SpecialTokenSetting(string key)
     {
-        foreach (var source in new[] { TokenizerConfig, SpecialTokensMap })
+        foreach (var (file, json) in TokenConfigs())
+            if (json.TryGetProperty(key, out var value)) return (file, TokenContent(value));
+        return (null, null);
+    }
+
+    /// <summary>Contents of <c>additional_special_tokens</c> from both files, with the file that lists each.</summary>
+    public IEnumerable<(string File, string Content)> AdditionalSpecialTokens()
+    {
+        foreach (var (file, json) in TokenConfigs())
         {
-            if (source is not { } json || !json.TryGetProperty("additional_special_tokens", out var list)
-                || list.ValueKind != JsonValueKind.Array) continue;
+            if (!json.TryGetProperty("additional_special_tokens", out var list) || list.ValueKind != JsonValueKind.Array) continue;
             foreach (var item in list.EnumerateArray())
-                if (TokenContent(item) is { } content) yield return content;
+                if (TokenContent(item) is { } content) yield return (file, content);
         }
     }
 

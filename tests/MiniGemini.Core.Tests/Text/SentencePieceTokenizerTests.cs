@@ -143,6 +143,26 @@ public class SentencePieceTokenizerTests
     }
 
     [Fact]
+    public void ConfigFilesOverrideTheModelAndNullMeansNone()
+    {
+        using var folder = SentencePieceFolder.WithConfig("""{"pad_token": "<unk>", "eos_token": null, "add_bos_token": false}""");
+        File.WriteAllText(Path.Combine(folder.Path, "config.json"), """{"eos_token_id": 2, "pad_token_id": 1}""");
+        var tokenizer = MiniGeminiTokenizer.FromFolder(folder.Path);
+        Assert.Equal(0, tokenizer.PadId);
+        Assert.Null(tokenizer.EosId);
+        Assert.Equal([2], tokenizer.EosIds);
+        Assert.False(tokenizer.AddsBosByDefault);
+        Assert.Equal(tokenizer.Encode("hi", addBos: false), tokenizer.Encode("hi"));
+    }
+
+    [Fact]
+    public void MgmFolderTakesPadFromConfigJson()
+    {
+        var tokenizer = MiniGeminiTokenizer.FromFolder(Path.Combine(Parity.FixtureCatalog.Bundled("mgm-tiny"), "model"));
+        Assert.Equal((1, 2, 0), (tokenizer.BosId, tokenizer.EosId, tokenizer.PadId));
+    }
+
+    [Fact]
     public void LongRepetitiveInputEncodesAndRoundTrips()
     {
         // A repeated character is where naive BPE implementations diverge from SentencePiece or go quadratic.

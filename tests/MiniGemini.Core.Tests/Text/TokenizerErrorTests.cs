@@ -107,8 +107,9 @@ public sealed class TokenizerErrorTests : IDisposable
     public void SpecialTokenMissingFromTheVocabulary()
     {
         Write("tokenizer.model", SmallModel());
-        Write("tokenizer_config.json", """{"pad_token": "<pad>"}"""u8.ToArray());
+        var config = Write("tokenizer_config.json", """{"pad_token": "<pad>"}"""u8.ToArray());
         var e = Fails();
+        Assert.Equal(config, e.FilePath);
         Assert.Contains("pad_token", e.Message);
         Assert.Contains("<pad>", e.Message);
     }
