@@ -16,8 +16,6 @@ internal sealed class PieceLookup
 #endif
     }
 
-    public int Count => _map.Count;
-
     public bool TryGet(ReadOnlySpan<char> key, out int id) =>
 #if NET9_0_OR_GREATER
         _spans.TryGetValue(key, out id);
@@ -38,8 +36,6 @@ internal sealed class PrefixMatcher
         _byFirstChar = words.Where(w => w.Length > 0).Distinct(StringComparer.Ordinal)
             .GroupBy(w => w[0])
             .ToDictionary(g => g.Key, g => g.OrderByDescending(w => w.Length).ToArray());
-
-    public bool IsEmpty => _byFirstChar.Count == 0;
 
     /// <summary>Length of the longest word that <paramref name="text"/> starts with, or 0.</summary>
     public int Match(ReadOnlySpan<char> text)
