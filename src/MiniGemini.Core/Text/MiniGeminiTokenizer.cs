@@ -225,6 +225,11 @@ public sealed class MiniGeminiTokenizer
         TokenizerFolder folder, ITokenizerModel model, List<AddedToken> added, Dictionary<string, int?> defaults,
         JsonElement? tokenizerJson, bool addsBosWithoutConfig)
     {
+        int CheckedConfigId(int id, string key) =>
+            IdContent(model, added, id) is not null ? id
+                : throw new TokenizerException(
+                    $"{folder.Path}: {key} {id} (generation_config.json / config.json) is not in the vocabulary.", folder.Path);
+
         int Resolve(string content, string key, string file)
         {
             foreach (var token in added)
@@ -241,11 +246,11 @@ public sealed class MiniGeminiTokenizer
             var (file, content) = folder.SpecialTokenSetting(key);
             named[key] = file is not null
                 ? content is null ? null : Resolve(content, key, file)
-                : modelDefault ?? folder.ConfigIds(key + "_id").Cast<int?>().FirstOrDefault();
+                : modelDefault ?? folder.ConfigIds(key + "_id").Select(id => CheckedConfigId(id, key + "_id")).Cast<int?>().FirstOrDefault();
         }
         var extra = new List<AddedToken>();
         foreach (var id in named.Values)
-            if (id is { } i) extra.Add(new AddedToken(IdContent(model, added, i), i, Special: true));
+            if (id is { } i) extra.Add(new AddedToken(IdContent(model, added, i)!, i, Special: true));
         foreach (var (file, content) in folder.AdditionalSpecialTokens())
             extra.Add(new AddedToken(content, Resolve(content, "additional_special_tokens", file), Special: true));
         // A named token that is also declared keeps the declaration's strip flags but is always special.
@@ -255,7 +260,7 @@ public sealed class MiniGeminiTokenizer
         var (bos, eos) = (named["bos_token"], named["eos_token"]);
         var eosIds = new List<int>();
         if (eos is { } e) eosIds.Add(e);
-        eosIds.AddRange(folder.ConfigIds("eos_token_id").Where(id => !eosIds.Contains(id)));
+        eosIds.AddRange(folder.ConfigIds("eos_token_id").Select(id => CheckedConfigId(id, "eos_token_id")).Where(id => !eosIds.Contains(id)));
 
         var bosContent = bos is { } b ? IdContent(model, added, b) : null;
         var addsBos = folder.ConfigBool("add_bos_token") ?? PostProcessorAddsBos(tokenizerJson, bosContent) ?? addsBosWithoutConfig;
@@ -271,8 +276,8 @@ public sealed class MiniGeminiTokenizer
         };
     }
 
-    static string IdContent(ITokenizerModel model, List<AddedToken> added, int id) =>
-        added.FirstOrDefault(t => t.Id == id)?.Content ?? model.IdToToken(id) ?? $"<id {id}>";
+    static string? IdContent(ITokenizerModel model, List<AddedToken> added, int id) =>
+        added.FirstOrDefault(t => t.Id == id)?.Content ?? model.IdToToken(id);
 
     /// <summary>Whether tokenizer.json's post-processor starts a single sequence with the BOS token (null: no post-processor).</summary>
     static bool? PostProcessorAddsBos(JsonElement? tokenizerJson, string? bosContent)

@@ -144,4 +144,13 @@ public sealed class TokenizerErrorTests : IDisposable
         Assert.Equal(file, e.FilePath);
         Assert.Contains("tokenizer.model", e.Message);
     }
+
+    [Fact]
+    public void ConfigIdOutsideTheVocabulary()
+    {
+        Write("tokenizer.model", SmallModel());
+        Write("generation_config.json", """{"eos_token_id": [2, 99999]}"""u8.ToArray());
+        var e = Fails();
+        Assert.Contains("eos_token_id 99999", e.Message);
+    }
 }
