@@ -1,0 +1,68 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Mining;
+
+/// <summary>
+/// The attention at the heart of the fast path, over the HR map as it comes (NCHW, never rearranged). For each token t
+/// with folded query uₜ ∈ R^Da and score offset cₜ, over the HR positions i of its region:
+/// score_i = uₜ·x̂ᵢ + cₜ = rᵢ(uₜ·xᵢ − μᵢ Σuₜ) + cₜ with μᵢ, rᵢ = 1/√(varᵢ + eps) the LayerNorm statistics of xᵢ
+/// (biased variance); p = softmax(nan_to_num(score)); result Σ pᵢx̂ᵢ = Σ (pᵢrᵢ) xᵢ − Σ pᵢrᵢμᵢ. x̂ is never materialised.
+/// </summary>
+internal static class RegionAttention
+{
+    /// <summary>maps <c>[N, Da, Rows·s, Cols·s]</c>, u <c>[N, T, Da]</c>, c <c>[N, T]</c> → <c>[N, T, Da]</c> in u's dtype.</summary>
+    public static Tensor Run(Tensor map, Tensor u, Tensor c, RegionGrid grid, double eps, RegionBackend backend)
+    {
+        bool kernel = backend != RegionBackend.TensorOps && RegionAttentionKernel.Supports(map);
+        if (backend == RegionBackend.CpuKernel && !kernel)
+            throw new InvalidOperationException($"The CPU mining kernel needs a float32 CPU map with unit stride along W; got {map.dtype} on {map.device}.");
+        return kernel ? RegionAttentionKernel.Run(map, u, c, grid, eps) : WithTensorOps(map, u, c, grid, eps);
+    }
+
+    /// <summary>
+    /// Any device and dtype. Each block row of the map is one [Da, s·W] matrix view, so the dot products and the
+    /// weighted sums are two batched matrix products over views of the map (no copy of it); they compute every token
+    /// against the whole block row, Cols× the needed work, which accelerators absorb easily.
+    /// </summary>
+    static Tensor WithTensorOps(Tensor map, Tensor u, Tensor c, RegionGrid grid, double eps)
+    {
+        using var scope = NewDisposeScope();
+        var scoreType = map.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        long rows = grid.Rows, cols = grid.Cols, s = grid.Block, width = grid.Width, channels = map.shape[1];
+        var results = new List<Tensor>();
+        for (long n = 0; n < map.shape[0]; n++)
+        {
+            var x = map[n];                                                                  // [Da, H, W]
+            if (x.stride(2) != 1 || x.stride(1) != width) x = x.contiguous();
+            var blockRows = x.as_strided([rows, channels, s * width], [s * width, x.stride(0), 1], x.storage_offset()); // [Rows, Da, s·W]
+            var un = u[n].to(map.dtype).reshape(rows, cols, channels);                       // [Rows, Cols, Da]
+
+            var dots = un.bmm(blockRows)                                                     // [Rows, Cols, s·W]
+                .view(rows, cols, s, cols, s).diagonal(0, 1, 3)                              // [Rows, s, s, Cols]
+                .permute(0, 3, 1, 2).to(scoreType);                                          // [Rows, Cols, s, s]
+            var (variance, mean) = x.var_mean(0, unbiased: false);                           // [H, W]
+            var mu = Regions(mean.to(scoreType), grid);                                      // [Rows, Cols, s, s]
+            var rstd = Regions(variance.to(scoreType).add(eps).rsqrt(), grid);
+            var uSum = un.to(scoreType).sum(-1).view(rows, cols, 1, 1);
+            var offset = c[n].to(scoreType).view(rows, cols, 1, 1);
+
+            var scores = rstd * (dots - mu * uSum) + offset;                                 // [Rows, Cols, s, s]
+            var p = scores.nan_to_num().reshape(rows, cols, s * s).softmax(-1).view(rows, cols, s, s);
+            var weights = p * rstd;
+            var meanShift = (weights * mu).sum([2, 3]);                                      // [Rows, Cols]
+
+            // Block-diagonal weights: token (r, c) weighs only its own s×s block of block row r.
+            var blockWeights = zeros([rows, s, cols, s, cols], map.dtype, map.device);      // [Rows, a, c', b, c]
+            blockWeights.diagonal(0, 2, 4).copy_(weights.permute(0, 2, 3, 1));
+            var sums = blockRows.bmm(blockWeights.view(rows, s * width, cols))              // [Rows, Da, Cols]
+                .permute(0, 2, 1).to(scoreType);                                             // [Rows, Cols, Da]
+            results.Add((sums - meanShift.unsqueeze(-1)).reshape(rows * cols, channels));
+        }
+        return stack(results).to(u.dtype).MoveToOuterDisposeScope();                       // [N, T, Da]
+    }
+
+    /// <summary>A per-position map <c>[H, W]</c> → per-token regions <c>[Rows, Cols, s, s]</c>.</summary>
+    static Tensor Regions(Tensor positions, RegionGrid grid) =>
+        positions.view(grid.Rows, grid.Block, grid.Cols, grid.Block).permute(0, 2, 1, 3);
+}
