@@ -65,9 +65,6 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
         (Device, DType) = (device, dtype);
     }
 
-    static bool SameDevice(Device a, Device b) =>
-        a.type == b.type && (a.type != DeviceType.CUDA || Math.Max(a.index, 0) == Math.Max(b.index, 0));
-
     void ValidateIds(Tensor ids)
     {
         if (is_floating_point(ids) || ids.dtype == ScalarType.Bool)
@@ -84,7 +81,7 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
     {
         if (embeds.ndim != 3 || embeds.shape[2] != Config.HiddenSize)
             throw new ArgumentException($"inputsEmbeds must be [B, T, {Config.HiddenSize}], got [{string.Join(", ", embeds.shape)}].", nameof(embeds));
-        if (embeds.dtype != DType || !SameDevice(embeds.device, Device))
+        if (embeds.dtype != DType || !Layers.SameDevice(embeds.device, Device))
             throw new ArgumentException($"inputsEmbeds is {embeds.dtype} on {embeds.device}; the model is {DType} on {Device}.", nameof(embeds));
         long b = embeds.shape[0], t = embeds.shape[1], past = cache?.Length ?? 0;
         if (t == 0) throw new ArgumentException("inputsEmbeds has no positions.", nameof(embeds));

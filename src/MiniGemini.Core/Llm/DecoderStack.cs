@@ -13,7 +13,7 @@ internal sealed class DecoderStack : nn.Module<Tensor, Tensor, Tensor?, KvCache?
     internal readonly TokenEmbedding embed_tokens;
     readonly ModuleList<DecoderLayer> layers;
     readonly nn.Module<Tensor, Tensor> norm;
-    readonly RotaryEmbedding rotary_emb;
+    internal readonly RotaryEmbedding rotary_emb;
     readonly double? _embeddingScale;
     readonly AttentionKind _attention;
 

@@ -52,10 +52,23 @@ internal sealed class RotaryEmbedding : nn.Module<Tensor, ScalarType, RotaryAngl
         return where(isMedium, smoothed, scaled);
     }
 
-    // Device moves apply; dtype moves do not (inv_freq must stay float32).
+    internal Tensor InverseFrequencies => inv_freq;
+
+    // inv_freq stays float32 on dtype moves. Device moves are done here because TorchSharp's Module.to skips
+    // non-persistent buffers (named_buffers(recurse: false) drops them), which would leave inv_freq behind.
     protected override void _toEpilog(ScalarType? dtype, Device? device, bool non_blocking)
     {
-        if (device is not null) base._toEpilog(null, device, non_blocking);
+        if (device is null || Layers.SameDevice(inv_freq.device, device)) return;
+        var moved = inv_freq.to(ScalarType.Float32, device, non_blocking: non_blocking).DetachFromDisposeScope();
+        inv_freq.Dispose();
+        inv_freq = moved;
+        ConditionallyRegisterBuffer(nameof(inv_freq), inv_freq, persistent: false);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inv_freq.Dispose(); // Module.Dispose skips non-persistent buffers too
+        base.Dispose(disposing);
     }
 }
 
