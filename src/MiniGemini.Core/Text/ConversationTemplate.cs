@@ -93,6 +93,25 @@ public sealed class ConversationTemplate
     /// <summary>Tokens that end an answer besides the tokenizer's EOS (see <see cref="StopTokenIds"/>).</summary>
     public IReadOnlyList<string> StopTokens { get; }
 
+    /// <summary>
+    /// The same template with another system prompt, written where the template keeps it (after the system header for
+    /// chatml_direct and llama_3, inside <c>&lt;&lt;SYS&gt;&gt;</c> for mistral_instruct). gemma has no system role: the text
+    /// goes before the first turn.
+    /// </summary>
+    public ConversationTemplate WithSystemPrompt(string systemPrompt)
+    {
+        ArgumentNullException.ThrowIfNull(systemPrompt);
+        var system = _style switch
+        {
+            Style.Mpt => "<|im_start|>system\n" + systemPrompt,
+            Style.Llama3 => "<|start_header_id|>system<|end_header_id|>\n\n" + systemPrompt,
+            Style.Gemma when systemPrompt.Length > 0 => systemPrompt + "\n\n",
+            _ => systemPrompt,
+        };
+        return new ConversationTemplate(Name, _style, system, _userRole, _assistantRole, _separator, _separator2,
+            [.. StopStrings], [.. StopTokens], _aliases);
+    }
+
     /// <summary>The template for a name or alias of <c>conv_templates</c> (<c>vicuna_v1</c>, <c>v1</c>, <c>llava_v1</c>, <c>gemma</c>, <c>mistral_instruct</c>, <c>chatml_direct</c>, <c>mistral_direct</c>, <c>llama_3</c>).</summary>
     /// <exception cref="ArgumentException">Unknown name.</exception>
     public static ConversationTemplate Get(string name)
