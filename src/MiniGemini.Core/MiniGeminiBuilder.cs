@@ -212,6 +212,7 @@ public sealed class MiniGeminiBuilder
 
             Progress("tokenizer");
             var tokenizer = MiniGeminiTokenizer.FromFolder(options.TokenizerPath ?? llmFolder);
+            var chosen = options.Template is null ? null : ConversationTemplate.Get(options.Template);
 
             Progress("CLIP tower");
             var resolver = new TowerResolver(modelFolder, options.TowerSearchRoots);
@@ -221,8 +222,10 @@ public sealed class MiniGeminiBuilder
             Keep(clip);
 
             Progress("ConvNeXt tower");
-            if (declared is null && options.AuxVisionTowerPath is null && ConvNeXtEncoder.FindPrefix(mgmCheckpoint) is null)
-                throw new MiniGeminiConfigurationException("No ConvNeXt (aux) tower: Mini-Gemini needs one for patch info mining; set WithAuxVisionTower.");
+            if (options.AuxVisionTowerPath is null && string.IsNullOrWhiteSpace(declared?.VisionTowerAux) && ConvNeXtEncoder.FindPrefix(mgmCheckpoint) != ConvNeXtEncoder.MgmPrefix)
+                throw new MiniGeminiConfigurationException(
+                    $"No ConvNeXt (aux) tower: patch info mining{(declared?.ImageGrid > 1 ? $" and the image grid {declared.ImageGrid}" : "")} need one, but " +
+                    "mm_vision_tower_aux is not set, the checkpoint embeds none, and no path was given (WithAuxVisionTower).");
             var convNeXt = Keep(resolver.LoadConvNeXt(options.AuxVisionTowerPath, declared?.VisionTowerAux, mgmCheckpoint));
 
             var config = Configure(declared, llmFolder, clip, convNeXt, multimodal);
@@ -244,9 +247,7 @@ public sealed class MiniGeminiBuilder
             var preprocess = ImagePreprocessOptions.ForModel(config, clip.Config, PreprocessorOf(clipFolder)) with { MaxPixels = options.MaxImagePixels };
             var vision = new VisionStack(clip, convNeXt, mining, projector, config, preprocess);
             vision.To(device, dtype);
-            var template = options.Template is null
-                ? ConversationTemplate.Select(tokenizer, config.Llm.ModelType, config.Llm.Architectures)
-                : ConversationTemplate.Get(options.Template);
+            var template = chosen ?? ConversationTemplate.Select(tokenizer, config.Llm.ModelType, config.Llm.Architectures);
             foreach (var source in _loaded.OfType<ITensorSource>()) source.Dispose();
 
             options.LoadProgress?.Report(new LoadProgress("ready", Steps, Steps));

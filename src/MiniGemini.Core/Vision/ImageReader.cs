@@ -26,7 +26,8 @@ internal static class ImageReader
     // Image.open also gives the first frame of a GIF or TIFF.
     static readonly Configuration Decoders = CreateConfiguration();
 
-    public static ImageRgb8 Read(string path, ImagePreprocessOptions options) => Read(File.ReadAllBytes(path), path, options);
+    public static ImageRgb8 Read(string path, ImagePreprocessOptions options) =>
+        File.Exists(path) ? Read(File.ReadAllBytes(path), path, options) : throw new FileNotFoundException($"Image file not found: {path}", path);
 
     public static ImageRgb8 Read(Stream stream, string name, ImagePreprocessOptions options)
     {
