@@ -68,7 +68,7 @@ public sealed class MiniGeminiBuilder
             ModelPath = options.ModelPath, LanguageModelPath = options.LanguageModelPath, MultimodalWeightsPath = options.MultimodalWeightsPath,
             TokenizerPath = options.TokenizerPath, VisionTowerPath = options.VisionTowerPath, AuxVisionTowerPath = options.AuxVisionTowerPath,
             Device = options.Device, Precision = options.Precision, Template = options.Template, ImageSize = options.ImageSize,
-            ImageGrid = options.ImageGrid, ImageGlobal = options.ImageGlobal, MaxImagePixels = options.MaxImagePixels, Mining = options.Mining,
+            ImageGrid = options.ImageGrid, ImageGlobal = options.ImageGlobal, MaxImagePixels = options.MaxImagePixels, ApplyExifOrientation = options.ApplyExifOrientation, Mining = options.Mining,
             LoggerFactory = options.LoggerFactory, LoadProgress = options.LoadProgress, ImageGenerator = options.ImageGenerator,
         };
         foreach (var root in options.TowerSearchRoots) copy.TowerSearchRoots.Add(root);
@@ -110,6 +110,9 @@ public sealed class MiniGeminiBuilder
 
     /// <summary>Refuses images with more pixels than this, before decoding them.</summary>
     public MiniGeminiBuilder WithPixelBudget(long maxPixels) => Set(o => o.MaxImagePixels = maxPixels);
+
+    /// <summary>Rotates images by their EXIF orientation first (off by default, as in Mini-Gemini).</summary>
+    public MiniGeminiBuilder WithExifOrientation(bool apply = true) => Set(o => o.ApplyExifOrientation = apply);
 
     /// <summary>Selects the patch-info-mining implementation (the fast one by default).</summary>
     public MiniGeminiBuilder WithMining(MiningImplementation implementation) => Set(o => o.Mining = implementation);
@@ -244,7 +247,10 @@ public sealed class MiniGeminiBuilder
             var llm = Keep(LlmAdapter.Load(llmCheckpoint, config.Llm, "", device, dtype, eosTokenIds: eos is { Count: > 0 } ? eos : null));
 
             Progress($"moving to {device} ({options.Precision})");
-            var preprocess = ImagePreprocessOptions.ForModel(config, clip.Config, PreprocessorOf(clipFolder)) with { MaxPixels = options.MaxImagePixels };
+            var preprocess = ImagePreprocessOptions.ForModel(config, clip.Config, PreprocessorOf(clipFolder)) with
+            {
+                MaxPixels = options.MaxImagePixels, ApplyExifOrientation = options.ApplyExifOrientation,
+            };
             var vision = new VisionStack(clip, convNeXt, mining, projector, config, preprocess);
             vision.To(device, dtype);
             var template = chosen ?? ConversationTemplate.Select(tokenizer, config.Llm.ModelType, config.Llm.Architectures);

@@ -83,6 +83,12 @@ public sealed class MiniGeminiOptions
     /// <summary>Images with more pixels than this are refused before decoding (default 64 megapixels).</summary>
     public long MaxImagePixels { get; set; } = ImagePreprocessOptions.DefaultMaxPixels;
 
+    /// <summary>
+    /// Rotate images by their EXIF orientation before preprocessing. Off by default, as in Mini-Gemini (PIL's
+    /// <c>Image.open</c> ignores the tag), so answers match the reference; turn on for camera photos.
+    /// </summary>
+    public bool ApplyExifOrientation { get; set; }
+
     /// <summary>Patch-info-mining implementation.</summary>
     public MiningImplementation Mining { get; set; } = MiningImplementation.Fast;
 
