@@ -9,7 +9,7 @@ namespace MiniGemini.Benchmarks;
 
 /// <summary>
 /// Decoding speed outside BenchmarkDotNet, for GPUs and large shapes:
-/// <c>llm-decode [--device cpu|cuda] [--dtype fp32|bf16|fp16] [--shape 7b|mid|tiny|deep-narrow] [--prompt 600] [--new 128] [--batch 1] [--runs 3]</c>.
+/// <c>llm-decode [--device cpu|cuda] [--dtype fp32|bf16|fp16] [--shape 7b|mid|tiny|deep-narrow] [--prompt 600] [--new 128] [--batch 1] [--runs 3] [--threads n]</c>.
 /// Builds a random-weight Llama of the shape directly on the device in the dtype, prefills a random prompt and
 /// decodes greedily with the token generator, printing prefill time and decode tokens/s.
 /// </summary>
@@ -44,10 +44,11 @@ public static class LlmDecodeConsole
         int newTokens = int.Parse(Arg("--new", "128"));
         int batch = int.Parse(Arg("--batch", "1"));
         int runs = int.Parse(Arg("--runs", "3"));
+        if (Arg("--threads", "") is { Length: > 0 } threads) set_num_threads(int.Parse(threads));
 
         if (deviceName.StartsWith("cuda", StringComparison.Ordinal)) InitializeDeviceType(DeviceType.CUDA);
         var device = new Device(deviceName);
-        Console.WriteLine($"device {device} ({(device.type == DeviceType.CUDA ? "CUDA" : $"{Environment.ProcessorCount} CPU threads")}), dtype {dtype}, " +
+        Console.WriteLine($"device {device} ({(device.type == DeviceType.CUDA ? "CUDA" : $"{get_num_threads()} of {Environment.ProcessorCount} CPU threads")}), dtype {dtype}, " +
                           $"hidden {config.HiddenSize}, layers {config.NumHiddenLayers}, heads {config.NumAttentionHeads}, ffn {config.IntermediateSize}, vocab {config.VocabSize}");
 
         var clock = Stopwatch.StartNew();
