@@ -23,7 +23,7 @@ internal sealed class DecodeSession : IDisposable
     readonly Tensor _eosIds;      // [n_eos] int64
     readonly Tensor _finished;    // [B] bool
     readonly bool[] _finishedHost;
-    Tensor? _prompt;              // the prompt embeddings until the prefill has consumed them
+    Tensor? _prompt;              // the caller's prompt embeddings, until the prefill has run
     Tensor? _last;                // [B] int64: the tokens to feed next
     int _step;
 
@@ -40,7 +40,7 @@ internal sealed class DecodeSession : IDisposable
         using var scope = NewDisposeScope();
         _cache = llm.CreateCache(batch, promptLength + options.MaxNewTokens - 1);
         _sampler = new Sampler(options, batch, llm.Config.VocabSize, device);
-        _prompt = inputsEmbeds.alias().DetachFromDisposeScope();
+        _prompt = inputsEmbeds;
         if (attentionMask is not null)
         {
             _mask = zeros([batch, _cache.Capacity], ScalarType.Bool, device).DetachFromDisposeScope();
@@ -88,7 +88,6 @@ internal sealed class DecodeSession : IDisposable
         }
         var logits = _llm.Forward(prompt, positions, _mask?.narrow(1, 0, t), _cache);
         _prompt = null;
-        prompt.Dispose();
         return logits;
     }
 
@@ -119,7 +118,6 @@ internal sealed class DecodeSession : IDisposable
     {
         _cache.Dispose();
         _sampler.Dispose();
-        _prompt?.Dispose();
         _last?.Dispose();
         _mask?.Dispose();
         _positions.Dispose();

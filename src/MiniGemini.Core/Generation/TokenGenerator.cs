@@ -12,8 +12,9 @@ namespace MiniGemini.Generation;
 /// pad id until every row is done or <see cref="GenerationOptions.MaxNewTokens"/> is reached.
 /// </summary>
 /// <remarks>
-/// Inputs are checked before any work; the cache is allocated on the first step and released when the enumeration
-/// ends — also when the caller stops early by leaving the loop, which is how stop strings end a stream.
+/// Inputs are checked when the method is called, before any work. The cache is allocated and the prompt read when
+/// the enumeration starts (the caller keeps the prompt tensors alive until then), and everything is released when the
+/// enumeration ends — also when the caller stops early by leaving the loop, which is how stop strings end a stream.
 /// The cancellation token is checked before every token.
 /// </remarks>
 internal static class TokenGenerator

@@ -33,7 +33,8 @@ internal sealed class RotaryEmbedding : nn.Module<Tensor, ScalarType, RotaryAngl
         var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * inv_freq; // [B, T, d/2]
         var cos = freqs.cos();
         var sin = freqs.sin();
-        // rotate_half(x)·sin = cat(-x₂, x₁)·cat(s, s) = roll(x, d/2)·cat(-s, s): the same products, one op fewer.
+        // rotate_half(x)·sin = cat(-x₂, x₁)·cat(s, s) = roll(x, d/2)·cat(-s, s): the same products, but one roll per
+        // layer instead of two slices, a negation and a concatenation.
         var cosFull = cat([cos, cos], -1).to(dtype).unsqueeze(1);              // [B, 1, T, d]
         var sinSigned = cat([sin.neg(), sin], -1).to(dtype).unsqueeze(1);      // [B, 1, T, d]
         return new RotaryAngles(cosFull.MoveToOuterDisposeScope(), sinSigned.MoveToOuterDisposeScope());
@@ -72,15 +73,9 @@ internal sealed class RotaryEmbedding : nn.Module<Tensor, ScalarType, RotaryAngl
     }
 }
 
-/// <summary>Per-forward rotary tables shared by every layer: <c>x' = x·Cos + roll(x, d/2)·SinSigned</c>.</summary>
-internal sealed record RotaryAngles(Tensor Cos, Tensor SinSigned) : IDisposable
+/// <summary>Per-forward rotary tables shared by every layer (owned by the forward's dispose scope): <c>x' = x·Cos + roll(x, d/2)·SinSigned</c>.</summary>
+internal sealed record RotaryAngles(Tensor Cos, Tensor SinSigned)
 {
     /// <summary>x [B, h, T, d] → rotated x [B, h, T, d].</summary>
     public Tensor Apply(Tensor x) => (x * Cos).add_(x.roll(x.shape[^1] / 2, -1) * SinSigned);
-
-    public void Dispose()
-    {
-        Cos.Dispose();
-        SinSigned.Dispose();
-    }
 }
