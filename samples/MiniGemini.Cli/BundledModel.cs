@@ -13,7 +13,7 @@ static class BundledModel
     public static string ExampleImage => Path.Combine(Root, "example.png");
 
     public const string Notice =
-        "No --model given: running the bundled demo model mgm-tiny. Its weights are random, so the answer is gibberish;\n" +
-        "it only shows the pipeline working. For real answers point at a Mini-Gemini checkpoint, e.g.\n" +
+        "No --model given: running the bundled demo model mgm-tiny, which has random weights, so its answer is\n" +
+        "gibberish; it only shows the pipeline working. For real answers point at a Mini-Gemini checkpoint, e.g.\n" +
         "  --model path/to/MGM-7B --tower-search-root path/to/model_zoo/OpenAI";
 }

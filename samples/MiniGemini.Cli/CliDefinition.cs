@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using MiniGemini.Cli.Commands;
 
@@ -40,12 +42,14 @@ sealed partial class CliDefinition
 
     public Option<double> Temperature { get; } = new("--temperature")
     {
+        CustomParser = Number<double>("--temperature", t => t >= 0 && double.IsFinite(t), "a finite number ≥ 0"),
         HelpName = "T",
         Description = "Sampling temperature; 0 (the default) decodes greedily.",
     };
 
     public Option<double> TopP { get; } = new("--top-p")
     {
+        CustomParser = Number<double>("--top-p", p => p > 0 && p <= 1, "in (0, 1]"),
         HelpName = "P",
         Description = "Nucleus sampling mass in (0, 1].",
         DefaultValueFactory = _ => 1.0,
@@ -53,6 +57,7 @@ sealed partial class CliDefinition
 
     public Option<int> TopK { get; } = new("--top-k")
     {
+        CustomParser = Number<int>("--top-k", k => k >= 0, "an integer ≥ 0"),
         HelpName = "K",
         Description = "Sample among the k most likely tokens; 0 = all.",
         DefaultValueFactory = _ => 50,
@@ -60,6 +65,7 @@ sealed partial class CliDefinition
 
     public Option<double> RepetitionPenalty { get; } = new("--repetition-penalty")
     {
+        CustomParser = Number<double>("--repetition-penalty", p => p > 0 && double.IsFinite(p), "a finite number > 0"),
         HelpName = "X",
         Description = "Penalty for tokens already generated; 1 = off.",
         DefaultValueFactory = _ => 1.0,
@@ -67,12 +73,14 @@ sealed partial class CliDefinition
 
     public Option<long?> Seed { get; } = new("--seed")
     {
+        CustomParser = r => Number<long>("--seed", _ => true, "an integer")(r),
         HelpName = "N",
         Description = "Seed for sampling (and for the image server), for reproducible runs.",
     };
 
     public Option<int?> MaxNewTokens { get; } = new("--max-new-tokens")
     {
+        CustomParser = r => Number<int>("--max-new-tokens", n => n >= 1, "an integer ≥ 1")(r),
         Description = "Most tokens per answer. Default: 512 or what the model's context has left (64 for the demo model).",
         HelpName = "N",
     };
@@ -147,11 +155,6 @@ sealed partial class CliDefinition
             try { Text.ConversationTemplate.Get(name); }
             catch (ArgumentException e) { r.AddError(e.Message.Split(" (Parameter", 2)[0]); }
         });
-        Temperature.Validators.Add(r => Check(r, r.GetValueOrDefault<double>() is var t && t >= 0 && double.IsFinite(t), "--temperature must be a finite number ≥ 0."));
-        TopP.Validators.Add(r => Check(r, r.GetValueOrDefault<double>() is var p && p > 0 && p <= 1, "--top-p must be in (0, 1]."));
-        TopK.Validators.Add(r => Check(r, r.GetValueOrDefault<int>() >= 0, "--top-k must be ≥ 0."));
-        RepetitionPenalty.Validators.Add(r => Check(r, r.GetValueOrDefault<double>() is var p && p > 0 && double.IsFinite(p), "--repetition-penalty must be a finite number > 0."));
-        MaxNewTokens.Validators.Add(r => Check(r, r.GetValueOrDefault<int?>() is null or >= 1, "--max-new-tokens must be at least 1."));
 
         Option[] shared = [Model, Device, DType, Template, TowerSearchRoots, Temperature, TopP, TopK, RepetitionPenalty, Seed, MaxNewTokens, Json, Quiet, Verbose];
         foreach (var option in shared) option.Recursive = true;
@@ -219,10 +222,15 @@ sealed partial class CliDefinition
         _ => device == "cpu" ? ModelPrecision.Float32 : ModelPrecision.BFloat16,
     };
 
-    static void Check(System.CommandLine.Parsing.OptionResult result, bool ok, string error)
+    /// <summary>Parses a number and checks its range, reporting either problem as a usage error naming the option.</summary>
+    static Func<ArgumentResult, T> Number<T>(string option, Func<T, bool> inRange, string rule) where T : struct, IParsable<T> => result =>
     {
-        if (!ok) result.AddError(error);
-    }
+        if (result.Tokens.Count == 0) return default;
+        var text = result.Tokens[^1].Value;
+        if (!T.TryParse(text, CultureInfo.InvariantCulture, out var value)) result.AddError($"{option} '{text}' is not {rule}.");
+        else if (!inRange(value)) result.AddError($"{option} must be {rule} (got {text}).");
+        return value;
+    };
 
     [GeneratedRegex(@"^(cpu|cuda(:\d+)?)$")]
     private static partial Regex DevicePattern();

@@ -24,7 +24,6 @@ static class ErrorReport
 
     static (int Code, string Message) Describe(Exception error) => error switch
     {
-        UsageException => (Usage, error.Message),
         // The image generator's own failures come first: they explain what the server said.
         ImageGenerationException => (Runtime, $"image generation failed: {error.Message}"),
         TypeInitializationException or DllNotFoundException when IsNativeLoadFailure(error) =>
@@ -37,7 +36,7 @@ static class ErrorReport
     /// <summary>Failures the library documents, whose messages name what is at fault.</summary>
     static bool IsExpected(Exception error) => error is CheckpointException or InvalidImageException or MiniGeminiConfigurationException
         or ContextLengthExceededException or ImageGenerationException or TokenizerException or FileNotFoundException
-        or DirectoryNotFoundException or UnauthorizedAccessException or ArgumentException or IOException or UsageException;
+        or DirectoryNotFoundException or UnauthorizedAccessException or ArgumentException or IOException;
 
     static bool IsNativeLoadFailure(Exception error) =>
         Innermost(error) is DllNotFoundException || (error is TypeInitializationException t && t.TypeName?.StartsWith("TorchSharp", StringComparison.Ordinal) == true);
