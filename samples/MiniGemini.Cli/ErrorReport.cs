@@ -1,6 +1,7 @@
 using MiniGemini.Checkpoints;
 using MiniGemini.Generation;
 using MiniGemini.Llm;
+using MiniGemini.Pipeline;
 using MiniGemini.Text;
 using MiniGemini.Vision;
 
@@ -26,6 +27,8 @@ static class ErrorReport
     {
         // The image generator's own failures come first: they explain what the server said.
         ImageGenerationException => (Runtime, $"image generation failed: {error.Message}"),
+        TowerNotFoundException => (Runtime, error.Message +
+            "\nOn the command line: --tower-search-root FOLDER, the folder that holds the tower's folder (e.g. model_zoo/OpenAI)."),
         TypeInitializationException or DllNotFoundException when IsNativeLoadFailure(error) =>
             (Runtime, $"TorchSharp's native library could not be loaded ({Innermost(error).Message}). " +
                       "Run scripts/setup.sh, which installs what it needs on Debian 12."),

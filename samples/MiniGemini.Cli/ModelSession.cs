@@ -17,6 +17,10 @@ sealed class ModelSession(MiniGeminiModel model, TimeSpan loadTime) : IDisposabl
     public static async Task<ModelSession> LoadAsync(CommonSettings settings, SdxlBridge? imageGenerator, CancellationToken cancellationToken)
     {
         if (settings.IsBundledModel) settings.Note(BundledModel.Notice);
+        if (settings.Device != "cpu" && !TorchSharp.torch.cuda.is_available())
+            throw new MiniGeminiConfigurationException(
+                $"--device {settings.Device}: CUDA is not available. It needs the CLI built with -p:TorchBackend=cuda " +
+                "(a CUDA libtorch instead of the CPU one) and an NVIDIA driver; or use --device cpu.");
         var builder = MiniGeminiBuilder.FromPretrained(settings.ModelPath)
             .OnDevice(settings.Device)
             .WithPrecision(settings.Precision)
@@ -24,7 +28,8 @@ sealed class ModelSession(MiniGeminiModel model, TimeSpan loadTime) : IDisposabl
         if (settings.Template is { } template) builder.WithTemplate(template);
         if (imageGenerator is not null) builder.WithImageGenerator(imageGenerator);
         if (settings.Verbose) builder.WithLogger(new StderrLoggerFactory());
-        var progress = settings.Quiet || settings.Json ? null : new LoadProgressBar(interactive: !Console.IsErrorRedirected && !settings.Verbose, cancellationToken);
+        // --verbose logs every stage instead.
+        var progress = settings.Quiet || settings.Json || settings.Verbose ? null : new LoadProgressBar(interactive: !Console.IsErrorRedirected, cancellationToken);
         if (progress is not null) builder.WithProgress(progress);
 
         var clock = Stopwatch.StartNew();

@@ -60,6 +60,35 @@ public sealed class CliProcessTests
     }
 
     [Fact]
+    public async Task Towers_apart_from_the_model_are_found_through_tower_search_roots()
+    {
+        // A released checkpoint's config names its towers by paths that do not exist as written; here the model
+        // folder is copied alone, so ../clip-vit is missing until --tower-search-root points at the towers.
+        var bundled = Path.Combine(Path.GetDirectoryName(CliProcess.CliPath)!, "default-model");
+        var folder = Directory.CreateTempSubdirectory("minigemini-cli-");
+        try
+        {
+            var model = Path.Combine(folder.FullName, "checkpoints", "mgm-tiny");
+            Directory.CreateDirectory(model);
+            foreach (var file in Directory.GetFiles(Path.Combine(bundled, "mgm-tiny"))) File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
+
+            var missing = await CliProcess.RunAsync(["describe", "--model", model, "--json"]);
+            Assert.True(missing.ExitCode == 1, missing.ToString());
+            Assert.Contains("'../clip-vit' was not found", missing.Stderr, StringComparison.Ordinal);
+            Assert.Contains("--tower-search-root", missing.Stderr, StringComparison.Ordinal);
+            AssertNoStackTrace(missing);
+
+            var found = await CliProcess.RunAsync(["describe", "--model", model, "--tower-search-root", bundled, "--json", "--max-new-tokens", "2"]);
+            Assert.True(found.ExitCode == 0, found.ToString());
+            Assert.Equal("mgm-tiny", ParseSingleJsonLine(found).GetProperty("model").GetString());
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_missing_image_exits_1_naming_the_path_before_loading()
     {
         var missing = Path.Combine(Path.GetTempPath(), $"no-such-image-{Guid.NewGuid():N}.png");
