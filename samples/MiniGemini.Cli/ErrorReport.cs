@@ -25,7 +25,7 @@ static class ErrorReport
 
     static (int Code, string Message) Describe(Exception error) => error switch
     {
-        // The image generator's own failures come first: they explain what the server said.
+        // Prefixed so that what the image server said is not taken for a problem with the model.
         ImageGenerationException => (Runtime, $"image generation failed: {error.Message}"),
         TowerNotFoundException => (Runtime, error.Message +
             "\nOn the command line: --tower-search-root FOLDER, the folder that holds the tower's folder (e.g. model_zoo/OpenAI)."),
