@@ -34,33 +34,29 @@ sealed class Answerer(ModelSession session, CommonSettings settings)
     public async Task<Answer> AnswerAsync(MiniGeminiPrompt prompt, CancellationToken cancellationToken)
     {
         var options = settings.Generation;
-        while (true)
+        if (!settings.MaxNewTokensGiven)
         {
-            var clock = Stopwatch.StartNew();
-            bool printed = false;
-            try
-            {
-                MiniGeminiResponse? response = null;
-                await foreach (var update in session.Model.GenerateStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false))
-                {
-                    // The final text is trimmed; trim the start of the stream the same way.
-                    var text = printed ? update.Text : update.Text.TrimStart();
-                    if (text.Length > 0 && !settings.Json)
-                    {
-                        Console.Out.Write(_toTerminal ? Printable(text) : text);
-                        printed = MidLine = true;
-                    }
-                    response = update.Completed ?? response;
-                }
-                EndLine();
-                return new Answer(response ?? throw new InvalidOperationException("The answer stream ended without a response."), clock.Elapsed);
-            }
-            catch (ContextLengthExceededException e) when (!settings.MaxNewTokensGiven && !printed && RoomLeft(e, options.MaxNewTokens) is { } room)
-            {
-                // Thrown before any token: the default budget does not fit this model's context, so use what is left.
-                options = options with { MaxNewTokens = room };
-            }
+            // The default budget may not fit this model's context: use what the prompt leaves (at least one token;
+            // a prompt that fills the context is then refused by the model with a clear message).
+            int room = session.Model.ContextLength - session.Model.CountPromptTokens(prompt);
+            if (room < options.MaxNewTokens) options = options with { MaxNewTokens = Math.Max(1, room) };
         }
+        var clock = Stopwatch.StartNew();
+        bool printed = false;
+        MiniGeminiResponse? response = null;
+        await foreach (var update in session.Model.GenerateStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false))
+        {
+            // The final text is trimmed; trim the start of the stream the same way.
+            var text = printed ? update.Text : update.Text.TrimStart();
+            if (text.Length > 0 && !settings.Json)
+            {
+                Console.Out.Write(_toTerminal ? Printable(text) : text);
+                printed = MidLine = true;
+            }
+            response = update.Completed ?? response;
+        }
+        EndLine();
+        return new Answer(response ?? throw new InvalidOperationException("The answer stream ended without a response."), clock.Elapsed);
     }
 
     /// <summary>
@@ -71,12 +67,4 @@ sealed class Answerer(ModelSession session, CommonSettings settings)
         text.Any(IsUnsafe) ? string.Concat(text.Select(c => IsUnsafe(c) ? '\uFFFD' : c)) : text;
 
     static bool IsUnsafe(char c) => char.IsControl(c) && c is not '\n' and not '\t';
-
-    /// <summary>The new tokens that still fit, when fewer than asked and at least one; null when none fit.</summary>
-    static int? RoomLeft(ContextLengthExceededException e, int asked)
-    {
-        int promptLength = e.Requested - asked;
-        int room = e.Limit - promptLength;
-        return room >= 1 && room < asked ? room : null;
-    }
 }

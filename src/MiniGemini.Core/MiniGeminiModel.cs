@@ -75,6 +75,21 @@ public sealed class MiniGeminiModel : IDisposable
     /// <summary>How many LLM positions one image takes (576 for MGM-7B, 2880 for HD models).</summary>
     public int ImageTokensPerImage => _vision.TokensPerImage;
 
+    /// <summary>The most positions a prompt and its answer may take together (<c>max_position_embeddings</c>).</summary>
+    public int ContextLength => Config.Llm.MaxPositionEmbeddings;
+
+    /// <summary>
+    /// The positions a prompt takes: its text tokens plus <see cref="ImageTokensPerImage"/> per image. Prompt plus
+    /// <see cref="GenerationOptions.MaxNewTokens"/> must fit in <see cref="ContextLength"/>. Images are not decoded.
+    /// </summary>
+    /// <exception cref="ArgumentException">The prompt is malformed (see <see cref="Generate"/>).</exception>
+    public int CountPromptTokens(MiniGeminiPrompt prompt)
+    {
+        var ids = PromptIds(prompt);
+        int images = ImageTokenSplicer.CountImages(ids);
+        return ids.Length - images + images * ImageTokensPerImage;
+    }
+
     /// <summary>The preprocessing the model applies to images.</summary>
     public ImagePreprocessOptions ImageOptions => _vision.Preprocess;
 

@@ -21,6 +21,8 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
         var ids = Model.PromptIds(MiniGeminiPrompt.Ask("Describe the picture.", Image));
         Assert.Equal(1, ImageTokenSplicer.CountImages(ids));
         Assert.Equal(ids.Length - 1 + Model.ImageTokensPerImage, answer.PromptTokens);
+        Assert.Equal(answer.PromptTokens, Model.CountPromptTokens(MiniGeminiPrompt.Ask("Describe the picture.", Image)));
+        Assert.Equal(512, Model.ContextLength);
         Assert.InRange(answer.CompletionTokens, 1, 12);
         Assert.Equal(answer.CompletionTokens == 12 ? FinishReason.Length : FinishReason.Stop, answer.FinishReason);
         Assert.Equal(Model.Tokenizer.Decode(answer.TokenIds).Trim(), answer.Text);
