@@ -23,7 +23,9 @@ internal static class RegionAttention
     /// <summary>
     /// Any device and dtype. Each block row of the map is one [Da, s·W] matrix view, so the dot products and the
     /// weighted sums are two batched matrix products over views of the map (no copy of it); they compute every token
-    /// against the whole block row, Cols× the needed work, which accelerators absorb easily.
+    /// against the whole block row, Cols× the needed work, which accelerators absorb easily. u·x − μΣu comes from the
+    /// raw map, so it keeps the dtype's relative precision of |x|·Σ|u| (as the reference's x − μ does of |x|); only
+    /// positions constant across channels at a large value, where r = 1/√eps, amplify that.
     /// </summary>
     static Tensor WithTensorOps(Tensor map, Tensor u, Tensor c, RegionGrid grid, double eps)
     {

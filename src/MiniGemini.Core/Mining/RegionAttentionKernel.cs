@@ -6,18 +6,21 @@ using static TorchSharp.torch;
 namespace MiniGemini.Mining;
 
 /// <summary>
-/// <see cref="RegionAttention"/> for float32 maps on the CPU, reading the NCHW map in place. Work is split into tiles
-/// (a block row × a few tokens, a few MB of the map) that are read twice back to back, so the second read is served by
-/// the cache: pass 1 accumulates per position the dot products with u, Σx and Σx² (LayerNorm statistics); the softmax
-/// runs per token; pass 2 accumulates the weighted sums. Along W the map is contiguous, so a tile row is a short
-/// contiguous run per channel and the inner loops are vectorised over positions.
+/// <see cref="RegionAttention"/> for float32 maps on the CPU, reading the NCHW map in place, twice.
+/// <para>Memory order decides the speed: a token's region is s short runs in each of Da channel planes, so the map is
+/// swept the way it lies instead, a band of whole block rows at a time, a few channel planes side by side, each plane
+/// read row after row (long sequential runs that the prefetchers follow). Pass 1 gathers per HR position the dot
+/// product with its token's u and the LayerNorm moments; the softmax runs per token of the band; pass 2 sweeps the
+/// band again for the weighted sums. Bands are independent and run in parallel.</para>
+/// <para>Every position is accumulated relative to its own channel-0 value x₀ (d = x − x₀): sums of d stay near the
+/// spread of the features, so Σd² − (Σd)²/Da keeps its digits even where |μ| ≫ σ, and so do the dot products.</para>
 /// </summary>
 internal static unsafe class RegionAttentionKernel
 {
-    /// <summary>Channels accumulated in float registers before being added to double accumulators.</summary>
+    /// <summary>Channel planes swept side by side; their partial sums stay in float registers.</summary>
     const int ChannelChunk = 8;
-    /// <summary>Floats per tile row: with s = 8 a tile is 4 tokens, 2880·8·32·4 B ≈ 3 MB.</summary>
-    const long TileWidth = 32;
+    /// <summary>Bands per thread: enough to balance, few enough that each plane is read in long runs.</summary>
+    const int BandsPerThread = 2;
 
     public static bool Supports(Tensor map) =>
         map.device_type == DeviceType.CPU && map.dtype == ScalarType.Float32 && map.dim() == 4 && map.stride(3) == 1;
@@ -26,142 +29,193 @@ internal static unsafe class RegionAttentionKernel
     public static Tensor Run(Tensor map, Tensor u, Tensor c, RegionGrid grid, double eps)
     {
         using var scope = NewDisposeScope();
-        long n = map.shape[0], channels = map.shape[1];
-        var uf = u.to(ScalarType.Float32).contiguous();
-        var cf = c.to(ScalarType.Float32).contiguous();
-        var output = empty([n, grid.Tokens, channels], ScalarType.Float32);
-        var job = new Job(Address(map), map.stride(0), map.stride(1), map.stride(2), channels, grid,
-            Address(uf), Address(cf), Address(output), eps);
-        long tokensPerTile = Math.Clamp(TileWidth / grid.Block, 1, grid.Cols);
-        long tilesPerRow = (grid.Cols + tokensPerTile - 1) / tokensPerTile;
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) };
-        Parallel.For(0L, n * grid.Rows * tilesPerRow, options,
-            () => new Workspace(grid.Block, tokensPerTile),
-            (tile, _, workspace) =>
+        long images = map.shape[0], channels = map.shape[1];
+        var uT = u.to(ScalarType.Float32).transpose(1, 2).contiguous();                       // [N, Da, T]
+        var uSums = u.to(ScalarType.Float64).sum(-1);                                          // [N, T]
+        var offsets = c.to(ScalarType.Float32).contiguous();                                   // [N, T]
+        var output = empty([images, channels, grid.Tokens], ScalarType.Float32);               // [N, Da, T]
+        var job = new Job(Address<float>(map), map.stride(0), map.stride(1), map.stride(2), channels, grid,
+            Address<float>(uT), Address<double>(uSums), Address<float>(offsets), Address<float>(output), eps);
+
+        int threads = Math.Max(1, get_num_threads());
+        long blockRowsPerBand = Math.Max(1, grid.Rows * images / (BandsPerThread * threads));
+        long bandsPerImage = (grid.Rows + blockRowsPerBand - 1) / blockRowsPerBand;
+        Parallel.For(0L, images * bandsPerImage, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            () => new Workspace(Math.Min(blockRowsPerBand, grid.Rows), grid),
+            (band, _, workspace) =>
             {
-                long image = tile / (grid.Rows * tilesPerRow), row = tile / tilesPerRow % grid.Rows;
-                long firstCol = tile % tilesPerRow * tokensPerTile;
-                job.Tile(workspace, image, row, firstCol, Math.Min(tokensPerTile, grid.Cols - firstCol));
+                long image = band / bandsPerImage, firstRow = band % bandsPerImage * blockRowsPerBand;
+                job.Band(workspace, image, firstRow, Math.Min(blockRowsPerBand, grid.Rows - firstRow));
                 return workspace;
             },
             _ => { });
-        return output.MoveToOuterDisposeScope();
+        return output.transpose(1, 2).MoveToOuterDisposeScope();                               // [N, T, Da]
     }
 
-    static float* Address(Tensor t) => (float*)t.storage<float>().data_ptr() + t.storage_offset();
+    static T* Address<T>(Tensor t) where T : unmanaged => (T*)t.storage<T>().data_ptr() + t.storage_offset();
 
-    /// <summary>Per-thread scratch: accumulators and weights of one tile.</summary>
-    sealed class Workspace(long block, long tokens)
+    /// <summary>Per-thread scratch for one band of block rows.</summary>
+    sealed class Workspace(long blockRows, RegionGrid grid)
     {
-        public readonly double[] Dots = new double[block * block * tokens];
-        public readonly double[] Sums = new double[block * block * tokens];
-        public readonly double[] Squares = new double[block * block * tokens];
-        public readonly float[] ExpandedU = new float[ChannelChunk * block * tokens];
-        public readonly float[] Weights = new float[block * block * tokens];
-        public readonly float[] Products = new float[block * tokens];
-        public readonly double[] MeanShift = new double[tokens];
+        readonly long _positions = blockRows * grid.Block * grid.Width;
+        /// <summary>Per position: x₀, its channel-0 value; the moments below are of d = x − x₀.</summary>
+        public readonly float[] Shift = new float[blockRows * grid.Block * grid.Width];
+        /// <summary>Per position: Σ u·d, Σ d, Σ d²; after the softmax: exp(score − max), mean(d), 1/σ.</summary>
+        public readonly double[] Dots = new double[blockRows * grid.Block * grid.Width];
+        public readonly double[] Sums = new double[blockRows * grid.Block * grid.Width];
+        public readonly double[] Squares = new double[blockRows * grid.Block * grid.Width];
+        /// <summary>Per position: the softmax weight over 1/σ, pᵢrᵢ.</summary>
+        public readonly float[] Weights = new float[blockRows * grid.Block * grid.Width];
+        /// <summary>Per token: Σ pᵢ/σᵢ · mean(dᵢ).</summary>
+        public readonly double[] MeanShift = new double[blockRows * grid.Cols];
+        /// <summary>u of a chunk of channels spread over a map row: [k, w] = u[token of column w, c0 + k].</summary>
+        public readonly float[] RowU = new float[ChannelChunk * grid.Width];
+        /// <summary>Pass-2 sums of a chunk of channels over the s rows of a block row: [k, w].</summary>
+        public readonly float[] Partial = new float[ChannelChunk * grid.Width];
+
+        public void Clear()
+        {
+            Array.Clear(Dots, 0, (int)_positions);
+            Array.Clear(Sums, 0, (int)_positions);
+            Array.Clear(Squares, 0, (int)_positions);
+        }
     }
 
     sealed class Job(float* map, long strideN, long strideC, long strideH, long channels, RegionGrid grid,
-        float* u, float* c, float* output, double eps)
+        float* uT, double* uSums, float* offsets, float* output, double eps)
     {
-        /// <summary>Tokens [firstCol, firstCol + count) of block row <paramref name="row"/> of image <paramref name="image"/>.</summary>
-        public void Tile(Workspace ws, long image, long row, long firstCol, long count)
+        readonly long _s = grid.Block, _cols = grid.Cols, _width = grid.Width, _tokens = grid.Tokens;
+
+        /// <summary>Block rows [firstRow, firstRow + rows) of one image.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Band(Workspace ws, long image, long firstRow, long rows)
         {
-            long s = grid.Block, width = count * s;
-            long firstToken = (image * grid.Rows + row) * grid.Cols + firstCol;
-            float* tile = map + image * strideN + row * s * strideH + firstCol * s; // channel 0, first row of the tile
+            float* band = map + image * strideN + firstRow * _s * strideH;                      // channel 0, first HR row
+            float* u = uT + image * channels * _tokens;
+            ws.Clear();
+            fixed (float* shift = ws.Shift, weights = ws.Weights, rowU = ws.RowU, partial = ws.Partial)
             fixed (double* dots = ws.Dots, sums = ws.Sums, squares = ws.Squares, meanShift = ws.MeanShift)
-            fixed (float* expandedU = ws.ExpandedU, weights = ws.Weights, products = ws.Products)
             {
-                long positions = s * width;
-                new Span<double>(dots, (int)positions).Clear();
-                new Span<double>(sums, (int)positions).Clear();
-                new Span<double>(squares, (int)positions).Clear();
-                Moments(tile, u + firstToken * channels, count, dots, sums, squares, expandedU);
-                for (long t = 0; t < count; t++)
-                    meanShift[t] = Softmax(t, width, u + (firstToken + t) * channels, c[firstToken + t], dots, sums, squares, weights);
-                WeightedSums(tile, count, weights, meanShift, products, output + firstToken * channels);
+                for (long h = 0; h < rows * _s; h++)
+                    new ReadOnlySpan<float>(band + h * strideH, (int)_width).CopyTo(new Span<float>(shift + h * _width, (int)_width));
+                for (long c0 = 0; c0 < channels; c0 += ChannelChunk)
+                {
+                    int chunk = (int)Math.Min(ChannelChunk, channels - c0);
+                    for (long r = 0; r < rows; r++)
+                    {
+                        SpreadU(u + c0 * _tokens + (firstRow + r) * _cols, chunk, rowU);
+                        for (long a = 0; a < _s; a++)
+                        {
+                            long at = (r * _s + a) * _width;
+                            Moments(band + c0 * strideC + (r * _s + a) * strideH, chunk, rowU, shift + at, dots + at, sums + at, squares + at);
+                        }
+                    }
+                }
+                for (long r = 0; r < rows; r++)
+                    for (long col = 0; col < _cols; col++)
+                    {
+                        long token = image * _tokens + (firstRow + r) * _cols + col;
+                        meanShift[r * _cols + col] = Softmax(r * _s * _width + col * _s, uSums[token], offsets[token], dots, sums, squares, weights);
+                    }
+                float* outputBand = output + image * channels * _tokens + firstRow * _cols;
+                for (long c0 = 0; c0 < channels; c0 += ChannelChunk)
+                {
+                    int chunk = (int)Math.Min(ChannelChunk, channels - c0);
+                    for (long r = 0; r < rows; r++)
+                    {
+                        long at = r * _s * _width;
+                        WeightedSums(band + c0 * strideC + r * _s * strideH, chunk, shift + at, weights + at,
+                            meanShift + r * _cols, partial, outputBand + c0 * _tokens + r * _cols);
+                    }
+                }
             }
         }
 
-        /// <summary>Pass 1: per tile position, u·x (u of the position's token), Σx and Σx² over all channels.</summary>
-        void Moments(float* tile, float* uTile, long count, double* dots, double* sums, double* squares, float* expandedU)
+        /// <summary>rowU[k, w] = u[c0 + k, token of column w] for one block row (u given at channel c0, first token of the row).</summary>
+        void SpreadU(float* u, int chunk, float* rowU)
         {
-            long s = grid.Block, width = count * s;
+            for (int k = 0; k < chunk; k++)
+                for (long col = 0; col < _cols; col++)
+                    new Span<float>(rowU + k * _width + col * _s, (int)_s).Fill(u[k * _tokens + col]);
+        }
+
+        /// <summary>
+        /// Pass 1 over one HR row and a chunk of channels: Σ u·d, Σ d, Σ d² added to the row's accumulators.
+        /// Two vectors (a cache line) of each plane at a time: the planes are a multiple of 4 KB apart and compete
+        /// for the same L1 sets, so a line is used up before the next plane's line can evict it.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void Moments(float* row, int chunk, float* rowU, float* shift, double* dots, double* sums, double* squares)
+        {
+            long width = _width, planeStride = strideC;
             int lanes = Vector<float>.Count;
-            for (long c0 = 0; c0 < channels; c0 += ChannelChunk)
+            long w = 0;
+            for (; w + 2 * lanes <= width; w += 2 * lanes)
             {
-                long chunk = Math.Min(ChannelChunk, channels - c0);
-                // u laid out like a tile row: expandedU[k, t·s + b] = u[t, c0 + k]
-                for (long k = 0; k < chunk; k++)
-                    for (long t = 0; t < count; t++)
-                        new Span<float>(expandedU + k * width + t * s, (int)s).Fill(uTile[t * channels + c0 + k]);
-                for (long a = 0; a < s; a++)
+                var x00 = Load(shift + w);
+                var x01 = Load(shift + w + lanes);
+                Vector<float> dot0 = default, sum0 = default, square0 = default, dot1 = default, sum1 = default, square1 = default;
+                float* x = row + w;
+                float* uk = rowU + w;
+                for (int k = 0; k < chunk; k++, x += planeStride, uk += width)
                 {
-                    float* x0 = tile + c0 * strideC + a * strideH;
-                    long at = a * width, w = 0;
-                    for (; w + lanes <= width; w += lanes)
-                    {
-                        Vector<float> dot = default, sum = default, square = default;
-                        for (long k = 0; k < chunk; k++)
-                        {
-                            var x = Load(x0 + k * strideC + w);
-                            dot += Load(expandedU + k * width + w) * x;
-                            sum += x;
-                            square += x * x;
-                        }
-                        AddWidened(dots + at + w, dot);
-                        AddWidened(sums + at + w, sum);
-                        AddWidened(squares + at + w, square);
-                    }
-                    for (; w < width; w++)
-                    {
-                        float dot = 0, sum = 0, square = 0;
-                        for (long k = 0; k < chunk; k++)
-                        {
-                            float x = x0[k * strideC + w];
-                            dot += expandedU[k * width + w] * x;
-                            sum += x;
-                            square += x * x;
-                        }
-                        dots[at + w] += dot;
-                        sums[at + w] += sum;
-                        squares[at + w] += square;
-                    }
+                    var d0 = Load(x) - x00;
+                    var d1 = Load(x + lanes) - x01;
+                    dot0 = MultiplyAdd(Load(uk), d0, dot0);
+                    dot1 = MultiplyAdd(Load(uk + lanes), d1, dot1);
+                    sum0 += d0;
+                    sum1 += d1;
+                    square0 = MultiplyAdd(d0, d0, square0);
+                    square1 = MultiplyAdd(d1, d1, square1);
                 }
+                AddWidened(dots + w, dot0);
+                AddWidened(dots + w + lanes, dot1);
+                AddWidened(sums + w, sum0);
+                AddWidened(sums + w + lanes, sum1);
+                AddWidened(squares + w, square0);
+                AddWidened(squares + w + lanes, square1);
+            }
+            for (; w < width; w++)
+            {
+                float dot = 0, sum = 0, square = 0;
+                for (int k = 0; k < chunk; k++)
+                {
+                    float d = row[k * planeStride + w] - shift[w];
+                    dot += rowU[k * width + w] * d;
+                    sum += d;
+                    square += d * d;
+                }
+                dots[w] += dot;
+                sums[w] += sum;
+                squares[w] += square;
             }
         }
 
         /// <summary>
-        /// Scores of token t's positions, nan_to_num with float32 semantics as the reference's scores, softmax; leaves
-        /// pᵢrᵢ in <paramref name="weights"/> and returns Σ pᵢrᵢμᵢ. The statistics are overwritten with μ and r.
+        /// Token softmax over its positions (first one at <paramref name="first"/>): score = rᵢ(Σu·dᵢ − mean(dᵢ)Σu) + c,
+        /// i.e. u·x̂ᵢ + c, then nan_to_num with float32 semantics as the reference's scores. Leaves pᵢrᵢ in
+        /// <paramref name="weights"/> and returns Σ pᵢrᵢ mean(dᵢ); overwrites the accumulators.
         /// </summary>
-        double Softmax(long t, long width, float* uToken, float offset, double* dots, double* sums, double* squares, float* weights)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        double Softmax(long first, double uSum, float offset, double* dots, double* sums, double* squares, float* weights)
         {
-            long s = grid.Block;
-            double uSum = 0;
-            for (long k = 0; k < channels; k++) uSum += uToken[k];
             double max = double.NegativeInfinity;
-            for (long a = 0; a < s; a++)
-                for (long j = a * width + t * s, end = j + s; j < end; j++)
+            for (long a = 0; a < _s; a++)
+                for (long j = first + a * _width, end = j + _s; j < end; j++)
                 {
                     double mean = sums[j] / channels;
-                    double variance = Math.Max(squares[j] / channels - mean * mean, 0);
-                    double rstd = 1 / Math.Sqrt(variance + eps);
+                    double rstd = 1 / Math.Sqrt(Math.Max(squares[j] / channels - mean * mean, 0) + eps);
                     float score = NanToNum((float)(rstd * (dots[j] - mean * uSum) + offset));
-                    sums[j] = mean;
-                    squares[j] = rstd;
-                    dots[j] = score;
+                    (sums[j], squares[j], dots[j]) = (mean, rstd, score);
                     max = Math.Max(max, score);
                 }
             double total = 0;
-            for (long a = 0; a < s; a++)
-                for (long j = a * width + t * s, end = j + s; j < end; j++)
+            for (long a = 0; a < _s; a++)
+                for (long j = first + a * _width, end = j + _s; j < end; j++)
                     total += dots[j] = Math.Exp(dots[j] - max);
             double meanShift = 0;
-            for (long a = 0; a < s; a++)
-                for (long j = a * width + t * s, end = j + s; j < end; j++)
+            for (long a = 0; a < _s; a++)
+                for (long j = first + a * _width, end = j + _s; j < end; j++)
                 {
                     double weight = dots[j] / total * squares[j];
                     weights[j] = (float)weight;
@@ -170,40 +224,66 @@ internal static unsafe class RegionAttentionKernel
             return meanShift;
         }
 
-        /// <summary>Pass 2: output[t, c] = Σᵢ wᵢ x[c, i] − Σᵢ wᵢμᵢ over token t's positions, for every channel.</summary>
-        void WeightedSums(float* tile, long count, float* weights, double* meanShift, float* products, float* output)
+        /// <summary>
+        /// Pass 2 over one block row and a chunk of channels: output[c0 + k, token] = Σᵢ wᵢdᵢ − Σᵢ wᵢ mean(dᵢ) = Σᵢ pᵢx̂ᵢ
+        /// over each token's positions (output given at channel c0, first token of the row). The s rows of a block row
+        /// are one contiguous run per plane; the sum over them stays in registers.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void WeightedSums(float* blockRow, int chunk, float* shift, float* weights, double* meanShift, float* partial, float* output)
         {
-            long s = grid.Block, width = count * s;
+            long s = _s, width = _width, planeStride = strideC, rowStride = strideH;
             int lanes = Vector<float>.Count;
-            for (long ch = 0; ch < channels; ch++)
-            {
-                float* x0 = tile + ch * strideC;
-                long w = 0;
-                for (; w + lanes <= width; w += lanes)
+            long w = 0;
+            for (; w + lanes <= width; w += lanes)
+                for (int k = 0; k < chunk; k++)
                 {
-                    Vector<float> product = default;
-                    for (long a = 0; a < s; a++) product += Load(weights + a * width + w) * Load(x0 + a * strideH + w);
-                    Store(products + w, product);
+                    float* x = blockRow + k * planeStride + w;
+                    float* weight = weights + w;
+                    float* x0 = shift + w;
+                    Vector<float> sum = default;
+                    for (long a = 0; a < s; a++, x += rowStride, weight += width, x0 += width)
+                        sum = MultiplyAdd(Load(weight), Load(x) - Load(x0), sum);
+                    Store(partial + k * width + w, sum);
                 }
-                for (; w < width; w++)
+            for (; w < width; w++)
+                for (int k = 0; k < chunk; k++)
                 {
-                    float product = 0;
-                    for (long a = 0; a < s; a++) product += weights[a * width + w] * x0[a * strideH + w];
-                    products[w] = product;
+                    float sum = 0;
+                    for (long a = 0; a < s; a++)
+                        sum += weights[a * width + w] * (blockRow[k * planeStride + a * rowStride + w] - shift[a * width + w]);
+                    partial[k * width + w] = sum;
                 }
-                for (long t = 0; t < count; t++)
+            bool wholeVectors = s % lanes == 0;
+            for (int k = 0; k < chunk; k++)
+                for (long col = 0; col < _cols; col++)
                 {
+                    float* segment = partial + k * width + col * s;
                     float total = 0;
-                    for (long b = t * s, end = b + s; b < end; b++) total += products[b];
-                    output[t * channels + ch] = (float)(total - meanShift[t]);
+                    if (wholeVectors)
+                    {
+                        Vector<float> v = default;
+                        for (long b = 0; b < s; b += lanes) v += Load(segment + b);
+                        total = Vector.Sum(v);
+                    }
+                    else
+                        for (long b = 0; b < s; b++) total += segment[b];
+                    output[k * _tokens + col] = (float)(total - meanShift[col]);
                 }
-            }
         }
     }
 
     /// <summary>torch.nan_to_num for float32: NaN → 0, ±∞ → ±float.MaxValue.</summary>
     static float NanToNum(float x) =>
         float.IsNaN(x) ? 0f : float.IsPositiveInfinity(x) ? float.MaxValue : float.IsNegativeInfinity(x) ? float.MinValue : x;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector<float> MultiplyAdd(Vector<float> a, Vector<float> b, Vector<float> c) =>
+#if NET9_0_OR_GREATER
+        Vector.FusedMultiplyAdd(a, b, c);
+#else
+        a * b + c;
+#endif
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector<float> Load(float* p) => Unsafe.ReadUnaligned<Vector<float>>(p);

@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Globalization;
+using MiniGemini.Mining;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Benchmarks.Mining;
+
+/// <summary>
+/// A plain timing loop of the same comparison for any device (BenchmarkDotNet is awkward on a GPU machine):
+/// <c>--device cpu|cuda --dtype fp32|bf16|fp16 [--sizes mgm7b,hd] [--warmup N] [--iterations N] [--methods reference,fast]</c>.
+/// Synchronises the device around every call and prints a markdown table with the relative error of the fast path.
+/// </summary>
+static class MiningTiming
+{
+    public static int Run(string[] args)
+    {
+        var options = Parse(args);
+        var deviceName = options.GetValueOrDefault("device", "cpu");
+        var dtype = options.GetValueOrDefault("dtype", "fp32") switch
+        {
+            "fp32" => ScalarType.Float32,
+            "bf16" => ScalarType.BFloat16,
+            "fp16" => ScalarType.Float16,
+            var other => throw new ArgumentException($"--dtype {other}: expected fp32, bf16 or fp16."),
+        };
+        if (deviceName.StartsWith("cuda", StringComparison.Ordinal)) InitializeDeviceType(DeviceType.CUDA);
+        var device = new Device(deviceName);
+        var sizes = options.GetValueOrDefault("sizes", "mgm7b,hd").Split(',')
+            .Select(s => Enum.Parse<MiningSize>(s, ignoreCase: true)).ToList();
+        var methods = options.GetValueOrDefault("methods", "reference,fast").Split(',')
+            .Select(s => Enum.Parse<MiningImplementation>(s, ignoreCase: true)).ToList();
+        int warmup = int.Parse(options.GetValueOrDefault("warmup", "3"), CultureInfo.InvariantCulture);
+        int iterations = int.Parse(options.GetValueOrDefault("iterations", "20"), CultureInfo.InvariantCulture);
+
+        Console.WriteLine($"device {device}, dtype {dtype}, torch threads {get_num_threads()}, load {LoadAverage()}");
+        Console.WriteLine();
+        Console.WriteLine("| size | method | mean ms | median ms | min ms | speed-up | max abs err / max abs ref |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+        using var _ = inference_mode();
+        foreach (var size in sizes)
+        {
+            using var problem = MiningProblem.Create(size, device, dtype);
+            var results = new Dictionary<MiningImplementation, (double[] Ms, Tensor Output)>();
+            foreach (var method in methods)
+            {
+                for (int i = 0; i < warmup; i++) Timed(problem, method, device).Output.Dispose();
+                var ms = new double[iterations];
+                Tensor? last = null;
+                for (int i = 0; i < iterations; i++)
+                {
+                    last?.Dispose();
+                    (ms[i], last) = Timed(problem, method, device);
+                }
+                results[method] = (ms, last!);
+            }
+            double? baseline = results.TryGetValue(MiningImplementation.Reference, out var r) ? Median(r.Ms) : null;
+            foreach (var (method, (ms, output)) in results)
+            {
+                string speedup = baseline is { } b ? $"{b / Median(ms):F1}×" : "–";
+                string error = method == MiningImplementation.Fast && results.ContainsKey(MiningImplementation.Reference)
+                    ? RelativeError(results[MiningImplementation.Reference].Output, output).ToString("E2", CultureInfo.InvariantCulture) : "–";
+                Console.WriteLine($"| {size} | {method} | {ms.Average():F3} | {Median(ms):F3} | {ms.Min():F3} | {speedup} | {error} |");
+            }
+            foreach (var (_, (_, output)) in results) output.Dispose();
+        }
+        Console.WriteLine();
+        Console.WriteLine($"load after: {LoadAverage()}");
+        return 0;
+    }
+
+    static (double Ms, Tensor Output) Timed(MiningProblem problem, MiningImplementation method, Device device)
+    {
+        Synchronize(device);
+        var watch = Stopwatch.StartNew();
+        var output = problem.Run(method);
+        Synchronize(device);
+        return (watch.Elapsed.TotalMilliseconds, output);
+    }
+
+    static void Synchronize(Device device)
+    {
+        if (device.type == DeviceType.CUDA) cuda.synchronize(device);
+    }
+
+    /// <summary>max |fast − reference| / max |reference|, computed in float64.</summary>
+    public static double RelativeError(Tensor reference, Tensor actual)
+    {
+        using var scope = NewDisposeScope();
+        var expected = reference.to(ScalarType.Float64);
+        return (actual.to(ScalarType.Float64) - expected).abs().max().item<double>() / expected.abs().max().item<double>();
+    }
+
+    static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
+
+    static Dictionary<string, string> Parse(string[] args)
+    {
+        var options = new Dictionary<string, string>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
+                throw new ArgumentException($"Unexpected argument '{args[i]}': use --name value.");
+            options[args[i][2..]] = args[++i];
+        }
+        return options;
+    }
+}

@@ -1,0 +1,152 @@
+using MiniGemini.Checkpoints;
+using MiniGemini.Mining;
+using MiniGemini.Tests.Parity;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Tests.Mining;
+
+public sealed class PatchInfoMiningTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("mgm-mining-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Keys_and_shapes_mirror_mgm_checkpoints()
+    {
+        using var mining = new PatchInfoMining(64, 160);
+        var shapes = mining.state_dict().ToDictionary(kv => kv.Key, kv => "[" + string.Join(",", kv.Value.shape) + "]");
+        var expected = new Dictionary<string, string>
+        {
+            ["vlm_uni_query_projector.0.weight"] = "[64]", ["vlm_uni_query_projector.0.bias"] = "[64]",
+            ["vlm_uni_query_projector.1.weight"] = "[64,64]", ["vlm_uni_query_projector.1.bias"] = "[64]",
+            ["vlm_uni_aux_projector.0.weight"] = "[160]", ["vlm_uni_aux_projector.0.bias"] = "[160]",
+            ["vlm_uni_aux_projector.1.weight"] = "[64,160]", ["vlm_uni_aux_projector.1.bias"] = "[64]",
+            ["vlm_uni_val_projector.0.weight"] = "[160]", ["vlm_uni_val_projector.0.bias"] = "[160]",
+            ["vlm_uni_val_projector.1.weight"] = "[64,160]", ["vlm_uni_val_projector.1.bias"] = "[64]",
+        };
+        Assert.Equal(expected.OrderBy(kv => kv.Key), shapes.OrderBy(kv => kv.Key));
+        Assert.All(new[] { mining.Query.norm, mining.Key.norm, mining.Value.norm }, norm => Assert.Equal(1e-5, norm.eps));
+    }
+
+    [Fact]
+    public void Loads_from_an_mgm_checkpoint_and_leaves_other_keys_alone()
+    {
+        using var scope = NewDisposeScope();
+        using var source = MiningTestData.RandomMining(8, 12, seed: 3);
+        var tensors = source.state_dict().ToDictionary(kv => "model." + kv.Key, kv => kv.Value);
+        tensors["model.layers.0.self_attn.q_proj.weight"] = zeros(4, 4);
+        tensors["model.mm_projector.0.weight"] = zeros(4, 8);
+        tensors["lm_head.weight"] = zeros(4, 4);
+        var path = Path.Combine(_dir, "model.safetensors");
+        SafetensorsWriter.Write(path, tensors);
+
+        using var checkpoint = Checkpoint.Open(path);
+        using var mining = new PatchInfoMining(8, 12);
+        var report = mining.Load(checkpoint);
+        Assert.Equal("model.", report.Prefix);
+        Assert.Equal(12, report.Loaded.Count);
+        Assert.Equal(2, report.Skipped.Count);
+        foreach (var (key, value) in source.state_dict())
+            Assert.True(mining.state_dict()[key].Equals(value), key);
+    }
+
+    [Fact]
+    public void A_missing_or_misshapen_key_is_named()
+    {
+        using var scope = NewDisposeScope();
+        using var source = new PatchInfoMining(8, 12);
+        var tensors = source.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+        tensors.Remove("vlm_uni_val_projector.1.bias");
+        tensors["vlm_uni_aux_projector.1.weight"] = zeros(8, 13);
+        var path = Path.Combine(_dir, "broken.safetensors");
+        SafetensorsWriter.Write(path, tensors);
+        using var checkpoint = Checkpoint.Open(path);
+        using var mining = new PatchInfoMining(8, 12);
+        var e = Assert.Throws<CheckpointMismatchException>(() => mining.Load(checkpoint));
+        Assert.Contains("vlm_uni_aux_projector.1.weight is [8, 13] in the checkpoint but [8, 12]", e.Message);
+        Assert.Contains("missing: vlm_uni_val_projector.1.bias", e.Message);
+
+        var empty = Path.Combine(_dir, "other.safetensors");
+        SafetensorsWriter.Write(empty, new Dictionary<string, Tensor> { ["model.norm.weight"] = ones(4) });
+        using var other = Checkpoint.Open(empty);
+        var missing = Assert.Throws<CheckpointException>(() => mining.Load(other));
+        Assert.Contains("vlm_uni_query_projector.0.weight", missing.Message);
+    }
+
+    public static TheoryData<long[], long[], int, bool, string> BadShapes() => new()
+    {
+        { [3, 16, 8], [2, 12, 16, 16], 1, false, "need 2 LR views" },
+        { [9, 16, 8], [2, 12, 16, 16], 2, true, "need 10 LR views" },
+        { [2, 15, 8], [2, 12, 16, 16], 1, false, "square grid of tokens, got 15" },
+        { [2, 16, 7], [2, 12, 16, 16], 1, false, "LR features must be [views, tokens, 8], got [2, 16, 7]" },
+        { [2, 16, 8], [2, 11, 16, 16], 1, false, "HR map must be [B, 12, H, W], got [2, 11, 16, 16]" },
+        { [2, 16, 8], [2, 12, 18, 18], 1, false, "multiple of image_grid × tokens per side = 1 × 4" },
+        { [2, 16, 8], [2, 12, 16, 20], 1, false, "got 16×20" },
+        { [10, 16, 8], [2, 12, 20, 20], 2, true, "multiple of image_grid × tokens per side = 2 × 4" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadShapes))]
+    public void Shapes_that_do_not_fit_are_refused_with_the_shapes_named(long[] lrShape, long[] hrShape, int grid, bool global, string message)
+    {
+        using var scope = NewDisposeScope();
+        using var mining = new PatchInfoMining(8, 12);
+        var lr = randn(lrShape);
+        var hr = randn(hrShape);
+        var e = Assert.ThrowsAny<ArgumentException>(() => mining.Encode(lr, hr, grid, global));
+        Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void Dtype_mismatches_are_refused()
+    {
+        using var scope = NewDisposeScope();
+        using var mining = new PatchInfoMining(8, 12);
+        var e = Assert.Throws<ArgumentException>(() => mining.Encode(randn(1, 4, 8), randn(1, 12, 4, 4, dtype: ScalarType.Float64)));
+        Assert.Contains("Float32", e.Message);
+        Assert.Contains("Float64", e.Message);
+        var weights = Assert.Throws<ArgumentException>(() => mining.Encode(randn(1, 4, 8, dtype: ScalarType.Float64), randn(1, 12, 4, 4, dtype: ScalarType.Float64)));
+        Assert.Contains("weights are Float32", weights.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => mining.Encode(randn(1, 4, 8), randn(1, 12, 4, 4), imageGrid: 0));
+    }
+
+    /// <summary>The CPU kernel reads strided maps (a channel slice, a crop of a wider map) in place, with the same result.</summary>
+    [Fact]
+    public void The_kernel_reads_strided_maps_in_place()
+    {
+        using var scope = NewDisposeScope();
+        using var mining = MiningTestData.RandomMining(8, 12, seed: 5);
+        MiningTestData.Configure(mining, MiningVariant.FastKernel);
+        using var generator = new Generator(11);
+        var lr = randn([2, 9, 8], generator: generator);
+        var wide = randn([2, 20, 15, 19], generator: generator);
+        var strided = wide[TensorIndex.Colon, TensorIndex.Slice(3, 15), TensorIndex.Slice(0, 15), TensorIndex.Slice(2, 17)];
+        Assert.False(strided.is_contiguous());
+        var expected = mining.Encode(lr, strided.contiguous());
+        Assert.True(expected.Equals(mining.Encode(lr, strided)));
+        MiningTestData.Configure(mining, MiningVariant.FastTensorOps);
+        TensorAssert.Close(expected, mining.Encode(lr, strided), "tensor ops on the strided map");
+    }
+
+    [Fact]
+    public void Repeated_forwards_leave_no_live_tensors_behind()
+    {
+        using var mining = MiningTestData.RandomMining(8, 12, seed: 9);
+        using var generator = new Generator(2);
+        using var lr = randn([5, 4, 8], generator: generator);
+        using var hr = randn([1, 12, 8, 8], generator: generator);
+        foreach (var variant in Enum.GetValues<MiningVariant>())
+        {
+            MiningTestData.Configure(mining, variant);
+            mining.Encode(lr, hr, 2, true).Dispose();
+            var statistics = DisposeScopeManager.Statistics;
+            statistics.Reset();
+            for (int i = 0; i < 5; i++)
+                using (mining.Encode(lr, hr, 2, true)) { }
+            Assert.True(statistics.ThreadTotalLiveCount == 0, $"{variant}: {statistics}");
+        }
+    }
+}
