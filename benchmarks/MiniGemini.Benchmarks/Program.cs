@@ -1,9 +1,13 @@
 using BenchmarkDotNet.Running;
 using MiniGemini.Benchmarks.Mining;
 
-// `--device cpu|cuda --dtype fp32|bf16 …`: the plain timing loop (any device); anything else goes to BenchmarkDotNet.
-if (args.Contains("--device"))
-    return MiningTiming.Run(args);
+// Console modes for any device (BenchmarkDotNet is awkward on a GPU machine without .NET):
+//   llm-decode / llm-parity …                     LLM decoding speed and fixture parity
+//   mining --device cpu|cuda --dtype fp32|bf16 …   patch info mining timing loop
+// anything else goes to BenchmarkDotNet.
+if (args.Length > 0 && args[0] == "llm-decode") return MiniGemini.Benchmarks.LlmDecodeConsole.Run(args[1..]);
+if (args.Length > 0 && args[0] == "llm-parity") return MiniGemini.Benchmarks.LlmDecodeConsole.RunParity(args[1..]);
+if (args.Length > 0 && args[0] == "mining") return MiningTiming.Run(args[1..]);
 NativeMemory.Clear();
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using MiniGemini.Checkpoints;
+using MiniGemini.Generation;
+using MiniGemini.Llm;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Benchmarks;
+
+/// <summary>
+/// Decoding speed outside BenchmarkDotNet, for GPUs and large shapes:
+/// <c>llm-decode [--device cpu|cuda] [--dtype fp32|bf16|fp16] [--shape 7b|mid|tiny|deep-narrow] [--prompt 600] [--new 128] [--batch 1] [--runs 3] [--threads n]</c>.
+/// Builds a random-weight Llama of the shape directly on the device in the dtype, prefills a random prompt and
+/// decodes greedily with the token generator, printing prefill time and decode tokens/s.
+/// </summary>
+public static class LlmDecodeConsole
+{
+    /// <summary>Runs the measurement; returns the process exit code.</summary>
+    public static int Run(string[] args)
+    {
+        string Arg(string name, string fallback)
+        {
+            int i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+        }
+        var deviceName = Arg("--device", "cpu");
+        var dtype = Arg("--dtype", "fp32") switch
+        {
+            "bf16" => ScalarType.BFloat16,
+            "fp16" => ScalarType.Float16,
+            "fp32" => ScalarType.Float32,
+            var other => throw new ArgumentException($"--dtype {other}: use fp32, bf16 or fp16."),
+        };
+        var config = Arg("--shape", "7b") switch
+        {
+            "7b" => LlmShapes.Llama7B,
+            "mid" => LlmShapes.Mid,
+            "tiny" => LlmShapes.Tiny,
+            // 7B's depth at toy width: the time per token is almost all per-op overhead, not arithmetic.
+            "deep-narrow" => LlmShapes.Llama(64, 32, 4, 128, 400),
+            var other => throw new ArgumentException($"--shape {other}: use 7b, mid, tiny or deep-narrow."),
+        };
+        int promptLength = int.Parse(Arg("--prompt", "600"));
+        int newTokens = int.Parse(Arg("--new", "128"));
+        int batch = int.Parse(Arg("--batch", "1"));
+        int runs = int.Parse(Arg("--runs", "3"));
+        if (Arg("--threads", "") is { Length: > 0 } threads) set_num_threads(int.Parse(threads));
+
+        if (deviceName.StartsWith("cuda", StringComparison.Ordinal)) InitializeDeviceType(DeviceType.CUDA);
+        var device = new Device(deviceName);
+        Console.WriteLine($"device {device} ({(device.type == DeviceType.CUDA ? "CUDA" : $"{get_num_threads()} of {Environment.ProcessorCount} CPU threads")}), dtype {dtype}, " +
+                          $"hidden {config.HiddenSize}, layers {config.NumHiddenLayers}, heads {config.NumAttentionHeads}, ffn {config.IntermediateSize}, vocab {config.VocabSize}");
+
+        var clock = Stopwatch.StartNew();
+        using var llm = LlmAdapter.CreateRandom(config, seed: 1, device, dtype);
+        long parameters = ((nn.Module)llm).parameters().Sum(p => p.numel());
+        Synchronize(device);
+        Console.WriteLine($"built {parameters / 1e9:F2}B parameters in {clock.Elapsed.TotalSeconds:F1} s");
+
+        using var generator = new Generator(2, device);
+        using var prompt = llm.Embed(randint(0, config.VocabSize, [batch, promptLength], generator: generator, device: device), validate: false);
+        var options = new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = [] };
+
+        Measure(llm, prompt, options with { MaxNewTokens = Math.Min(8, newTokens) }, device); // warm-up: kernels, allocator
+        var decodeRates = new List<double>();
+        for (int run = 0; run < runs; run++)
+        {
+            var (prefill, decode) = Measure(llm, prompt, options, device);
+            double rate = (newTokens - 1) * batch / decode.TotalSeconds;
+            decodeRates.Add(rate);
+            Console.WriteLine($"run {run + 1}: prompt {promptLength} × {batch}: prefill + first token {prefill.TotalMilliseconds:F1} ms; " +
+                              $"{newTokens - 1} more tokens in {decode.TotalMilliseconds:F0} ms = {rate:F1} tok/s " +
+                              $"({decode.TotalMilliseconds / (newTokens - 1):F2} ms/token)");
+        }
+        Console.WriteLine($"decode tokens/s (best of {runs}): {decodeRates.Max():F1}");
+        Console.WriteLine($"tensor handles created per decoded token: {HandlesPerToken(llm, prompt, options):F0} " +
+                          "(each is one op dispatched through TorchSharp: the per-token host overhead)");
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>llm-parity [--device cuda] [--dtype fp32] folder…</c>: loads each LLM fixture folder on the device and prints
+    /// the max abs error of the logits (no mask and right-padded mask) and whether the greedy tokens are identical,
+    /// so parity can be checked where the test project cannot run. Returns 1 when a check fails.
+    /// </summary>
+    public static int RunParity(string[] args)
+    {
+        var deviceName = args.SkipWhile(a => a != "--device").Skip(1).FirstOrDefault() ?? "cpu";
+        var dtype = args.SkipWhile(a => a != "--dtype").Skip(1).FirstOrDefault() == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+        if (deviceName.StartsWith("cuda", StringComparison.Ordinal)) InitializeDeviceType(DeviceType.CUDA);
+        var device = new Device(deviceName);
+        bool ok = true;
+        foreach (var folder in args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || !args[i - 1].StartsWith("--", StringComparison.Ordinal))))
+        {
+            using var llm = LlmAdapter.FromPretrained(folder, device, dtype);
+            using var io = SafetensorsFile.Open(Path.Combine(folder, "io.safetensors"));
+            using var scope = NewDisposeScope();
+            var ids = io.Load("input_ids").to(device);
+            var positions = arange(ids.shape[1], device: device).expand(ids.shape[0], ids.shape[1]);
+            var logits = llm.Forward(llm.Embed(ids), positions, allLogits: true).cpu();
+            var masked = llm.Forward(llm.Embed(ids), positions, io.Load("attention_mask").to(device), allLogits: true).cpu();
+            double Error(Tensor reference, Tensor ours) => (ours - reference).abs().max().item<float>() / Math.Max(1.0, reference.abs().max().item<float>());
+            double e1 = Error(io.Load("logits"), logits), e2 = Error(io.Load("logits_masked"), masked);
+            var expected = io.Load("greedy_tokens");
+            var steps = TokenGenerator.Generate(llm, llm.Embed(ids), null, new GenerationOptions { MaxNewTokens = (int)expected.shape[1], EosTokenIds = [] }).ToList();
+            var tokens = tensor(Enumerable.Range(0, (int)ids.shape[0]).SelectMany(b => steps.Select(s => (long)s.TokenIds[b])).ToArray(), expected.shape);
+            bool same = tokens.Equals(expected);
+            bool pass = e1 <= 1e-4 && e2 <= 1e-4 && same;
+            ok &= pass || dtype != ScalarType.Float32;
+            Console.WriteLine($"{Path.GetFileName(folder)} on {device} {dtype}: logits max |Δ|/max(1,|ref|) {e1:E2}, masked {e2:E2}, greedy tokens {(same ? "identical" : "DIFFERENT")}");
+        }
+        return ok ? 0 : 1;
+    }
+
+    static (TimeSpan Prefill, TimeSpan Decode) Measure(ILlmAdapter llm, Tensor prompt, GenerationOptions options, Device device)
+    {
+        Synchronize(device);
+        var clock = Stopwatch.StartNew();
+        TimeSpan prefill = default;
+        foreach (var step in TokenGenerator.Generate(llm, prompt, null, options))
+            if (step.Step == 0) prefill = clock.Elapsed; // the step's host read has already waited for the device
+        return (prefill, clock.Elapsed - prefill);
+    }
+
+    static double HandlesPerToken(ILlmAdapter llm, Tensor prompt, GenerationOptions options)
+    {
+        var stats = DisposeScopeManager.Statistics;
+        long atSecond = 0, atLast = 0;
+        int steps = 0;
+        foreach (var step in TokenGenerator.Generate(llm, prompt, null, options with { MaxNewTokens = 17 }))
+        {
+            long created = stats.CreatedInScopeCount + stats.CreatedOutsideScopeCount;
+            if (step.Step == 1) atSecond = created;
+            atLast = created;
+            steps = step.Step;
+        }
+        return (atLast - atSecond) / (double)(steps - 1);
+    }
+
+    static void Synchronize(Device device)
+    {
+        if (device.type == DeviceType.CUDA) cuda.synchronize(device);
+    }
+}

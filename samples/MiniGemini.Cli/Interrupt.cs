@@ -1,0 +1,29 @@
+namespace MiniGemini.Cli;
+
+/// <summary>
+/// Turns the first Ctrl+C (SIGINT) into a cancellation the commands observe, so generation stops between tokens and the
+/// program exits cleanly with 130; a second Ctrl+C ends the process at once.
+/// </summary>
+sealed class Interrupt : IDisposable
+{
+    public const int ExitCode = 130;
+
+    readonly CancellationTokenSource _cts = new();
+
+    public Interrupt() => Console.CancelKeyPress += OnCancelKeyPress;
+
+    public CancellationToken Token => _cts.Token;
+
+    void OnCancelKeyPress(object? sender, ConsoleCancelEventArgs e)
+    {
+        if (_cts.IsCancellationRequested) return;
+        e.Cancel = true;
+        _cts.Cancel();
+    }
+
+    public void Dispose()
+    {
+        Console.CancelKeyPress -= OnCancelKeyPress;
+        _cts.Dispose();
+    }
+}

@@ -1,0 +1,105 @@
+using System.Runtime.CompilerServices;
+using MiniGemini.Llm;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Generation;
+
+/// <summary>
+/// Token-level generation from prompt embeddings (text and spliced image features), the way transformers'
+/// <c>generate(inputs_embeds=…)</c> does it: one prefill over the prompt into a preallocated cache, then one token per
+/// step. Rows are left-padded (positions follow the attention mask); a row that emits an EOS id keeps yielding the
+/// pad id until every row is done or <see cref="GenerationOptions.MaxNewTokens"/> is reached.
+/// </summary>
+/// <remarks>
+/// Inputs are checked when the method is called, before any work. The cache is allocated and the prompt read when
+/// the enumeration starts (the caller keeps the prompt tensors alive until then), and everything is released when the
+/// enumeration ends — also when the caller stops early by leaving the loop, which is how stop strings end a stream.
+/// The cancellation token is checked before every token.
+/// </remarks>
+internal static class TokenGenerator
+{
+    /// <summary>Generates synchronously, one <see cref="GeneratedTokens"/> per step.</summary>
+    /// <exception cref="ArgumentException">Inputs of the wrong shape, dtype or device, or a right-padded mask.</exception>
+    /// <exception cref="ContextLengthExceededException">Prompt plus new tokens exceed the model's context.</exception>
+    public static IEnumerable<GeneratedTokens> Generate(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask,
+        GenerationOptions options, CancellationToken cancellationToken = default)
+    {
+        var (eos, pad) = Prepare(llm, inputsEmbeds, attentionMask, options);
+        return Run(() => new DecodeSession(llm, inputsEmbeds, attentionMask, options, eos, pad), cancellationToken);
+    }
+
+    /// <summary>
+    /// Generates asynchronously: each step runs on the thread pool (every step holds its own dispose scope and
+    /// inference mode, so hopping threads between steps is safe).
+    /// </summary>
+    /// <inheritdoc cref="Generate" path="/exception"/>
+    public static IAsyncEnumerable<GeneratedTokens> GenerateAsync(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask,
+        GenerationOptions options, CancellationToken cancellationToken = default)
+    {
+        var (eos, pad) = Prepare(llm, inputsEmbeds, attentionMask, options);
+        return RunAsync(() => new DecodeSession(llm, inputsEmbeds, attentionMask, options, eos, pad), cancellationToken);
+    }
+
+    static IEnumerable<GeneratedTokens> Run(Func<DecodeSession> start, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var session = start();
+        while (!session.IsDone)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return session.Step();
+        }
+    }
+
+    static async IAsyncEnumerable<GeneratedTokens> RunAsync(Func<DecodeSession> start,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var session = await Task.Run(start, cancellationToken).ConfigureAwait(false);
+        while (!session.IsDone)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return await Task.Run(session.Step, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Checks everything a request could get wrong and resolves the stop and pad ids.</summary>
+    static (IReadOnlyList<int> Eos, long Pad) Prepare(ILlmAdapter llm, Tensor embeds, Tensor? mask, GenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var config = llm.Config;
+        if (embeds.ndim != 3 || embeds.shape[2] != config.HiddenSize || embeds.shape[0] < 1 || embeds.shape[1] < 1)
+            throw new ArgumentException($"inputsEmbeds must be [B, T, {config.HiddenSize}] with B, T ≥ 1, got [{string.Join(", ", embeds.shape)}].", nameof(embeds));
+        if (embeds.dtype != llm.DType || embeds.device.type != llm.Device.type)
+            throw new ArgumentException($"inputsEmbeds is {embeds.dtype} on {embeds.device}; the model is {llm.DType} on {llm.Device}.", nameof(embeds));
+        if (mask is not null) ValidateLeftPadded(mask, embeds.shape[0], embeds.shape[1]);
+
+        long length = embeds.shape[1] + options.MaxNewTokens;
+        if (length > config.MaxPositionEmbeddings)
+            throw new ContextLengthExceededException((int)length, config.MaxPositionEmbeddings,
+                $"The prompt has {embeds.shape[1]} positions and {options.MaxNewTokens} new tokens were asked for: " +
+                $"{length} exceeds the model's max_position_embeddings ({config.MaxPositionEmbeddings}).");
+
+        var eos = options.EosTokenIds ?? llm.EosTokenIds;
+        foreach (var id in eos)
+            if (id < 0 || id >= config.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(options), id, $"EOS id {id} is outside the vocabulary [0, {config.VocabSize}).");
+        long pad = options.PadTokenId ?? config.PadTokenId ?? (eos.Count > 0 ? eos[0] : 0);
+        if (pad < 0 || pad >= config.VocabSize)
+            throw new ArgumentOutOfRangeException(nameof(options), pad, $"Pad id {pad} is outside the vocabulary [0, {config.VocabSize}).");
+        return (eos, pad);
+    }
+
+    static void ValidateLeftPadded(Tensor mask, long batch, long length)
+    {
+        if (!mask.shape.SequenceEqual(new[] { batch, length }))
+            throw new ArgumentException($"attentionMask must be [{batch}, {length}], got [{string.Join(", ", mask.shape)}].", nameof(mask));
+        using var scope = NewDisposeScope();
+        if (!mask.select(1, -1).ne(0).all().item<bool>())
+            throw new ArgumentException(
+                "attentionMask has padding at the end of a row; generation needs left padding (the last position of every row must be a real token).",
+                nameof(mask));
+    }
+}

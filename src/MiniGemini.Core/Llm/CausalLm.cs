@@ -1,0 +1,95 @@
+using MiniGemini.Checkpoints;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Llm;
+
+/// <summary>
+/// HF <c>XxxForCausalLM</c>: the decoder stack (<c>model.</c>) and the output head (<c>lm_head</c>). A tied head has
+/// no weight of its own: it projects with <c>model.embed_tokens.weight</c>, so no move or conversion can untie it.
+/// </summary>
+internal sealed class CausalLm : nn.Module, ILlmAdapter
+{
+    internal readonly DecoderStack model;
+    readonly Linear? lm_head;
+
+    public CausalLm(LlmConfig config, LlmOptions? options, Device device, ScalarType dtype, IReadOnlyList<int>? eosTokenIds = null)
+        : base(nameof(CausalLm))
+    {
+        Config = config;
+        Architecture = LlmArchitecture.For(config, options);
+        model = new DecoderStack(Architecture, device, dtype);
+        if (!TiedHead) lm_head = Layers.Linear(config.HiddenSize, config.VocabSize, bias: false, device, dtype);
+        EosTokenIds = eosTokenIds is { Count: > 0 } ? eosTokenIds : config.EosTokenIds;
+        Device = device;
+        DType = dtype;
+        RegisterComponents();
+        eval();
+    }
+
+    public LlmConfig Config { get; }
+    public IReadOnlyList<int> EosTokenIds { get; }
+    public Device Device { get; private set; }
+    public ScalarType DType { get; private set; }
+    internal LlmArchitecture Architecture { get; }
+
+    /// <summary>Gemma always ties; the other families tie when the config says so (e.g. small Llama-3.2 models).</summary>
+    internal bool TiedHead => Config.Family == LlmFamily.Gemma || Config.TieWordEmbeddings;
+
+    public Tensor Embed(Tensor ids, bool validate = true)
+    {
+        if (validate) ValidateIds(ids);
+        using var _ = inference_mode();
+        using var scope = NewDisposeScope();
+        return model.embed_tokens.call(ids.to(Device)).MoveToOuterDisposeScope();
+    }
+
+    public Tensor Forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? attentionMask = null, KvCache? cache = null, bool allLogits = false)
+    {
+        ValidateForward(inputsEmbeds, positionIds, attentionMask, cache);
+        using var _ = inference_mode();
+        using var scope = NewDisposeScope();
+        var hidden = model.call(inputsEmbeds, positionIds, attentionMask, cache);      // [B, T, H]
+        if (!allLogits) hidden = hidden.select(1, -1);                                 // [B, H]
+        var logits = lm_head is null ? nn.functional.linear(hidden, model.embed_tokens.weight) : lm_head.call(hidden);
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();                // [B, V] or [B, T, V]
+    }
+
+    public KvCache CreateCache(int batch, int maxLength) =>
+        new(model.LayerCount, batch, Config.NumKeyValueHeads, maxLength, Config.HeadDim, DType, Device);
+
+    public void To(Device device, ScalarType dtype)
+    {
+        this.to(device, dtype);
+        (Device, DType) = (device, dtype);
+    }
+
+    void ValidateIds(Tensor ids)
+    {
+        if (is_floating_point(ids) || ids.dtype == ScalarType.Bool)
+            throw new ArgumentException($"Token ids must be integers, got {ids.dtype}.", nameof(ids));
+        if (ids.numel() == 0) return;
+        using var scope = NewDisposeScope();
+        long min = ids.min().item<long>(), max = ids.max().item<long>();
+        if (min < 0 || max >= Config.VocabSize)
+            throw new ArgumentOutOfRangeException(nameof(ids),
+                $"Token id {(min < 0 ? min : max)} is outside the vocabulary [0, {Config.VocabSize}) (image placeholders such as -200 must be spliced out first).");
+    }
+
+    void ValidateForward(Tensor embeds, Tensor positions, Tensor? mask, KvCache? cache)
+    {
+        if (embeds.ndim != 3 || embeds.shape[2] != Config.HiddenSize)
+            throw new ArgumentException($"inputsEmbeds must be [B, T, {Config.HiddenSize}], got [{string.Join(", ", embeds.shape)}].", nameof(embeds));
+        if (embeds.dtype != DType || !Layers.SameDevice(embeds.device, Device))
+            throw new ArgumentException($"inputsEmbeds is {embeds.dtype} on {embeds.device}; the model is {DType} on {Device}.", nameof(embeds));
+        long b = embeds.shape[0], t = embeds.shape[1], past = cache?.Length ?? 0;
+        if (t == 0) throw new ArgumentException("inputsEmbeds has no positions.", nameof(embeds));
+        if (!positions.shape.SequenceEqual(new[] { b, t }))
+            throw new ArgumentException($"positionIds must be [{b}, {t}], got [{string.Join(", ", positions.shape)}].", nameof(positions));
+        if (mask is not null && !mask.shape.SequenceEqual(new[] { b, past + t }))
+            throw new ArgumentException($"attentionMask must be [{b}, {past + t}] (cached + new positions), got [{string.Join(", ", mask.shape)}].", nameof(mask));
+        if (cache is not null && cache.Batch != b)
+            throw new ArgumentException($"The cache holds {cache.Batch} rows but inputsEmbeds has {b}.", nameof(cache));
+    }
+}

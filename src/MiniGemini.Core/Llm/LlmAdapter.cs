@@ -1,0 +1,80 @@
+using MiniGemini.Checkpoints;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Llm;
+
+/// <summary>Builds the decoder of the family a config names and fills it from a checkpoint.</summary>
+internal static class LlmAdapter
+{
+    /// <summary>
+    /// Prefixes of the Mini-Gemini parts that share the checkpoint root with the LLM (vision towers, patch info
+    /// mining, projector). The LLM skips them by this rule; any other key it does not own is an error.
+    /// </summary>
+    static readonly string[] VisionPrefixes =
+        ["model.vision_tower.", "model.vision_tower_aux.", "model.vlm_uni_", "model.mm_projector.", "model.image_newline"];
+
+    /// <summary>Keys under the LLM's prefix that it does not load, by rule.</summary>
+    internal static bool IsForeign(string key, bool tiedHead) =>
+        VisionPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal))
+        // Checkpoints saved by transformers before 4.31 store the (recomputed) rotary frequencies.
+        || key.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
+        // A tied head reads the embeddings; a stored copy is ignored, as transformers does.
+        || (tiedHead && key == "lm_head.weight");
+
+    /// <summary>
+    /// Loads the LLM stored under <paramref name="prefix"/> of <paramref name="source"/> (Mini-Gemini checkpoints keep
+    /// it at the root, beside the vision keys). Weights are converted to <paramref name="dtype"/> (default: the
+    /// config's dtype, else float32) on <paramref name="device"/> (default CPU).
+    /// </summary>
+    /// <exception cref="CheckpointMismatchException">Keys missing, mis-shaped or unexpected, listed in the report.</exception>
+    public static ILlmAdapter Load(ITensorSource source, LlmConfig config, string prefix = "", Device? device = null,
+        ScalarType? dtype = null, LlmOptions? options = null, IReadOnlyList<int>? eosTokenIds = null)
+    {
+        var model = new CausalLm(config, options, device ?? CPU, dtype ?? config.DType ?? ScalarType.Float32, eosTokenIds);
+        try
+        {
+            bool tied = model.TiedHead;
+            StateDictLoader.Load(model, source, prefix, new LoadOptions { IsForeign = key => IsForeign(key, tied) });
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Loads a model folder: config.json, the checkpoint (<see cref="Checkpoint.Open"/>), and the stop ids of
+    /// generation_config.json when present.
+    /// </summary>
+    public static ILlmAdapter FromPretrained(string folder, Device? device = null, ScalarType? dtype = null, LlmOptions? options = null)
+    {
+        var config = LlmConfig.Load(Path.Combine(folder, "config.json"));
+        var generationPath = Path.Combine(folder, "generation_config.json");
+        var eos = File.Exists(generationPath) ? GenerationConfig.Load(generationPath).EosTokenIds : null;
+        using var source = Checkpoint.Open(folder);
+        return Load(source, config, "", device, dtype, options, eos);
+    }
+
+    /// <summary>
+    /// A randomly initialised model (benchmarks, tests): matrices ~ N(0, std²), norm weights at their identity plus
+    /// N(0, normJitter²), biases zero. Built directly on <paramref name="device"/> in <paramref name="dtype"/>.
+    /// </summary>
+    public static ILlmAdapter CreateRandom(LlmConfig config, long seed, Device? device = null, ScalarType dtype = ScalarType.Float32,
+        double std = 0.02, double normJitter = 0.0, LlmOptions? options = null)
+    {
+        device ??= CPU;
+        var model = new CausalLm(config, options, device, dtype);
+        using var generator = new Generator((ulong)seed, device);
+        using var _ = no_grad();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            if (p.ndim >= 2) p.normal_(0, std, generator);
+            else if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.normal_(model.Architecture.NormIdentity, normJitter, generator);
+            else p.zero_();
+        }
+        return model;
+    }
+}

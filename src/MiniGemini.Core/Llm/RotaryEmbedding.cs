@@ -1,0 +1,81 @@
+using MiniGemini.Checkpoints;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Llm;
+
+/// <summary>
+/// Rotary position embeddings as HF computes them: <c>inv_freq = 1/θ^(2i/d)</c> in float32 (optionally rescaled the
+/// Llama-3 way), angles <c>position · inv_freq</c> in float32, cos/sin cast to the activation dtype.
+/// <c>inv_freq</c> stays float32 on dtype moves, as in HF models loaded in half precision.
+/// </summary>
+internal sealed class RotaryEmbedding : nn.Module<Tensor, ScalarType, RotaryAngles>
+{
+    Tensor inv_freq;
+
+    public RotaryEmbedding(int headDim, double theta, RopeScaling? scaling, Device device) : base(nameof(RotaryEmbedding))
+    {
+        using (NewDisposeScope())
+        {
+            var exponents = arange(0, headDim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / headDim;
+            var invFreq = 1.0f / pow(tensor((float)theta), exponents); // [d/2], float32 as in HF
+            if (scaling is not null) invFreq = Llama3Scaled(invFreq, scaling);
+            inv_freq = invFreq.to(device).DetachFromDisposeScope();
+        }
+        register_buffer(nameof(inv_freq), inv_freq, persistent: false);
+        RegisterComponents();
+    }
+
+    /// <summary>positions [B, T] → cos and a sign-folded sin, each [B, 1, T, d] in <paramref name="dtype"/>.</summary>
+    public override RotaryAngles forward(Tensor positions, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * inv_freq; // [B, T, d/2]
+        var cos = freqs.cos();
+        var sin = freqs.sin();
+        // rotate_half(x)·sin = cat(-x₂, x₁)·cat(s, s) = roll(x, d/2)·cat(-s, s): the same products, but one roll per
+        // layer instead of two slices, a negation and a concatenation.
+        var cosFull = cat([cos, cos], -1).to(dtype).unsqueeze(1);              // [B, 1, T, d]
+        var sinSigned = cat([sin.neg(), sin], -1).to(dtype).unsqueeze(1);      // [B, 1, T, d]
+        return new RotaryAngles(cosFull.MoveToOuterDisposeScope(), sinSigned.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>HF <c>_compute_llama3_parameters</c>.</summary>
+    static Tensor Llama3Scaled(Tensor invFreq, RopeScaling s)
+    {
+        double lowFreqWavelen = s.OriginalMaxPositionEmbeddings / s.LowFreqFactor;
+        double highFreqWavelen = s.OriginalMaxPositionEmbeddings / s.HighFreqFactor;
+        var wavelen = 2 * Math.PI / invFreq;
+        var scaled = where(wavelen.gt(lowFreqWavelen), invFreq / s.Factor, invFreq);
+        var smooth = (s.OriginalMaxPositionEmbeddings / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
+        var smoothed = (1 - smooth) * scaled / s.Factor + smooth * scaled;
+        var isMedium = wavelen.ge(highFreqWavelen).logical_and(wavelen.le(lowFreqWavelen));
+        return where(isMedium, smoothed, scaled);
+    }
+
+    internal Tensor InverseFrequencies => inv_freq;
+
+    // inv_freq stays float32 on dtype moves. Device moves are done here because TorchSharp's Module.to skips
+    // non-persistent buffers (named_buffers(recurse: false) drops them), which would leave inv_freq behind.
+    protected override void _toEpilog(ScalarType? dtype, Device? device, bool non_blocking)
+    {
+        if (device is null || Layers.SameDevice(inv_freq.device, device)) return;
+        var moved = inv_freq.to(ScalarType.Float32, device, non_blocking: non_blocking).DetachFromDisposeScope();
+        inv_freq.Dispose();
+        inv_freq = moved;
+        ConditionallyRegisterBuffer(nameof(inv_freq), inv_freq, persistent: false);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inv_freq.Dispose(); // Module.Dispose skips non-persistent buffers too
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Per-forward rotary tables shared by every layer (owned by the forward's dispose scope): <c>x' = x·Cos + roll(x, d/2)·SinSigned</c>.</summary>
+internal sealed record RotaryAngles(Tensor Cos, Tensor SinSigned)
+{
+    /// <summary>x [B, h, T, d] → rotated x [B, h, T, d].</summary>
+    public Tensor Apply(Tensor x) => (x * Cos).add_(x.roll(x.shape[^1] / 2, -1) * SinSigned);
+}

@@ -1,0 +1,328 @@
+using Microsoft.Extensions.Logging;
+using MiniGemini.Checkpoints;
+using MiniGemini.Generation;
+using MiniGemini.Llm;
+using MiniGemini.Mining;
+using MiniGemini.Pipeline;
+using MiniGemini.Projection;
+using MiniGemini.Text;
+using MiniGemini.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini;
+
+/// <summary>A combination of parts or settings that cannot make a working model; the message says which and why.</summary>
+public sealed class MiniGeminiConfigurationException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public MiniGeminiConfigurationException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>
+/// Builds a <see cref="MiniGeminiModel"/>, from a Mini-Gemini checkpoint folder or composed from parts:
+/// <code>
+/// using var model = MiniGeminiBuilder.FromPretrained("MGM-7B")
+///     .WithTowerSearchRoots("model_zoo/OpenAI")
+///     .OnDevice("cuda").WithPrecision(ModelPrecision.BFloat16)
+///     .Build();
+/// </code>
+/// Every setting is checked at <see cref="Build"/>, which fails with one clear message per problem.
+/// </summary>
+public sealed class MiniGeminiBuilder
+{
+    readonly MiniGeminiOptions _options;
+
+    MiniGeminiBuilder(MiniGeminiOptions options) => _options = options;
+
+    /// <summary>Starts from a Mini-Gemini checkpoint folder (config.json with <c>mm_*</c> fields, weights, tokenizer).</summary>
+    public static MiniGeminiBuilder FromPretrained(string modelPath)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(modelPath);
+        return new MiniGeminiBuilder(new MiniGeminiOptions { ModelPath = modelPath });
+    }
+
+    /// <summary>
+    /// Starts from parts: an LLM folder (config.json, weights, tokenizer), a CLIP tower folder, an open_clip ConvNeXt
+    /// folder, and a checkpoint with the mining and projector weights (<c>vlm_uni_*</c>, <c>mm_projector.*</c>).
+    /// </summary>
+    public static MiniGeminiBuilder FromParts(string languageModelPath, string visionTowerPath, string auxVisionTowerPath, string multimodalWeightsPath)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(languageModelPath);
+        ArgumentException.ThrowIfNullOrWhiteSpace(visionTowerPath);
+        ArgumentException.ThrowIfNullOrWhiteSpace(auxVisionTowerPath);
+        ArgumentException.ThrowIfNullOrWhiteSpace(multimodalWeightsPath);
+        return new MiniGeminiBuilder(new MiniGeminiOptions
+        {
+            LanguageModelPath = languageModelPath, VisionTowerPath = visionTowerPath,
+            AuxVisionTowerPath = auxVisionTowerPath, MultimodalWeightsPath = multimodalWeightsPath,
+        });
+    }
+
+    /// <summary>Starts from options (e.g. bound from configuration); the options object is copied.</summary>
+    public static MiniGeminiBuilder FromOptions(MiniGeminiOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var copy = new MiniGeminiOptions
+        {
+            ModelPath = options.ModelPath, LanguageModelPath = options.LanguageModelPath, MultimodalWeightsPath = options.MultimodalWeightsPath,
+            TokenizerPath = options.TokenizerPath, VisionTowerPath = options.VisionTowerPath, AuxVisionTowerPath = options.AuxVisionTowerPath,
+            Device = options.Device, Precision = options.Precision, Template = options.Template, ImageSize = options.ImageSize,
+            ImageGrid = options.ImageGrid, ImageGlobal = options.ImageGlobal, MaxImagePixels = options.MaxImagePixels, ApplyExifOrientation = options.ApplyExifOrientation, Mining = options.Mining,
+            LoggerFactory = options.LoggerFactory, LoadProgress = options.LoadProgress, ImageGenerator = options.ImageGenerator,
+        };
+        foreach (var root in options.TowerSearchRoots) copy.TowerSearchRoots.Add(root);
+        return new MiniGeminiBuilder(copy);
+    }
+
+    /// <summary>Uses this CLIP tower folder (its config.json; its weights unless the checkpoint embeds the tower).</summary>
+    public MiniGeminiBuilder WithVisionTower(string path) => Set(o => o.VisionTowerPath = path);
+
+    /// <summary>Uses this ConvNeXt tower folder unless the checkpoint embeds the tower.</summary>
+    public MiniGeminiBuilder WithAuxVisionTower(string path) => Set(o => o.AuxVisionTowerPath = path);
+
+    /// <summary>Looks for towers named in config.json by their last path segment under these folders.</summary>
+    public MiniGeminiBuilder WithTowerSearchRoots(params string[] roots) => Set(o => { foreach (var r in roots) o.TowerSearchRoots.Add(r); });
+
+    /// <summary>Uses another language-model folder than the checkpoint's (composition).</summary>
+    public MiniGeminiBuilder WithLanguageModel(string path) => Set(o => o.LanguageModelPath = path);
+
+    /// <summary>Reads the mining and projector weights from this checkpoint (composition).</summary>
+    public MiniGeminiBuilder WithMultimodalWeights(string path) => Set(o => o.MultimodalWeightsPath = path);
+
+    /// <summary>Reads the tokenizer from this folder.</summary>
+    public MiniGeminiBuilder WithTokenizer(string path) => Set(o => o.TokenizerPath = path);
+
+    /// <summary>Renders prompts with this template (vicuna_v1, gemma, mistral_instruct, chatml_direct, llama_3).</summary>
+    public MiniGeminiBuilder WithTemplate(string name) => Set(o => o.Template = name);
+
+    /// <summary>Runs on <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+    public MiniGeminiBuilder OnDevice(string device) => Set(o => o.Device = device);
+
+    /// <summary>Sets the weight and activation precision.</summary>
+    public MiniGeminiBuilder WithPrecision(ModelPrecision precision) => Set(o => o.Precision = precision);
+
+    /// <summary>Overrides the high-resolution input side (<c>image_size_aux</c>).</summary>
+    public MiniGeminiBuilder WithImageSize(int size) => Set(o => o.ImageSize = size);
+
+    /// <summary>Overrides the HD grid (<c>image_grid</c>) and global view (<c>image_global</c>).</summary>
+    public MiniGeminiBuilder WithImageGrid(int grid, bool global) => Set(o => { o.ImageGrid = grid; o.ImageGlobal = global; });
+
+    /// <summary>Refuses images with more pixels than this, before decoding them.</summary>
+    public MiniGeminiBuilder WithPixelBudget(long maxPixels) => Set(o => o.MaxImagePixels = maxPixels);
+
+    /// <summary>Rotates images by their EXIF orientation first (off by default, as in Mini-Gemini).</summary>
+    public MiniGeminiBuilder WithExifOrientation(bool apply = true) => Set(o => o.ApplyExifOrientation = apply);
+
+    /// <summary>Selects the patch-info-mining implementation (the fast one by default).</summary>
+    public MiniGeminiBuilder WithMining(MiningImplementation implementation) => Set(o => o.Mining = implementation);
+
+    /// <summary>Logs loading and generation diagnostics.</summary>
+    public MiniGeminiBuilder WithLogger(ILoggerFactory loggerFactory) => Set(o => o.LoggerFactory = loggerFactory);
+
+    /// <summary>Reports loading progress.</summary>
+    public MiniGeminiBuilder WithProgress(IProgress<LoadProgress> progress) => Set(o => o.LoadProgress = progress);
+
+    /// <summary>Renders the diffusion prompts of image requests with this bridge.</summary>
+    public MiniGeminiBuilder WithImageGenerator(SdxlBridge bridge) => Set(o => o.ImageGenerator = bridge);
+
+    MiniGeminiBuilder Set(Action<MiniGeminiOptions> change)
+    {
+        change(_options);
+        return this;
+    }
+
+    /// <summary>Loads everything, checks that the parts fit together, and moves the model to its device and precision.</summary>
+    /// <exception cref="MiniGeminiConfigurationException">Settings or parts that do not fit together.</exception>
+    /// <exception cref="CheckpointException">A file is missing or malformed, a tower is not found (<see cref="TowerNotFoundException"/>), or weights do not fit.</exception>
+    public MiniGeminiModel Build() => new Loader(_options).Load();
+
+    internal static ScalarType ScalarTypeOf(ModelPrecision precision) => precision switch
+    {
+        ModelPrecision.Float32 => ScalarType.Float32,
+        ModelPrecision.BFloat16 => ScalarType.BFloat16,
+        ModelPrecision.Float16 => ScalarType.Float16,
+        _ => throw new MiniGeminiConfigurationException($"Unknown precision {precision}."),
+    };
+
+    internal static Device ParseDevice(string device)
+    {
+        var text = device.Trim().ToLowerInvariant();
+        if (text == "cpu") return CPU;
+        if (text == "cuda" || text.StartsWith("cuda:", StringComparison.Ordinal))
+        {
+            int index = 0;
+            if (text.Length > 5 && !int.TryParse(text[5..], out index))
+                throw new MiniGeminiConfigurationException($"Device '{device}': the CUDA index is not a number.");
+            if (!cuda.is_available())
+                throw new MiniGeminiConfigurationException(
+                    $"Device '{device}': CUDA is not available. Reference a CUDA build of libtorch (e.g. TorchSharp-cuda-linux) in the application, and check the driver.");
+            if (index < 0 || index >= cuda.device_count())
+                throw new MiniGeminiConfigurationException($"Device '{device}': there are {cuda.device_count()} CUDA device(s).");
+            return new Device(DeviceType.CUDA, index);
+        }
+        throw new MiniGeminiConfigurationException($"Device '{device}' is not supported: use cpu, cuda or cuda:N.");
+    }
+
+    /// <summary>One build: the steps in order, with progress and the cleanup of what was loaded if a later step fails.</summary>
+    sealed class Loader(MiniGeminiOptions options)
+    {
+        const int Steps = 7;
+        readonly List<IDisposable> _loaded = [];
+        int _done;
+        ILogger? _logger;
+
+        void Progress(string stage)
+        {
+            options.LoadProgress?.Report(new LoadProgress(stage, _done++, Steps));
+            _logger?.LogInformation("Loading {Stage}", stage);
+        }
+
+        T Keep<T>(T item) where T : IDisposable
+        {
+            _loaded.Add(item);
+            return item;
+        }
+
+        public MiniGeminiModel Load()
+        {
+            _logger = options.LoggerFactory?.CreateLogger<MiniGeminiModel>();
+            try
+            {
+                return LoadParts();
+            }
+            catch
+            {
+                for (int i = _loaded.Count - 1; i >= 0; i--) _loaded[i].Dispose();
+                throw;
+            }
+        }
+
+        MiniGeminiModel LoadParts()
+        {
+            var device = ParseDevice(options.Device);
+            var dtype = ScalarTypeOf(options.Precision);
+            if (options.ModelPath is null && options.LanguageModelPath is null)
+                throw new MiniGeminiConfigurationException("No model: set a model folder (FromPretrained) or a language model (FromParts).");
+
+            Progress("configuration");
+            var modelFolder = Path.GetFullPath(options.ModelPath ?? options.LanguageModelPath!);
+            if (!Directory.Exists(modelFolder)) throw new CheckpointException($"{modelFolder}: model folder not found.", modelFolder);
+            var llmFolder = options.LanguageModelPath is null ? modelFolder : Path.GetFullPath(options.LanguageModelPath);
+            var mgmCheckpoint = Keep(Checkpoint.Open(modelFolder));
+            var llmCheckpoint = llmFolder == modelFolder ? mgmCheckpoint : Keep(Checkpoint.Open(llmFolder));
+            var multimodal = options.MultimodalWeightsPath is null ? mgmCheckpoint : Keep(Checkpoint.Open(options.MultimodalWeightsPath));
+
+            Progress("tokenizer");
+            var tokenizer = MiniGeminiTokenizer.FromFolder(options.TokenizerPath ?? llmFolder);
+            var chosen = options.Template is null ? null : ConversationTemplate.Get(options.Template);
+
+            Progress("CLIP tower");
+            var resolver = new TowerResolver(modelFolder, options.TowerSearchRoots);
+            var mgmConfigPath = Path.Combine(modelFolder, "config.json");
+            var declared = options.ModelPath is not null && IsMgmConfig(mgmConfigPath) ? MgmConfig.Load(mgmConfigPath) : null;
+            var (clip, clipFolder) = resolver.LoadClip(options.VisionTowerPath, declared?.VisionTower, mgmCheckpoint);
+            Keep(clip);
+
+            Progress("ConvNeXt tower");
+            if (options.AuxVisionTowerPath is null && string.IsNullOrWhiteSpace(declared?.VisionTowerAux) && ConvNeXtEncoder.FindPrefix(mgmCheckpoint) != ConvNeXtEncoder.MgmPrefix)
+                throw new MiniGeminiConfigurationException(
+                    $"No ConvNeXt (aux) tower: patch info mining{(declared?.ImageGrid > 1 ? $" and the image grid {declared.ImageGrid}" : "")} need one, but " +
+                    "mm_vision_tower_aux is not set, the checkpoint embeds none, and no path was given (WithAuxVisionTower).");
+            var convNeXt = Keep(resolver.LoadConvNeXt(options.AuxVisionTowerPath, declared?.VisionTowerAux, mgmCheckpoint));
+
+            var config = Configure(declared, llmFolder, clip, convNeXt, multimodal);
+            CheckFit(config, clip, convNeXt);
+
+            Progress("patch info mining and projector");
+            var mining = Keep(PatchInfoMining.FromConfig(config));
+            mining.Implementation = options.Mining;
+            mining.Load(multimodal);
+            var projector = Keep(VisionProjector.FromConfig(config));
+            projector.Load(multimodal);
+
+            Progress("language model");
+            var generationPath = Path.Combine(llmFolder, "generation_config.json");
+            var eos = File.Exists(generationPath) ? GenerationConfig.Load(generationPath).EosTokenIds : null;
+            var llm = Keep(LlmAdapter.Load(llmCheckpoint, config.Llm, "", device, dtype, eosTokenIds: eos is { Count: > 0 } ? eos : null));
+
+            Progress($"moving to {device} ({options.Precision})");
+            var preprocess = ImagePreprocessOptions.ForModel(config, clip.Config, PreprocessorOf(clipFolder)) with
+            {
+                MaxPixels = options.MaxImagePixels, ApplyExifOrientation = options.ApplyExifOrientation,
+            };
+            var vision = new VisionStack(clip, convNeXt, mining, projector, config, preprocess);
+            vision.To(device, dtype);
+            var template = chosen ?? ConversationTemplate.Select(tokenizer, config.Llm.ModelType, config.Llm.Architectures);
+            foreach (var source in _loaded.OfType<ITensorSource>()) source.Dispose();
+
+            options.LoadProgress?.Report(new LoadProgress("ready", Steps, Steps));
+            _logger?.LogInformation("Loaded {Model}: {Family} LLM, template {Template}, {Tokens} tokens per image, {Device} {Precision}.",
+                Path.GetFileName(modelFolder), config.Llm.Family, template.Name, vision.TokensPerImage, device, options.Precision);
+            return new MiniGeminiModel(Path.GetFileName(modelFolder.TrimEnd('/', '\\')), config, vision, llm, tokenizer, template, device,
+                options.Precision, options.ImageGenerator, _logger);
+        }
+
+        static bool IsMgmConfig(string path) => File.Exists(path) && File.ReadAllText(path).Contains("\"mm_hidden_size\"", StringComparison.Ordinal);
+
+        static PreprocessorConfig? PreprocessorOf(string? clipFolder)
+        {
+            var path = clipFolder is null ? null : Path.Combine(clipFolder, "preprocessor_config.json");
+            return path is not null && File.Exists(path) ? PreprocessorConfig.Load(path) : null;
+        }
+
+        /// <summary>The MGM config with builder overrides; for compositions, derived from the parts.</summary>
+        MgmConfig Configure(MgmConfig? declared, string llmFolder, ViTEncoder clip, ConvNeXtEncoder convNeXt, ITensorSource multimodal)
+        {
+            var config = declared ?? new MgmConfig
+            {
+                Llm = LlmConfig.Load(Path.Combine(llmFolder, "config.json")),
+                MmHiddenSize = clip.Config.HiddenSize,
+                MmHiddenSizeAux = convNeXt.Config.FusedChannels,
+                ProjectorType = ProjectorTypeOf(multimodal),
+                ImageSizeAux = 768,
+            };
+            if (options.LanguageModelPath is not null && declared is not null)
+                config = config with { Llm = LlmConfig.Load(Path.Combine(llmFolder, "config.json")) };
+            int grid = options.ImageGrid ?? config.ImageGrid;
+            return config with
+            {
+                ImageSizeAux = options.ImageSize ?? config.ImageSizeAux ?? 768,
+                ImageGrid = grid,
+                ImageGlobal = options.ImageGlobal ?? (declared is null ? grid > 1 : config.ImageGlobal),
+            };
+        }
+
+        static string ProjectorTypeOf(ITensorSource source)
+        {
+            var prefix = StateDictLoader.FindPrefix(source, "mm_projector.0.weight", "", "model.");
+            if (prefix is not null)
+            {
+                int linears = source.Keys.Count(k => k.StartsWith(prefix + "mm_projector.", StringComparison.Ordinal) && k.EndsWith(".weight", StringComparison.Ordinal));
+                return $"mlp{linears}x_gelu";
+            }
+            if (StateDictLoader.FindPrefix(source, "mm_projector.weight", "", "model.") is not null) return "linear";
+            throw new CheckpointException($"{source.Location}: no projector weights (mm_projector.*).", source.Location, "mm_projector.0.weight");
+        }
+
+        static void CheckFit(MgmConfig config, ViTEncoder clip, ConvNeXtEncoder convNeXt)
+        {
+            if (clip.Config.HiddenSize != config.MmHiddenSize)
+                throw new MiniGeminiConfigurationException(
+                    $"The CLIP tower is {clip.Config.HiddenSize} wide but mm_hidden_size is {config.MmHiddenSize}: the tower does not belong to this model.");
+            if (config.MmHiddenSizeAux is { } aux && aux != convNeXt.Config.FusedChannels)
+                throw new MiniGeminiConfigurationException(
+                    $"The ConvNeXt tower fuses {convNeXt.Config.FusedChannels} channels but mm_hidden_size_aux is {aux}: the tower does not belong to this model.");
+            if (config.VisionSelectFeature != "patch")
+                throw new MiniGeminiConfigurationException(
+                    $"mm_vision_select_feature '{config.VisionSelectFeature}' keeps the CLS token, which patch info mining cannot place on the patch grid; use 'patch'.");
+            if (config.ImageGrid < 1)
+                throw new MiniGeminiConfigurationException($"The image grid must be at least 1 (got {config.ImageGrid}).");
+            int size = config.ImageSizeAux ?? 0, patches = clip.Config.PatchesPerSide * config.ImageGrid;
+            if (size <= 0 || size % 4 != 0 || size / 4 % patches != 0)
+                throw new MiniGeminiConfigurationException(
+                    $"High-resolution size {size} does not fit: the ConvNeXt map (size / 4 = {size / 4.0}) must split into {patches}×{patches} equal regions " +
+                    $"({clip.Config.PatchesPerSide} CLIP patches per side × grid {config.ImageGrid}); e.g. {patches * 4 * Math.Max(1, 768 / (patches * 4))}.");
+        }
+    }
+}

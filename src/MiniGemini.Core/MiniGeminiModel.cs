@@ -1,0 +1,385 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MiniGemini.Checkpoints;
+using MiniGemini.Generation;
+using MiniGemini.Llm;
+using MiniGemini.Pipeline;
+using MiniGemini.Text;
+using MiniGemini.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini;
+
+/// <summary>One piece of a streamed answer.</summary>
+/// <param name="Text">New answer text (may be empty on the last update).</param>
+/// <param name="Completed">On the last update only: the whole response.</param>
+public sealed record MiniGeminiStreamUpdate(string Text, MiniGeminiResponse? Completed = null);
+
+/// <summary>
+/// A loaded Mini-Gemini model: images and a conversation in, an answer out (and, on request, a diffusion prompt and the
+/// image rendered from it). Build one with <see cref="MiniGeminiBuilder"/>.
+/// </summary>
+/// <remarks>
+/// Thread-safe: requests are queued and run one at a time (a model has one set of weights on one device). Every call
+/// checks its <see cref="CancellationToken"/> between generated tokens. Dispose the model to free its native memory.
+/// </remarks>
+public sealed class MiniGeminiModel : IDisposable
+{
+    readonly VisionStack _vision;
+    readonly ILlmAdapter _llm;
+    readonly ImageProcessor _images;
+    readonly SdxlBridge? _imageGenerator;
+    readonly ILogger _logger;
+    readonly SemaphoreSlim _gate = new(1, 1);
+    readonly ScalarType _dtype;
+    bool _disposed;
+
+    internal MiniGeminiModel(string name, MgmConfig config, VisionStack vision, ILlmAdapter llm, MiniGeminiTokenizer tokenizer,
+        ConversationTemplate template, Device device, ModelPrecision precision, SdxlBridge? imageGenerator, ILogger? logger)
+    {
+        Name = name;
+        Config = config;
+        _vision = vision;
+        _llm = llm;
+        Tokenizer = tokenizer;
+        Template = template;
+        TorchDevice = device;
+        Precision = precision;
+        _dtype = MiniGeminiBuilder.ScalarTypeOf(precision);
+        _images = new ImageProcessor(vision.Preprocess);
+        _imageGenerator = imageGenerator;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>The model's name (its folder name).</summary>
+    public string Name { get; }
+
+    /// <summary>The model's configuration, after builder overrides.</summary>
+    public MgmConfig Config { get; }
+
+    /// <summary>The tokenizer.</summary>
+    public MiniGeminiTokenizer Tokenizer { get; }
+
+    /// <summary>The conversation template prompts are rendered with.</summary>
+    public ConversationTemplate Template { get; }
+
+    /// <summary>The device the model runs on, e.g. <c>cpu</c> or <c>cuda:0</c>.</summary>
+    public string Device => TorchDevice.ToString();
+
+    /// <summary>Weight and activation precision.</summary>
+    public ModelPrecision Precision { get; }
+
+    /// <summary>How many LLM positions one image takes (576 for MGM-7B, 2880 for HD models).</summary>
+    public int ImageTokensPerImage => _vision.TokensPerImage;
+
+    /// <summary>The most positions a prompt and its answer may take together (<c>max_position_embeddings</c>).</summary>
+    public int ContextLength => Config.Llm.MaxPositionEmbeddings;
+
+    /// <summary>
+    /// The positions a prompt takes: its text tokens plus <see cref="ImageTokensPerImage"/> per image. Prompt plus
+    /// <see cref="GenerationOptions.MaxNewTokens"/> must fit in <see cref="ContextLength"/>. Images are not decoded.
+    /// </summary>
+    /// <exception cref="ArgumentException">The prompt is malformed (see <see cref="Generate"/>).</exception>
+    public int CountPromptTokens(MiniGeminiPrompt prompt)
+    {
+        var ids = PromptIds(prompt);
+        int images = ImageTokenSplicer.CountImages(ids);
+        return ids.Length - images + images * ImageTokensPerImage;
+    }
+
+    /// <summary>The preprocessing the model applies to images.</summary>
+    public ImagePreprocessOptions ImageOptions => _vision.Preprocess;
+
+    internal Device TorchDevice { get; }
+
+    internal ILlmAdapter Llm => _llm;
+
+    internal VisionStack Vision => _vision;
+
+    /// <summary>Answers one prompt.</summary>
+    /// <exception cref="ArgumentException">The prompt is empty, ends with an answer, or its text contains a literal <c>&lt;image&gt;</c>.</exception>
+    /// <exception cref="InvalidImageException">An image cannot be decoded or is over the pixel budget.</exception>
+    /// <exception cref="ContextLengthExceededException">The prompt plus the new tokens exceed the model's context.</exception>
+    /// <exception cref="ImageGenerationException">An image was asked for and the configured generator failed.</exception>
+    public MiniGeminiResponse Generate(MiniGeminiPrompt prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
+        => GenerateBatch([prompt], options, cancellationToken)[0];
+
+    /// <summary>
+    /// Answers several prompts in one batch (left-padded, so each answer equals what the prompt gives alone, up to
+    /// floating-point rounding).
+    /// </summary>
+    /// <inheritdoc cref="Generate" path="/exception"/>
+    public IReadOnlyList<MiniGeminiResponse> GenerateBatch(IReadOnlyList<MiniGeminiPrompt> prompts, GenerationOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        _gate.Wait(cancellationToken);
+        try
+        {
+            var responses = Run(prompts, options, (_, _) => { }, cancellationToken);
+            return responses.Select(r => RenderImage(r, cancellationToken).GetAwaiter().GetResult()).ToList();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Answers one prompt without blocking the caller; the work runs on the thread pool.</summary>
+    /// <inheritdoc cref="Generate" path="/exception"/>
+    public async Task<MiniGeminiResponse> GenerateAsync(MiniGeminiPrompt prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var response = await Task.Run(() => Run([prompt], options, (_, _) => { }, cancellationToken)[0], cancellationToken).ConfigureAwait(false);
+            return await RenderImage(response, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Answers one prompt as a stream of text deltas (never splitting a character); the last update carries the whole
+    /// response. Leaving the loop early stops generation.
+    /// </summary>
+    /// <inheritdoc cref="Generate" path="/exception"/>
+    public async IAsyncEnumerable<MiniGeminiStreamUpdate> GenerateStreamingAsync(MiniGeminiPrompt prompt, GenerationOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        // All tensor work stays on one pool thread (dispose scopes and inference mode are thread-local); text crosses over.
+        var producer = Task.Run(() =>
+        {
+            try
+            {
+                return Run([prompt], options, (_, delta) => channel.Writer.TryWrite(delta), stop.Token)[0];
+            }
+            finally
+            {
+                channel.Writer.TryComplete();
+            }
+        }, stop.Token);
+        try
+        {
+            await foreach (var delta in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                yield return new MiniGeminiStreamUpdate(delta);
+            var response = await producer.ConfigureAwait(false);
+            yield return new MiniGeminiStreamUpdate("", await RenderImage(response, cancellationToken).ConfigureAwait(false));
+        }
+        finally
+        {
+            stop.Cancel();
+            try { await producer.ConfigureAwait(false); } catch (Exception) { /* reported through the enumeration already, or cancelled by us */ }
+            _gate.Release();
+        }
+    }
+
+    async Task<MiniGeminiResponse> RenderImage(MiniGeminiResponse response, CancellationToken cancellationToken)
+    {
+        if (response.ImagePrompt is null || _imageGenerator is null) return response;
+        var image = await _imageGenerator.GenerateAsync(response.ImagePrompt, cancellationToken).ConfigureAwait(false);
+        return response with { Image = image };
+    }
+
+    /// <summary>The whole request on the calling thread: prompt → ids, images → tokens, splice, decode.</summary>
+    IReadOnlyList<MiniGeminiResponse> Run(IReadOnlyList<MiniGeminiPrompt> prompts, GenerationOptions? options,
+        Action<int, string> onDelta, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (prompts.Count == 0) throw new ArgumentException("No prompts were given.", nameof(prompts));
+        options ??= new GenerationOptions();
+        var generation = options with { EosTokenIds = options.EosTokenIds ?? StopIds() };
+        generation.Validate();
+
+        var ids = prompts.Select(PromptIds).ToList();
+        var images = prompts.SelectMany(p => p.Images).ToList();
+        using var _ = inference_mode();
+        using var scope = NewDisposeScope();
+        var imageTokens = images.Count == 0 ? null : EncodeImageInputs(images);
+        var rows = new List<Tensor>();
+        int imageIndex = 0;
+        foreach (var row in ids)
+        {
+            int count = ImageTokenSplicer.CountImages(row);
+            rows.Add(Splice(row, imageTokens?.narrow(0, imageIndex, count)));
+            imageIndex += count;
+        }
+        var (embeds, mask) = LeftPad(rows);
+        _logger.LogDebug("Generating for {Rows} prompt(s) of up to {Length} positions ({Images} image(s)).", rows.Count, embeds.shape[1], images.Count);
+
+        var stops = Template.StopStrings.Concat(generation.StopStrings).ToArray();
+        var states = rows.Select(r => new RowState(Tokenizer.CreateStreamingDecoder(), new StopStringMatcher(stops), (int)r.shape[0])).ToArray();
+        foreach (var step in TokenGenerator.Generate(_llm, embeds, mask, generation, cancellationToken))
+        {
+            for (int b = 0; b < states.Length; b++)
+            {
+                var state = states[b];
+                if (state.Done || !step.Emitted[b]) continue;
+                state.Tokens.Add(step.TokenIds[b]);
+                var delta = state.Matcher.Push(state.Decoder.Append(step.TokenIds[b]));
+                state.Text.Append(delta);
+                if (delta.Length > 0) onDelta(b, delta);
+                if (state.Matcher.Stopped) state.Finish(FinishReason.Stop);
+                else if (step.Finished[b]) state.Finish(FinishReason.Stop);
+            }
+            if (states.All(s => s.Done)) break;
+        }
+        return states.Select((s, b) =>
+        {
+            if (!s.Done)
+            {
+                var tail = s.Matcher.Push(s.Decoder.Flush()) + s.Matcher.Flush();
+                s.Text.Append(tail);
+                if (tail.Length > 0) onDelta(b, tail);
+                s.Finish(s.Matcher.Stopped ? FinishReason.Stop : FinishReason.Length);
+            }
+            var text = s.Text.ToString();
+            return new MiniGeminiResponse
+            {
+                Text = text.Trim(),
+                TokenIds = s.Tokens,
+                PromptTokens = s.PromptLength,
+                FinishReason = s.Reason,
+                ImagePrompt = prompts[b].GenerateImage ? ImageCaption.Extract(text) : null,
+            };
+        }).ToList();
+    }
+
+    sealed class RowState(StreamingTextDecoder decoder, StopStringMatcher matcher, int promptLength)
+    {
+        public StreamingTextDecoder Decoder { get; } = decoder;
+        public StopStringMatcher Matcher { get; } = matcher;
+        public int PromptLength { get; } = promptLength;
+        public List<int> Tokens { get; } = [];
+        public System.Text.StringBuilder Text { get; } = new();
+        public bool Done { get; private set; }
+        public FinishReason Reason { get; private set; }
+
+        public void Finish(FinishReason reason)
+        {
+            Done = true;
+            Reason = reason;
+        }
+    }
+
+    IReadOnlyList<int> StopIds()
+    {
+        var ids = _llm.EosTokenIds.ToList();
+        foreach (var id in Template.StopTokenIds(Tokenizer))
+            if (!ids.Contains(id)) ids.Add(id);
+        return ids;
+    }
+
+    /// <summary>Renders the conversation with the template and tokenizes it with −200 where images go.</summary>
+    internal int[] PromptIds(MiniGeminiPrompt prompt)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        var turns = prompt.Turns ?? throw new ArgumentException("The prompt has no turns.", nameof(prompt));
+        if (turns.Count == 0 || turns[^1].Role != TurnRole.User)
+            throw new ArgumentException("A prompt must end with a user turn.", nameof(prompt));
+        var exchanges = new List<ChatExchange>();
+        for (int i = 0; i < turns.Count; i++)
+        {
+            var turn = turns[i];
+            if (turn.Role != TurnRole.User)
+                throw new ArgumentException($"Turn {i} is an answer where a user turn was expected (turns must alternate user, assistant, …).", nameof(prompt));
+            if (turn.Text.Contains(ImageTokenSplicer.ImageToken, StringComparison.Ordinal))
+                throw new ArgumentException($"Turn {i} contains the literal text '{ImageTokenSplicer.ImageToken}'; pass images as ImageInput instead.", nameof(prompt));
+            // MGM puts one "<image>\n" line per image before the user's text.
+            var user = string.Concat(Enumerable.Repeat(ImageTokenSplicer.ImageToken + "\n", turn.Images.Count)) + turn.Text;
+            string? answer = null;
+            if (i + 1 < turns.Count)
+            {
+                var next = turns[++i];
+                if (next.Role != TurnRole.Assistant)
+                    throw new ArgumentException($"Turn {i} should be the answer to turn {i - 1}.", nameof(prompt));
+                answer = next.Text;
+            }
+            exchanges.Add(new ChatExchange(user, answer));
+        }
+        var template = prompt.SystemPrompt is null ? Template : Template.WithSystemPrompt(prompt.SystemPrompt);
+        return ImageTokenSplicer.Tokenize(Tokenizer, template.BuildPrompt(exchanges, imageCount: 0, generateImage: prompt.GenerateImage));
+    }
+
+    Tensor EncodeImageInputs(IReadOnlyList<ImageInput> images)
+    {
+        using var tensors = _images.ToTensors(images.Select(Read).ToList());
+        using var features = EncodeImages(tensors.Hr);
+        return features.Tokens.alias();
+    }
+
+    ImageRgb8 Read(ImageInput input) => input.Path is { } path
+        ? ImageReader.Read(path, _vision.Preprocess)
+        : ImageReader.Read(input.Bytes, input.Name, _vision.Preprocess);
+
+    /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens (and the intermediates, for parity checks).</summary>
+    internal ImageFeatures EncodeImages(Tensor hr, bool keepIntermediates = false) =>
+        _vision.Encode(hr, TorchDevice, _dtype, keepIntermediates);
+
+    /// <summary>
+    /// Embeds text ids and puts image tokens where −200 stands (one image per placeholder, in order) → <c>[L, H]</c>,
+    /// raw (Gemma's √H scaling happens inside the LLM forward, for image tokens too).
+    /// </summary>
+    internal Tensor Splice(IReadOnlyList<int> ids, Tensor? imageTokens)
+    {
+        using var scope = NewDisposeScope();
+        var parts = new List<Tensor>();
+        int image = 0, start = 0;
+        for (int i = 0; i <= ids.Count; i++)
+        {
+            if (i < ids.Count && ids[i] != ImageTokenSplicer.ImageTokenIndex) continue;
+            if (i > start)
+            {
+                var text = tensor(ids.Skip(start).Take(i - start).Select(id => (long)id).ToArray(), device: TorchDevice);
+                parts.Add(_llm.Embed(text.unsqueeze(0)).squeeze(0)); // [n, H]
+            }
+            if (i < ids.Count)
+            {
+                if (imageTokens is null || image >= imageTokens.shape[0])
+                    throw new ArgumentException($"The prompt has more image placeholders than images ({imageTokens?.shape[0] ?? 0}).", nameof(imageTokens));
+                parts.Add(imageTokens[image++]); // [T, H]
+            }
+            start = i + 1;
+        }
+        if (imageTokens is not null && image != imageTokens.shape[0])
+            throw new ArgumentException($"The prompt has {image} image placeholders but {imageTokens.shape[0]} images were given.", nameof(imageTokens));
+        return cat(parts, 0).MoveToOuterDisposeScope(); // [L, H]
+    }
+
+    /// <summary>Rows <c>[L_i, H]</c> → <c>[B, max L, H]</c> padded on the left, and the mask (null when no row is padded).</summary>
+    static (Tensor Embeds, Tensor? Mask) LeftPad(IReadOnlyList<Tensor> rows)
+    {
+        long length = rows.Max(r => r.shape[0]);
+        if (rows.All(r => r.shape[0] == length)) return (stack(rows), null);
+        var first = rows[0];
+        var embeds = zeros([rows.Count, length, first.shape[1]], first.dtype, first.device);
+        var mask = zeros([rows.Count, length], ScalarType.Int64, first.device);
+        for (int b = 0; b < rows.Count; b++)
+        {
+            long n = rows[b].shape[0];
+            embeds[b].narrow(0, length - n, n).copy_(rows[b]);
+            mask[b].narrow(0, length - n, n).fill_(1);
+        }
+        return (embeds, mask);
+    }
+
+    /// <summary>Frees the model's native memory. Calls in progress must have ended.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _vision.Dispose();
+        _llm.Dispose();
+        _gate.Dispose();
+    }
+}

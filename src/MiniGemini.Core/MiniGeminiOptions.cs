@@ -1,0 +1,103 @@
+using Microsoft.Extensions.Logging;
+using MiniGemini.Generation;
+using MiniGemini.Mining;
+using MiniGemini.Vision;
+
+namespace MiniGemini;
+
+/// <summary>Floating-point precision of the model weights and activations.</summary>
+public enum ModelPrecision
+{
+    /// <summary>32-bit floats: exact parity with the PyTorch reference; the CPU default.</summary>
+    Float32,
+    /// <summary>bfloat16: half the memory, the usual GPU choice (MGM checkpoints are stored in bf16).</summary>
+    BFloat16,
+    /// <summary>float16, as MGM's own inference scripts load the models.</summary>
+    Float16,
+}
+
+/// <summary>Progress while a model loads.</summary>
+/// <param name="Stage">What is loading (e.g. "language model").</param>
+/// <param name="Completed">Stages done so far.</param>
+/// <param name="Total">Stages in all.</param>
+public readonly record struct LoadProgress(string Stage, int Completed, int Total)
+{
+    /// <summary>Fraction done, 0..1.</summary>
+    public double Fraction => Total == 0 ? 1 : (double)Completed / Total;
+}
+
+/// <summary>
+/// Everything needed to build a <see cref="MiniGeminiModel"/>; what <see cref="MiniGeminiBuilder"/> fills in and what
+/// <c>services.AddMiniGemini(...)</c> binds. Paths left null are resolved from the model folder's config.json.
+/// </summary>
+public sealed class MiniGeminiOptions
+{
+    /// <summary>Folder of a Mini-Gemini checkpoint (config.json, weights, tokenizer).</summary>
+    public string? ModelPath { get; set; }
+
+    /// <summary>
+    /// When composing from parts: a language-model folder (config.json, weights, tokenizer) used instead of the LLM of
+    /// <see cref="ModelPath"/>.
+    /// </summary>
+    public string? LanguageModelPath { get; set; }
+
+    /// <summary>
+    /// When composing from parts: a checkpoint holding the mining and projector weights
+    /// (<c>vlm_uni_*</c>, <c>mm_projector.*</c>, with or without a <c>model.</c> prefix).
+    /// </summary>
+    public string? MultimodalWeightsPath { get; set; }
+
+    /// <summary>Tokenizer folder; null = the language model's folder.</summary>
+    public string? TokenizerPath { get; set; }
+
+    /// <summary>CLIP tower folder; overrides <c>mm_vision_tower</c> of config.json.</summary>
+    public string? VisionTowerPath { get; set; }
+
+    /// <summary>ConvNeXt tower folder; overrides <c>mm_vision_tower_aux</c> of config.json.</summary>
+    public string? AuxVisionTowerPath { get; set; }
+
+    /// <summary>
+    /// Extra folders in which a tower named by config.json is looked for by its last path segment (released configs
+    /// name <c>model_zoo/OpenAI/clip-vit-large-patch14-336</c>, which rarely exists as written).
+    /// </summary>
+    public IList<string> TowerSearchRoots { get; } = new List<string>();
+
+    /// <summary>Torch device: <c>cpu</c>, <c>cuda</c>, <c>cuda:1</c>.</summary>
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>Precision of weights and activations.</summary>
+    public ModelPrecision Precision { get; set; } = ModelPrecision.Float32;
+
+    /// <summary>Conversation template name (vicuna_v1, gemma, mistral_instruct, chatml_direct, llama_3); null = from the model.</summary>
+    public string? Template { get; set; }
+
+    /// <summary>High-resolution input side; null = <c>image_size_aux</c> of config.json.</summary>
+    public int? ImageSize { get; set; }
+
+    /// <summary>LR crops per side (2 for HD); null = <c>image_grid</c> of config.json.</summary>
+    public int? ImageGrid { get; set; }
+
+    /// <summary>Whether HD models add a global view; null = <c>image_global</c> of config.json.</summary>
+    public bool? ImageGlobal { get; set; }
+
+    /// <summary>Images with more pixels than this are refused before decoding (default 64 megapixels).</summary>
+    public long MaxImagePixels { get; set; } = ImagePreprocessOptions.DefaultMaxPixels;
+
+    /// <summary>
+    /// Rotate images by their EXIF orientation before preprocessing. Off by default, as in Mini-Gemini (PIL's
+    /// <c>Image.open</c> ignores the tag), so answers match the reference; turn on for camera photos.
+    /// </summary>
+    public bool ApplyExifOrientation { get; set; }
+
+    /// <summary>Patch-info-mining implementation.</summary>
+    public MiningImplementation Mining { get; set; } = MiningImplementation.Fast;
+
+    /// <summary>Receives load and generation diagnostics.</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>Receives load progress.</summary>
+    public IProgress<LoadProgress>? LoadProgress { get; set; }
+
+    /// <summary>Renders the captions of image-generation answers; null = no rendering (the caption is still returned).</summary>
+    public SdxlBridge? ImageGenerator { get; set; }
+}

@@ -1,0 +1,92 @@
+using MiniGemini.Checkpoints;
+using MiniGemini.Mining;
+using MiniGemini.Projection;
+using MiniGemini.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Pipeline;
+
+/// <summary>What the image side produced for a batch of images; intermediates only when asked for.</summary>
+internal sealed class ImageFeatures : IDisposable
+{
+    /// <summary>CLIP patch features of the LR views, <c>[B·V, N, D]</c>, views as [crops…, globals].</summary>
+    public Tensor? LrFeatures { get; init; }
+    /// <summary>The fused ConvNeXt map <c>[B, Da, H/4, W/4]</c>.</summary>
+    public Tensor? HrFused { get; init; }
+    /// <summary>LR + mined, <c>[B, V·N, D]</c>, tokens per image as [global, crops…].</summary>
+    public Tensor? Mined { get; init; }
+    /// <summary>Projected image tokens <c>[B, V·N, H]</c>, ready to splice.</summary>
+    public required Tensor Tokens { get; init; }
+
+    public void Dispose()
+    {
+        LrFeatures?.Dispose();
+        HrFused?.Dispose();
+        Mined?.Dispose();
+        Tokens.Dispose();
+    }
+}
+
+/// <summary>
+/// The image side of Mini-Gemini: the LR views are derived from the normalized HR tensor (as MGM's CLI does), CLIP
+/// encodes them, the ConvNeXt encodes the HR tensor and fuses its stages, patch info mining lets each LR token attend to
+/// its own HR region, and the projector maps the result to the LLM's width.
+/// </summary>
+internal sealed class VisionStack : IDisposable
+{
+    public VisionStack(ViTEncoder clip, ConvNeXtEncoder convNeXt, PatchInfoMining mining, VisionProjector projector,
+        MgmConfig config, ImagePreprocessOptions preprocess)
+    {
+        Clip = clip;
+        ConvNeXt = convNeXt;
+        Mining = mining;
+        Projector = projector;
+        Config = config;
+        Preprocess = preprocess;
+    }
+
+    public ViTEncoder Clip { get; }
+    public ConvNeXtEncoder ConvNeXt { get; }
+    public PatchInfoMining Mining { get; }
+    public VisionProjector Projector { get; }
+    public MgmConfig Config { get; }
+    public ImagePreprocessOptions Preprocess { get; }
+
+    /// <summary>Image tokens each image becomes: (g² + global) views × (CLIP patches).</summary>
+    public int TokensPerImage => Preprocess.ViewsPerImage * Clip.Config.PatchesPerSide * Clip.Config.PatchesPerSide;
+
+    /// <summary>HR pixels <c>[B, 3, S, S]</c> (normalized, any device/dtype) → image tokens and, on request, intermediates.</summary>
+    public ImageFeatures Encode(Tensor hr, Device device, ScalarType dtype, bool keepIntermediates = false)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = inference_mode();
+        // MGM derives the LR views from the normalized float HR tensor before casting to the model dtype.
+        var hrFloat = hr.to(ScalarType.Float32, device);
+        var lr = ImageProcessor.LowResolutionViews(hrFloat, Preprocess.LrSize, Preprocess.Grid, Preprocess.HasGlobalView); // [B·V, 3, s, s]
+        var lrFeatures = Clip.SelectFeatures(lr.to(dtype), Config.VisionSelectLayer, Config.VisionSelectFeature); // [B·V, N, D]
+        var fused = ConvNeXt.ForwardFused(hrFloat.to(dtype));                                                         // [B, Da, S/4, S/4]
+        var mined = Mining.Encode(lrFeatures, fused, Preprocess.Grid, Preprocess.HasGlobalView);                     // [B, V·N, D]
+        var tokens = Projector.call(mined);                                                                          // [B, V·N, H]
+        return new ImageFeatures
+        {
+            LrFeatures = keepIntermediates ? lrFeatures.MoveToOuterDisposeScope() : null,
+            HrFused = keepIntermediates ? fused.MoveToOuterDisposeScope() : null,
+            Mined = keepIntermediates ? mined.MoveToOuterDisposeScope() : null,
+            Tokens = tokens.MoveToOuterDisposeScope(),
+        };
+    }
+
+    public void To(Device device, ScalarType dtype)
+    {
+        foreach (var module in new nn.Module[] { Clip, ConvNeXt, Mining, Projector }) module.to(device).to(dtype);
+    }
+
+    public void Dispose()
+    {
+        Clip.Dispose();
+        ConvNeXt.Dispose();
+        Mining.Dispose();
+        Projector.Dispose();
+    }
+}

@@ -1,0 +1,58 @@
+namespace MiniGemini.Text;
+
+/// <summary>
+/// A token matched whole in input text before the model sees it (Hugging Face "added tokens": BOS/EOS, chat
+/// markers such as <c>&lt;|eot_id|&gt;</c>). <see cref="Special"/> tokens are dropped when decoding skips special
+/// tokens. <see cref="LStrip"/>/<see cref="RStrip"/> remove whitespace on that side of the token, as HF does.
+/// </summary>
+internal sealed record AddedToken(string Content, int Id, bool Special, bool LStrip = false, bool RStrip = false);
+
+/// <summary>Splits text into plain segments and added tokens, leftmost-longest match first.</summary>
+internal sealed class AddedTokenSplitter
+{
+    readonly Dictionary<char, AddedToken[]> _byFirstChar;
+
+    public AddedTokenSplitter(IEnumerable<AddedToken> tokens) =>
+        _byFirstChar = tokens.Where(t => t.Content.Length > 0)
+            .GroupBy(t => t.Content[0])
+            .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Content.Length).ToArray());
+
+    /// <summary>The pieces of <paramref name="text"/> in order: a string for plain text, an <see cref="AddedToken"/> otherwise.</summary>
+    public List<object> Split(string text)
+    {
+        var parts = new List<object>();
+        var segmentStart = 0;
+        var stripNextLeading = false;
+        for (var pos = 0; pos < text.Length;)
+        {
+            var token = MatchAt(text, pos);
+            if (token is null)
+            {
+                pos++;
+                continue;
+            }
+            AddSegment(parts, text[segmentStart..pos], stripNextLeading, token.LStrip);
+            parts.Add(token);
+            stripNextLeading = token.RStrip;
+            pos += token.Content.Length;
+            segmentStart = pos;
+        }
+        AddSegment(parts, text[segmentStart..], stripNextLeading, trimEnd: false);
+        return parts;
+    }
+
+    static void AddSegment(List<object> parts, string segment, bool trimStart, bool trimEnd)
+    {
+        if (trimStart) segment = segment.TrimStart();
+        if (trimEnd) segment = segment.TrimEnd();
+        if (segment.Length > 0) parts.Add(segment);
+    }
+
+    AddedToken? MatchAt(string text, int pos)
+    {
+        if (!_byFirstChar.TryGetValue(text[pos], out var candidates)) return null;
+        foreach (var token in candidates)
+            if (text.AsSpan(pos).StartsWith(token.Content, StringComparison.Ordinal)) return token;
+        return null;
+    }
+}

@@ -1,0 +1,36 @@
+using MiniGemini.Checkpoints;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Vision;
+
+/// <summary>HF <c>CLIPMLP</c>: fc1 → activation → fc2.</summary>
+internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "fc1")] readonly Linear _fc1;
+    [ComponentName(Name = "fc2")] readonly Linear _fc2;
+    readonly bool _quickGelu;
+
+    public ClipMlp(ClipVisionConfig config) : base(nameof(ClipMlp))
+    {
+        _quickGelu = config.HiddenAct switch
+        {
+            "quick_gelu" => true,
+            "gelu" => false,
+            _ => throw new ModelConfigException($"hidden_act '{config.HiddenAct}' is not supported (quick_gelu or gelu).", key: "hidden_act"),
+        };
+        _fc1 = nn.Linear(config.HiddenSize, config.IntermediateSize);
+        _fc2 = nn.Linear(config.IntermediateSize, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var h = _fc1.call(x); // [B, N, I]
+        // OpenAI CLIP's quick_gelu is x·σ(1.702x), not an approximation of exact GELU that could be swapped for it.
+        h = _quickGelu ? h * (1.702 * h).sigmoid_() : nn.functional.gelu(h);
+        return _fc2.call(h); // [B, N, D]
+    }
+}

@@ -1,0 +1,154 @@
+using System.Runtime.InteropServices;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats;
+using SixLabors.ImageSharp.Formats.Bmp;
+using SixLabors.ImageSharp.Formats.Gif;
+using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.Formats.Pbm;
+using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.Formats.Tga;
+using SixLabors.ImageSharp.Formats.Tiff;
+using SixLabors.ImageSharp.Formats.Webp;
+using SixLabors.ImageSharp.Metadata;
+using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
+
+namespace MiniGemini.Vision;
+
+/// <summary>
+/// Encoded bytes → <see cref="ImageRgb8"/> with the result of PIL's <c>Image.open(f).convert("RGB")</c>: the header is
+/// checked against the pixel budget before decoding, and every decoder failure becomes an
+/// <see cref="InvalidImageException"/> naming the input.
+/// </summary>
+internal static class ImageReader
+{
+    // Our own configuration, so that first-frame decoding does not change ImageSharp's global default. PIL's
+    // Image.open also gives the first frame of a GIF or TIFF.
+    static readonly Configuration Decoders = CreateConfiguration();
+
+    public static ImageRgb8 Read(string path, ImagePreprocessOptions options) =>
+        File.Exists(path) ? Read(File.ReadAllBytes(path), path, options) : throw new FileNotFoundException($"Image file not found: {path}", path);
+
+    public static ImageRgb8 Read(Stream stream, string name, ImagePreprocessOptions options)
+    {
+        // The encoded bytes are held once: the header, the completeness check and the decoder all read them.
+        if (stream is MemoryStream memory && memory.TryGetBuffer(out var buffer))
+            return Read(buffer.AsMemory((int)memory.Position), name, options);
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return Read(copy.GetBuffer().AsMemory(0, (int)copy.Length), name, options);
+    }
+
+    public static ImageRgb8 Read(ReadOnlyMemory<byte> data, string name, ImagePreprocessOptions options)
+    {
+        if (data.IsEmpty) throw new InvalidImageException($"{name}: the input is empty (0 bytes).", name);
+        var segment = MemoryMarshal.TryGetArray(data, out var array) ? array : new ArraySegment<byte>(data.ToArray());
+        MemoryStream Open() => new(segment.Array!, segment.Offset, segment.Count, writable: false);
+
+        IImageFormat? format = null;
+        var info = Guard(name, () =>
+        {
+            using var header = Open();
+            return Image.Identify(Decoders, header, out format);
+        }) ?? throw new InvalidImageException($"{name}: not an image in a format that can be read (PNG, JPEG, GIF, BMP, TIFF, WebP, TGA, PBM).", name);
+        if (info.Width <= 0 || info.Height <= 0)
+            throw new InvalidImageException($"{name}: the header declares an empty image ({info.Width}×{info.Height}).", name);
+        if ((long)info.Width * info.Height > options.MaxPixels)
+            throw new ImageTooLargeException(name, info.Width, info.Height, options.MaxPixels);
+        ImageCompleteness.Check(format, data.Span, name);
+
+        using var image = Guard(name, () =>
+        {
+            using var stream = Open();
+            return Image.Load(Decoders, stream);
+        });
+        if (options.ApplyExifOrientation) image.Mutate(x => x.AutoOrient());
+        return ToRgb(image);
+    }
+
+    /// <summary>
+    /// An already decoded image as PIL's <c>convert("RGB")</c> would give it. The caller's image is not changed:
+    /// EXIF orientation, if asked for, is applied to a copy.
+    /// </summary>
+    public static ImageRgb8 FromImage(Image image, ImagePreprocessOptions options)
+    {
+        if (options.ApplyExifOrientation && image.Metadata.ExifProfile is not null)
+        {
+            using var upright = image.Clone(x => x.AutoOrient());
+            return ToRgb(upright);
+        }
+        return ToRgb(image);
+    }
+
+    /// <summary>
+    /// PIL's conversion to 8-bit RGB. Alpha is dropped, not composited: <c>convert("RGB")</c> from RGBA, LA or a
+    /// palette with transparency keeps each pixel's colour and ignores its alpha. Grey is replicated to the three
+    /// channels. 16-bit colour keeps the high byte (PIL unpacks 16-bit PNG colour as "RGB;16B"). 16-bit grey is
+    /// clamped at 255, not scaled: PIL opens it as mode I;16, and I;16 → RGB saturates.
+    /// </summary>
+    internal static ImageRgb8 ToRgb(Image image)
+    {
+        var rgb = new ImageRgb8(image.Width, image.Height);
+        var output = rgb.Pixels;
+        switch (image)
+        {
+            case Image<Rgb24> rgb24:
+                rgb24.CopyPixelDataTo(output.AsSpan());
+                break;
+            case Image<L16> grey16:
+                var grey = new L16[image.Width * image.Height];
+                grey16.CopyPixelDataTo(grey);
+                for (int i = 0; i < grey.Length; i++)
+                    output[3 * i] = output[3 * i + 1] = output[3 * i + 2] = (byte)Math.Min(grey[i].PackedValue, (ushort)255);
+                break;
+            case Image<La32> greyAlpha16:
+                var greyAlpha = new La32[image.Width * image.Height];
+                greyAlpha16.CopyPixelDataTo(greyAlpha);
+                for (int i = 0; i < greyAlpha.Length; i++)
+                    output[3 * i] = output[3 * i + 1] = output[3 * i + 2] = (byte)(greyAlpha[i].L >> 8);
+                break;
+            case Image<Rgb48> rgb48:
+                var colour = new Rgb48[image.Width * image.Height];
+                rgb48.CopyPixelDataTo(colour);
+                for (int i = 0; i < colour.Length; i++)
+                    (output[3 * i], output[3 * i + 1], output[3 * i + 2]) = ((byte)(colour[i].R >> 8), (byte)(colour[i].G >> 8), (byte)(colour[i].B >> 8));
+                break;
+            case Image<Rgba64> rgba64:
+                var colourAlpha = new Rgba64[image.Width * image.Height];
+                rgba64.CopyPixelDataTo(colourAlpha);
+                for (int i = 0; i < colourAlpha.Length; i++)
+                    (output[3 * i], output[3 * i + 1], output[3 * i + 2]) = ((byte)(colourAlpha[i].R >> 8), (byte)(colourAlpha[i].G >> 8), (byte)(colourAlpha[i].B >> 8));
+                break;
+            default:
+                // 8-bit (and float) formats: ImageSharp's conversion to Rgb24 replicates grey and drops alpha.
+                using (var converted = image.CloneAs<Rgb24>())
+                    converted.CopyPixelDataTo(output.AsSpan());
+                break;
+        }
+        return rgb;
+    }
+
+    static T Guard<T>(string name, Func<T> decode)
+    {
+        try
+        {
+            return decode();
+        }
+        catch (Exception e) when (e is not InvalidImageException and not OutOfMemoryException and not OperationCanceledException)
+        {
+            // Decoders report bad data with ImageFormatException, InvalidImageContentException, NotSupportedException,
+            // but a malformed file can also surface as an IndexOutOfRange or EndOfStream deep inside one.
+            throw new InvalidImageException($"{name}: the image could not be decoded ({e.GetType().Name}: {e.Message}).", name, e);
+        }
+    }
+
+    static Configuration CreateConfiguration()
+    {
+        var configuration = new Configuration(
+            new PngConfigurationModule(), new JpegConfigurationModule(), new GifConfigurationModule(), new BmpConfigurationModule(),
+            new TiffConfigurationModule(), new WebpConfigurationModule(), new TgaConfigurationModule(), new PbmConfigurationModule());
+        configuration.ImageFormatsManager.SetDecoder(GifFormat.Instance, new GifDecoder { DecodingMode = FrameDecodingMode.First });
+        configuration.ImageFormatsManager.SetDecoder(TiffFormat.Instance, new TiffDecoder { DecodingMode = FrameDecodingMode.First });
+        return configuration;
+    }
+}

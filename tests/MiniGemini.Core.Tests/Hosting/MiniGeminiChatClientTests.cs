@@ -1,0 +1,123 @@
+using Microsoft.Extensions.AI;
+using MiniGemini.Generation;
+using MiniGemini.Hosting;
+using MiniGemini.Tests.Pipeline;
+using Xunit;
+
+namespace MiniGemini.Tests.Hosting;
+
+[Collection(TinyModelCollection.Name)]
+public sealed class MiniGeminiChatClientTests(TinyModelFixture tiny)
+{
+    static byte[] ImageBytes => File.ReadAllBytes(TinyModelFixture.ImagePath);
+
+    static ChatOptions Options(int tokens = 10) => new() { MaxOutputTokens = tokens, Temperature = 0 };
+
+    MiniGeminiResponse Direct(string text, bool withImage, int tokens = 10) => tiny.Model.Generate(
+        withImage ? MiniGeminiPrompt.Ask(text, ImageInput.FromBytes(ImageBytes)) : MiniGeminiPrompt.Ask(text),
+        new GenerationOptions { MaxNewTokens = tokens });
+
+    [Fact]
+    public async Task Image_from_DataContent_bytes_gives_the_models_answer_with_usage()
+    {
+        using var client = new MiniGeminiChatClient(tiny.Model);
+        var message = new ChatMessage(ChatRole.User, [new DataContent(ImageBytes, "image/png"), new TextContent("Describe the picture.")]);
+        var response = await client.GetResponseAsync([message], Options());
+        var direct = Direct("Describe the picture.", withImage: true);
+        Assert.Equal(direct.Text, response.Text);
+        Assert.Equal(direct.PromptTokens, response.Usage!.InputTokenCount);
+        Assert.Equal(direct.CompletionTokens, response.Usage.OutputTokenCount);
+        Assert.Equal(direct.FinishReason == FinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop, response.FinishReason);
+        Assert.Equal(tiny.Model.Name, response.ModelId);
+    }
+
+    [Fact]
+    public async Task Data_uri_and_file_uri_images_are_accepted_and_remote_uris_refused()
+    {
+        using var client = new MiniGeminiChatClient(tiny.Model);
+        var dataUri = "data:image/png;base64," + Convert.ToBase64String(ImageBytes);
+        var a = await client.GetResponseAsync([new ChatMessage(ChatRole.User, [new DataContent(dataUri), new TextContent("Describe the picture.")])], Options());
+        var b = await client.GetResponseAsync([new ChatMessage(ChatRole.User, [new UriContent(new Uri(TinyModelFixture.ImagePath), "image/png"), new TextContent("Describe the picture.")])], Options());
+        Assert.Equal(a.Text, b.Text);
+        Assert.Equal(Direct("Describe the picture.", withImage: true).Text, a.Text);
+        await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(
+            [new ChatMessage(ChatRole.User, [new UriContent(new Uri("https://example.com/cat.png"), "image/png"), new TextContent("?")])], Options()));
+    }
+
+    [Fact]
+    public async Task Streaming_concatenates_to_the_full_answer_and_ends_with_usage()
+    {
+        using var client = new MiniGeminiChatClient(tiny.Model);
+        var updates = new List<ChatResponseUpdate>();
+        await foreach (var u in client.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "Tell me a story.")], Options(14)))
+            updates.Add(u);
+        var direct = Direct("Tell me a story.", withImage: false, tokens: 14);
+        Assert.Equal(direct.Text, string.Concat(updates.Select(u => u.Text)).Trim());
+        Assert.NotNull(updates[^1].FinishReason);
+        var usage = updates.SelectMany(u => u.Contents).OfType<UsageContent>().Single();
+        Assert.Equal(direct.CompletionTokens, usage.Details.OutputTokenCount);
+        Assert.Single(updates.Select(u => u.ResponseId).Distinct());
+    }
+
+    [Fact]
+    public async Task Eight_parallel_requests_give_the_serial_answers()
+    {
+        using var client = new MiniGeminiChatClient(tiny.Model);
+        var questions = Enumerable.Range(0, 8).Select(i => $"Question number {i}: what do you see?").ToArray();
+        List<ChatMessage> Messages(int i) => i % 2 == 0
+            ? [new ChatMessage(ChatRole.User, [new DataContent(ImageBytes, "image/png"), new TextContent(questions[i])])]
+            : [new ChatMessage(ChatRole.User, questions[i])];
+
+        var serial = new List<string>();
+        for (int i = 0; i < 8; i++) serial.Add((await client.GetResponseAsync(Messages(i), Options(8))).Text);
+        var parallel = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => client.GetResponseAsync(Messages(i), Options(8)))));
+        Assert.Equal(serial, parallel.Select(r => r.Text));
+    }
+
+    [Fact]
+    public async Task Options_are_mapped_and_not_modified()
+    {
+        using var client = new MiniGeminiChatClient(tiny.Model);
+        var options = new ChatOptions { MaxOutputTokens = 6, Temperature = 0.8f, TopP = 0.9f, TopK = 20, Seed = 7, StopSequences = ["zzz"] };
+        var first = await client.GetResponseAsync([new ChatMessage(ChatRole.User, "Hi")], options);
+        var second = await client.GetResponseAsync([new ChatMessage(ChatRole.User, "Hi")], options);
+        Assert.Equal(first.Text, second.Text); // same seed → same sample
+        Assert.Equal(["zzz"], options.StopSequences);
+        Assert.True(first.Usage!.OutputTokenCount <= 6);
+        var (_, mapped) = MiniGeminiChatClient.Translate([new ChatMessage(ChatRole.User, "Hi")], options);
+        Assert.Equal(0.8, mapped!.Temperature, 5);
+        Assert.Equal(0.9, mapped.TopP, 5);
+        Assert.Equal(20, mapped.TopK);
+        Assert.Equal(7, mapped.Seed);
+        Assert.Equal(6, mapped.MaxNewTokens);
+        Assert.Equal(["zzz"], mapped.StopStrings);
+    }
+
+    [Fact]
+    public void System_messages_and_turns_are_translated()
+    {
+        var (prompt, _) = MiniGeminiChatClient.Translate(
+        [
+            new ChatMessage(ChatRole.System, "Be brief."),
+            new ChatMessage(ChatRole.User, "What is this?"),
+            new ChatMessage(ChatRole.Assistant, "A plot."),
+            new ChatMessage(ChatRole.User, "Of what?"),
+        ], new ChatOptions { AdditionalProperties = new() { [MiniGeminiChatClient.GenerateImageProperty] = true } });
+        Assert.Equal("Be brief.", prompt.SystemPrompt);
+        Assert.Equal(3, prompt.Turns.Count);
+        Assert.Equal(TurnRole.Assistant, prompt.Turns[1].Role);
+        Assert.True(prompt.GenerateImage);
+        Assert.Throws<ArgumentException>(() => MiniGeminiChatClient.Translate([new ChatMessage(ChatRole.Assistant, "x")], null));
+        Assert.Throws<NotSupportedException>(() => MiniGeminiChatClient.Translate([new ChatMessage(ChatRole.Tool, "x")], null));
+    }
+
+    [Fact]
+    public void Metadata_and_services()
+    {
+        using var client = new MiniGeminiChatClient(tiny.Model, "tiny");
+        var metadata = client.GetService<ChatClientMetadata>();
+        Assert.Equal("tiny", metadata!.DefaultModelId);
+        Assert.Same(tiny.Model, client.GetService<MiniGeminiModel>());
+        Assert.Same(client, client.GetService<IChatClient>());
+    }
+}

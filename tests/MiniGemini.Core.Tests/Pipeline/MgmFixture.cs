@@ -1,0 +1,55 @@
+using System.Text.Json;
+using MiniGemini.Tests.Parity;
+
+namespace MiniGemini.Tests.Pipeline;
+
+/// <summary>An <c>mgm-*</c> fixture folder: <c>model/</c>, <c>case.json</c>, <c>io.safetensors</c>.</summary>
+public sealed class MgmFixture
+{
+    MgmFixture(string folder, JsonElement json)
+    {
+        Folder = folder;
+        Prompt = json.GetProperty("prompt").GetString()!;
+        InputIds = json.GetProperty("input_ids_with_image").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        GreedyText = json.TryGetProperty("greedy_text", out var text) ? text.GetString() : null;
+        ImageTokenCount = json.TryGetProperty("image_token_count", out var count) ? count.GetInt32() : null;
+        ConvMode = json.TryGetProperty("conv_mode", out var mode) ? mode.GetString() : null;
+    }
+
+    public static MgmFixture Load(string id)
+    {
+        var folder = FixtureCatalog.Resolve(id);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "case.json")));
+        return new MgmFixture(folder, doc.RootElement.Clone());
+    }
+
+    public string Folder { get; }
+    public string ModelFolder => Path.Combine(Folder, "model");
+    public string Prompt { get; }
+    public int[] InputIds { get; }
+    public string? GreedyText { get; }
+    public int? ImageTokenCount { get; }
+    public string? ConvMode { get; }
+
+    /// <summary>
+    /// Builds the fixture's model. Released checkpoints embed both towers but not the CLIP config.json, and tensor shapes
+    /// cannot tell a CLIP's head count; real ones are recognized as OpenAI ViTs, but the tiny embedded CLIP has 4 heads of
+    /// width 16, so its bundled case borrows the config of the same tiny CLIP from mgm-tiny (the weights still come from
+    /// the embedded checkpoint: that folder is given without weights).
+    /// </summary>
+    public MiniGeminiModel Build(Func<MiniGeminiBuilder, MiniGeminiBuilder>? configure = null)
+    {
+        var builder = MiniGeminiBuilder.FromPretrained(ModelFolder);
+        if (Path.GetFileName(Folder) == "mgm-tiny-embedded-towers" && Folder.StartsWith(FixtureCatalog.ReferenceRoot, StringComparison.Ordinal))
+            builder = builder.WithVisionTower(ConfigOnlyClip());
+        return (configure?.Invoke(builder) ?? builder).Build();
+    }
+
+    static string ConfigOnlyClip()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "mgm-tiny-clip-config");
+        Directory.CreateDirectory(dir);
+        File.Copy(Path.Combine(FixtureCatalog.Bundled("mgm-tiny"), "clip-vit", "config.json"), Path.Combine(dir, "config.json"), overwrite: true);
+        return dir;
+    }
+}

@@ -1,0 +1,170 @@
+using System.Text.Json.Nodes;
+using MiniGemini.Checkpoints;
+using MiniGemini.Generation;
+using MiniGemini.Pipeline;
+using MiniGemini.Tests.Parity;
+using Xunit;
+
+namespace MiniGemini.Tests.Pipeline;
+
+public sealed class MiniGeminiBuilderTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("mgm-build-").FullName;
+    static readonly GenerationOptions Greedy = new() { MaxNewTokens = 8 };
+    static string Tiny => FixtureCatalog.Bundled("mgm-tiny");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>A copy of mgm-tiny's model folder, alone (its ../clip-vit and ../openclip-convnext do not exist there), with config edits.</summary>
+    string ModelCopy(Action<JsonObject>? edit = null, string name = "model")
+    {
+        var target = Directory.CreateDirectory(Path.Combine(_dir, name)).FullName;
+        foreach (var file in Directory.GetFiles(Path.Combine(Tiny, "model")))
+            File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(target, "config.json")))!.AsObject();
+        edit?.Invoke(config);
+        File.WriteAllText(Path.Combine(target, "config.json"), config.ToJsonString());
+        return target;
+    }
+
+    static string Answer(MiniGeminiModel model) =>
+        string.Join(",", model.Generate(MiniGeminiPrompt.Ask("Describe the picture.", ImageInput.FromFile(TinyModelFixture.ImagePath)), Greedy).TokenIds);
+
+    [Fact]
+    public void A_missing_tower_names_every_place_looked()
+    {
+        var model = ModelCopy();
+        var roots = Directory.CreateDirectory(Path.Combine(_dir, "zoo")).FullName;
+        var e = Assert.Throws<TowerNotFoundException>(() => MiniGeminiBuilder.FromPretrained(model).WithTowerSearchRoots(roots).Build());
+        Assert.Equal("CLIP", e.Tower);
+        Assert.Contains(Path.Combine(_dir, "clip-vit"), e.LookedAt);
+        Assert.Contains(Path.Combine(roots, "clip-vit"), e.LookedAt);
+        foreach (var place in e.LookedAt) Assert.Contains(place, e.Message);
+    }
+
+    [Fact]
+    public void Towers_are_found_by_their_last_path_segment_under_search_roots()
+    {
+        var model = ModelCopy(c =>
+        {
+            c["mm_vision_tower"] = "model_zoo/OpenAI/clip-vit";
+            c["mm_vision_tower_aux"] = "model_zoo/OpenAI/openclip-convnext";
+        });
+        var zoo = Directory.CreateDirectory(Path.Combine(_dir, "zoo")).FullName;
+        foreach (var tower in new[] { "clip-vit", "openclip-convnext" })
+        {
+            var dir = Directory.CreateDirectory(Path.Combine(zoo, tower)).FullName;
+            foreach (var file in Directory.GetFiles(Path.Combine(Tiny, tower))) File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
+        }
+        using var found = MiniGeminiBuilder.FromPretrained(model).WithTowerSearchRoots(zoo).Build();
+        using var reference = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build();
+        Assert.Equal(Answer(reference), Answer(found));
+    }
+
+    [Fact]
+    public void Embedded_tiny_clip_without_its_config_is_refused_with_the_reason()
+    {
+        var e = Assert.Throws<TowerNotFoundException>(() =>
+            MiniGeminiBuilder.FromPretrained(Path.Combine(FixtureCatalog.Bundled("mgm-tiny-embedded-towers"), "model")).Build());
+        Assert.Contains("head count", e.Message);
+        Assert.Contains("clip-vit-large-patch14-336", e.Message);
+    }
+
+    [Fact]
+    public void Composed_from_parts_equals_the_pretrained_model()
+    {
+        using var composed = MiniGeminiBuilder.FromParts(Path.Combine(Tiny, "model"), Path.Combine(Tiny, "clip-vit"),
+            Path.Combine(Tiny, "openclip-convnext"), Path.Combine(Tiny, "model", "model.safetensors")).WithImageSize(64).Build();
+        using var reference = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build();
+        Assert.Equal("mlp2x_gelu", composed.Config.ProjectorType);
+        Assert.Equal(Answer(reference), Answer(composed));
+    }
+
+    [Fact]
+    public void Mismatched_widths_fail_at_build()
+    {
+        var model = ModelCopy(c => c["mm_hidden_size"] = 128);
+        var e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(model)
+            .WithVisionTower(Path.Combine(Tiny, "clip-vit")).WithAuxVisionTower(Path.Combine(Tiny, "openclip-convnext")).Build());
+        Assert.Contains("64 wide but mm_hidden_size is 128", e.Message);
+
+        model = ModelCopy(c => c["mm_hidden_size_aux"] = 2880, "aux");
+        e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(model)
+            .WithVisionTower(Path.Combine(Tiny, "clip-vit")).WithAuxVisionTower(Path.Combine(Tiny, "openclip-convnext")).Build());
+        Assert.Contains("160 channels but mm_hidden_size_aux is 2880", e.Message);
+    }
+
+    [Fact]
+    public void Unknown_projector_type_fails_at_build()
+    {
+        var model = ModelCopy(c => c["mm_projector_type"] = "mlp2x_relu");
+        var e = Assert.Throws<ModelConfigException>(() => MiniGeminiBuilder.FromPretrained(model)
+            .WithVisionTower(Path.Combine(Tiny, "clip-vit")).WithAuxVisionTower(Path.Combine(Tiny, "openclip-convnext")).Build());
+        Assert.Contains("mlp2x_relu", e.Message);
+    }
+
+    [Fact]
+    public void A_grid_without_an_aux_tower_fails_at_build()
+    {
+        var model = ModelCopy(c =>
+        {
+            c.Remove("mm_vision_tower_aux");
+            c["image_grid"] = 2;
+        });
+        var e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(model).WithVisionTower(Path.Combine(Tiny, "clip-vit")).Build());
+        Assert.Contains("image grid 2", e.Message);
+        Assert.Contains("ConvNeXt", e.Message);
+    }
+
+    [Fact]
+    public void An_image_size_that_does_not_split_into_regions_fails_at_build()
+    {
+        var e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithImageSize(100).Build());
+        Assert.Contains("100", e.Message);
+    }
+
+    [Theory]
+    [InlineData("tpu", "not supported")]
+    [InlineData("cuda:x", "not a number")]
+    public void Bad_devices_fail_at_build(string device, string message)
+    {
+        var e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).OnDevice(device).Build());
+        Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void Cuda_without_a_cuda_libtorch_says_so()
+    {
+        if (TorchSharp.torch.cuda.is_available()) return; // only meaningful on a CPU-only machine
+        var e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).OnDevice("cuda").Build());
+        Assert.Contains("CUDA is not available", e.Message);
+    }
+
+    [Fact]
+    public void Progress_is_reported_and_bf16_runs()
+    {
+        var stages = new List<LoadProgress>();
+        using var model = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model"))
+            .WithPrecision(ModelPrecision.BFloat16).WithProgress(new SyncProgress(stages.Add)).Build();
+        Assert.True(stages.Count >= 6);
+        Assert.Equal(1.0, stages[^1].Fraction);
+        Assert.Equal("ready", stages[^1].Stage);
+        Assert.Equal(ModelPrecision.BFloat16, model.Precision);
+        Assert.Equal(8, model.Generate(MiniGeminiPrompt.Ask("Hi", ImageInput.FromFile(TinyModelFixture.ImagePath)), Greedy with { EosTokenIds = [] }).CompletionTokens);
+    }
+
+    [Fact]
+    public void Template_is_chosen_from_the_model_and_can_be_overridden()
+    {
+        using var auto = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build();
+        Assert.Equal("vicuna_v1", auto.Template.Name);
+        using var chosen = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithTemplate("llava_v1").Build();
+        Assert.Equal("llava_v1", chosen.Template.Name);
+        Assert.Throws<ArgumentException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithTemplate("nope").Build());
+    }
+
+    sealed class SyncProgress(Action<LoadProgress> report) : IProgress<LoadProgress>
+    {
+        public void Report(LoadProgress value) => report(value);
+    }
+}

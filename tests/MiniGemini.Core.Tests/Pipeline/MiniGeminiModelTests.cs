@@ -1,0 +1,162 @@
+using MiniGemini.Generation;
+using MiniGemini.Llm;
+using MiniGemini.Text;
+using MiniGemini.Vision;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Tests.Pipeline;
+
+[Collection(TinyModelCollection.Name)]
+public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
+{
+    static readonly GenerationOptions Greedy = new() { MaxNewTokens = 12 };
+    MiniGeminiModel Model => tiny.Model;
+    static ImageInput Image => ImageInput.FromFile(TinyModelFixture.ImagePath);
+
+    [Fact]
+    public void Describes_an_image_with_the_template_and_reports_usage()
+    {
+        var answer = Model.Generate(MiniGeminiPrompt.Ask("Describe the picture.", Image), Greedy);
+        var ids = Model.PromptIds(MiniGeminiPrompt.Ask("Describe the picture.", Image));
+        Assert.Equal(1, ImageTokenSplicer.CountImages(ids));
+        Assert.Equal(ids.Length - 1 + Model.ImageTokensPerImage, answer.PromptTokens);
+        Assert.Equal(answer.PromptTokens, Model.CountPromptTokens(MiniGeminiPrompt.Ask("Describe the picture.", Image)));
+        Assert.Equal(512, Model.ContextLength);
+        Assert.InRange(answer.CompletionTokens, 1, 12);
+        Assert.Equal(answer.CompletionTokens == 12 ? FinishReason.Length : FinishReason.Stop, answer.FinishReason);
+        Assert.Equal(Model.Tokenizer.Decode(answer.TokenIds).Trim(), answer.Text);
+    }
+
+    [Fact]
+    public void Prompt_is_rendered_with_one_image_line_per_image_before_the_text()
+    {
+        var ids = Model.PromptIds(MiniGeminiPrompt.Ask("Compare them.", Image, Image));
+        var text = Model.Tokenizer.Decode(ids.Where(i => i >= 0), skipSpecialTokens: true);
+        Assert.Contains("USER: Image 1:", text);
+        Assert.Contains("Image 2:", text);
+        Assert.Equal(2, ImageTokenSplicer.CountImages(ids));
+    }
+
+    [Fact]
+    public async Task Sync_async_and_streaming_give_the_same_answer()
+    {
+        var prompt = MiniGeminiPrompt.Ask("What is in the image?", Image);
+        var sync = Model.Generate(prompt, Greedy);
+        var async = await Model.GenerateAsync(prompt, Greedy);
+        var deltas = new List<string>();
+        MiniGeminiResponse? completed = null;
+        await foreach (var update in Model.GenerateStreamingAsync(prompt, Greedy))
+        {
+            deltas.Add(update.Text);
+            completed ??= update.Completed;
+        }
+        Assert.Equal(sync.TokenIds, async.TokenIds);
+        Assert.NotNull(completed);
+        Assert.Equal(sync.TokenIds, completed.TokenIds);
+        Assert.Equal(sync.Text, string.Concat(deltas).Trim());
+    }
+
+    [Fact]
+    public void Batch_answers_equal_single_answers()
+    {
+        var prompts = new[]
+        {
+            MiniGeminiPrompt.Ask("Describe the picture in detail, please.", Image),
+            MiniGeminiPrompt.Ask("Colors?", Image),
+            MiniGeminiPrompt.Ask("No image here, just text."),
+        };
+        var batch = Model.GenerateBatch(prompts, Greedy);
+        for (int i = 0; i < prompts.Length; i++)
+            Assert.Equal(Model.Generate(prompts[i], Greedy).TokenIds, batch[i].TokenIds);
+    }
+
+    [Fact]
+    public void Multi_turn_conversation_includes_earlier_answers()
+    {
+        var prompt = new MiniGeminiPrompt
+        {
+            Turns = [ChatTurn.User("What is this?", Image), ChatTurn.Assistant("A chart."), ChatTurn.User("Which color dominates?")],
+        };
+        var ids = Model.PromptIds(prompt);
+        var text = Model.Tokenizer.Decode(ids.Where(i => i >= 0), skipSpecialTokens: false);
+        Assert.Contains("ASSISTANT: A chart.</s>", text);
+        Assert.EndsWith("ASSISTANT:", text.TrimEnd());
+        Assert.True(Model.Generate(prompt, Greedy).CompletionTokens > 0);
+    }
+
+    [Fact]
+    public void Image_request_appends_GEN_to_the_last_user_turn()
+    {
+        var prompt = MiniGeminiPrompt.Ask("Draw a cat.") with { GenerateImage = true };
+        var text = Model.Tokenizer.Decode(Model.PromptIds(prompt), skipSpecialTokens: true);
+        Assert.Contains("Draw a cat. <GEN>", text);
+        var answer = Model.Generate(prompt, Greedy);
+        Assert.Equal(ImageCaption.Extract(answer.Text), answer.ImagePrompt);
+    }
+
+    [Fact]
+    public void System_prompt_replaces_the_template_one()
+    {
+        var ids = Model.PromptIds(MiniGeminiPrompt.Ask("Hi") with { SystemPrompt = "Be terse." });
+        var text = Model.Tokenizer.Decode(ids, skipSpecialTokens: true);
+        Assert.StartsWith("Be terse. USER: Hi ASSISTANT:", text);
+    }
+
+    [Fact]
+    public void Stop_strings_cut_the_answer()
+    {
+        var free = Model.Generate(MiniGeminiPrompt.Ask("Say something."), Greedy with { MaxNewTokens = 16 });
+        Assert.True(free.Text.Length > 2, "the reference answer must have some text to cut");
+        var stop = free.Text.Substring(free.Text.Length / 2, 1);
+        var cut = Model.Generate(MiniGeminiPrompt.Ask("Say something."), Greedy with { MaxNewTokens = 16, StopStrings = [stop] });
+        Assert.Equal(FinishReason.Stop, cut.FinishReason);
+        Assert.DoesNotContain(stop, cut.Text);
+        Assert.StartsWith(cut.Text, free.Text);
+    }
+
+    [Fact]
+    public async Task Cancellation_stops_generation()
+    {
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => Model.Generate(MiniGeminiPrompt.Ask("Hi", Image), Greedy, cts.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var _ in Model.GenerateStreamingAsync(MiniGeminiPrompt.Ask("Hi", Image), Greedy with { MaxNewTokens = 64 }, cts.Token)) { }
+        });
+        // The model stays usable.
+        Assert.True(Model.Generate(MiniGeminiPrompt.Ask("Hi"), Greedy).CompletionTokens > 0);
+    }
+
+    [Fact]
+    public async Task Leaving_a_stream_early_frees_the_model_for_the_next_call()
+    {
+        await foreach (var _ in Model.GenerateStreamingAsync(MiniGeminiPrompt.Ask("Hi", Image), Greedy with { MaxNewTokens = 64 }))
+            break;
+        Assert.True(Model.Generate(MiniGeminiPrompt.Ask("Hi"), Greedy).CompletionTokens > 0);
+    }
+
+    [Fact]
+    public void Bad_requests_are_typed_errors()
+    {
+        Assert.Throws<ArgumentException>(() => Model.Generate(MiniGeminiPrompt.Ask("look: <image>"), Greedy));
+        Assert.Throws<ArgumentException>(() => Model.Generate(new MiniGeminiPrompt { Turns = [ChatTurn.User("a"), ChatTurn.Assistant("b")] }, Greedy));
+        Assert.Throws<ArgumentException>(() => Model.Generate(new MiniGeminiPrompt { Turns = [] }, Greedy));
+        var e = Assert.Throws<InvalidImageException>(() => Model.Generate(MiniGeminiPrompt.Ask("?", ImageInput.FromBytes(new byte[] { 1, 2, 3 }, "junk.png")), Greedy));
+        Assert.Contains("junk.png", e.Message);
+        Assert.Throws<ContextLengthExceededException>(() => Model.Generate(MiniGeminiPrompt.Ask("Hi", Image), Greedy with { MaxNewTokens = 100_000 }));
+        Assert.Throws<FileNotFoundException>(() => Model.Generate(MiniGeminiPrompt.Ask("Hi", ImageInput.FromFile("/no/such/image.png")), Greedy));
+    }
+
+    [Fact]
+    public void Generation_does_not_leak_native_tensors()
+    {
+        var prompt = MiniGeminiPrompt.Ask("Describe.", Image);
+        Model.Generate(prompt, Greedy); // warm-up (lazy buffers)
+        var stats = TorchSharp.DisposeScopeManager.Statistics;
+        stats.Reset();
+        for (int i = 0; i < 3; i++) Model.Generate(prompt, Greedy);
+        Assert.Equal(0, stats.ThreadTotalLiveCount);
+    }
+}
