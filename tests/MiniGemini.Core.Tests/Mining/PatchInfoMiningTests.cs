@@ -131,6 +131,24 @@ public sealed class PatchInfoMiningTests : IDisposable
         TensorAssert.Close(expected, mining.Encode(lr, strided), "tensor ops on the strided map");
     }
 
+    /// <summary>The CPU kernel for the HD global view equals torch's bilinear 1/2 downsampling up to the order of additions.</summary>
+    [Theory]
+    [InlineData(1, 3, 8, 8)]
+    [InlineData(2, 5, 32, 40)]
+    [InlineData(1, 2, 7, 19)]
+    [InlineData(1, 1, 2, 6)]
+    [InlineData(1, 4, 384, 384)]
+    public void The_half_scale_kernel_is_bilinear_interpolation_by_one_half(long n, long c, long h, long w)
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator((ulong)(n * 1000 + c * 100 + h * 10 + w));
+        var map = randn([n, c, h, w], generator: generator) * 5 + 3;
+        var expected = nn.functional.interpolate(map, scale_factor: [0.5, 0.5], mode: InterpolationMode.Bilinear, align_corners: false);
+        var actual = HalfScaleKernel.Run(map);
+        Assert.Equal(expected.shape, actual.shape);
+        TensorAssert.Close(expected, actual, "half scale", relative: 1e-6);
+    }
+
     [Fact]
     public void Repeated_forwards_leave_no_live_tensors_behind()
     {
