@@ -8,7 +8,7 @@ namespace MiniGemini.Benchmarks.Mining;
 
 /// <summary>
 /// A plain timing loop of the same comparison for any device (BenchmarkDotNet is awkward on a GPU machine):
-/// <c>--device cpu|cuda --dtype fp32|bf16|fp16 [--sizes mgm7b,hd] [--warmup N] [--iterations N] [--methods reference,fast]</c>.
+/// <c>mining --device cpu|cuda --dtype fp32|bf16|fp16 [--sizes mgm7b,hd] [--warmup N] [--iterations N] [--methods reference,fast]</c>.
 /// Synchronises the device around every call and prints a markdown table with the relative error of the fast path.
 /// </summary>
 static class MiningTiming

@@ -35,7 +35,9 @@ internal static class FastMining
         if (layout.Global)
         {
             var globals = TokenExtension.Globals(lrFeatures, layout);
-            var hrGlobal = TokenExtension.GlobalMap(hrMap, layout.Grid);
+            var hrGlobal = layout.Grid == 2 && HalfScaleKernel.Supports(hrMap)
+                ? HalfScaleKernel.Run(hrMap)                                                      // torch's CPU interpolation is slow here
+                : TokenExtension.GlobalMap(hrMap, layout.Grid);
             mined = cat([Mine(mining, globals, hrGlobal, layout.CropGrid, backend), mined], dim: 1); // [B, (1+g²)·P², D]
         }
         return mined.MoveToOuterDisposeScope();

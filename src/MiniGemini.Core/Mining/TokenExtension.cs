@@ -58,17 +58,13 @@ internal static class TokenExtension
 
     /// <summary>
     /// The global view's HR map: the whole map bilinearly downsampled by 1/g (<c>F.interpolate(scale_factor=1/g,
-    /// align_corners=False)</c>) in float32, as MGM does, then back in the map's dtype. For g = 2 on the CPU a
-    /// bit-identical kernel replaces torch's (slow here) interpolation.
+    /// align_corners=False)</c>) in float32, as MGM does, then back in the map's dtype.
     /// </summary>
     public static Tensor GlobalMap(Tensor hrMap, int grid)
     {
         using var scope = NewDisposeScope();
-        var map = hrMap.to(ScalarType.Float32);
         var scale = 1.0 / grid;
-        var resized = grid == 2 && HalfScaleKernel.Supports(map)
-            ? HalfScaleKernel.Run(map)
-            : interpolate(map, scale_factor: [scale, scale], mode: InterpolationMode.Bilinear, align_corners: false);
+        var resized = interpolate(hrMap.to(ScalarType.Float32), scale_factor: [scale, scale], mode: InterpolationMode.Bilinear, align_corners: false);
         return resized.to(hrMap.dtype).MoveToOuterDisposeScope(); // [B, Da, H/g, W/g]
     }
 
