@@ -35,16 +35,20 @@ internal static class FastMining
         if (layout.Global)
         {
             var globals = TokenExtension.Globals(lrFeatures, layout);
-            var hrGlobal = layout.Grid == 2 && HalfScaleKernel.Supports(hrMap)
-                ? HalfScaleKernel.Run(hrMap)                                                      // torch's CPU interpolation is slow here
-                : TokenExtension.GlobalMap(hrMap, layout.Grid);
-            mined = cat([Mine(mining, globals, hrGlobal, layout.CropGrid, backend), mined], dim: 1); // [B, (1+g²)·P², D]
+            // At g = 2 the downsample is read on the fly from the full map rather than stored (425 MB at MGM-HD size).
+            var global = layout.Grid == 2
+                ? Mine(mining, globals, hrMap, layout.CropGrid, backend, halfScale: true)
+                : Mine(mining, globals, TokenExtension.GlobalMap(hrMap, layout.Grid), layout.CropGrid, backend);
+            mined = cat([global, mined], dim: 1);                                                 // [B, (1+g²)·P², D]
         }
         return mined.MoveToOuterDisposeScope();
     }
 
-    /// <summary>LR + mined for tokens <c>[N, Rows·Cols, D]</c> (row-major) over maps <c>[N, Da, Rows·s, Cols·s]</c>.</summary>
-    public static Tensor Mine(PatchInfoMining mining, Tensor lr, Tensor map, RegionGrid grid, RegionBackend backend)
+    /// <summary>
+    /// LR + mined for tokens <c>[N, Rows·Cols, D]</c> (row-major) over maps <c>[N, Da, Rows·s, Cols·s]</c>, or over the
+    /// bilinear 1/2 downsample of maps twice that size (<paramref name="halfScale"/>).
+    /// </summary>
+    public static Tensor Mine(PatchInfoMining mining, Tensor lr, Tensor map, RegionGrid grid, RegionBackend backend, bool halfScale = false)
     {
         using var scope = NewDisposeScope();
         var (keyNorm, key) = (mining.Key.norm, mining.Key.linear);
@@ -55,7 +59,7 @@ internal static class FastMining
         var u = query.matmul(key.weight).mul_(keyNorm.weight * scale);                     // [N, T, Da]
         var keyBias = key.weight.matmul(keyNorm.bias!) + key.bias!;                          // [D]
         var c = query.matmul(keyBias).mul_(scale);                                           // [N, T]
-        var attended = RegionAttention.Run(map, u, c, grid, keyNorm.eps, backend);          // [N, T, Da] = Σ pᵢ x̂ᵢ
+        var attended = RegionAttention.Run(map, u, c, grid, keyNorm.eps, backend, halfScale); // [N, T, Da] = Σ pᵢ x̂ᵢ
         var valueBias = value.weight.matmul(valueNorm.bias!) + value.bias!;                  // [D]
         var mined = linear(attended.mul_(valueNorm.weight), value.weight, valueBias);       // [N, T, D]
         return lr.add(mined).MoveToOuterDisposeScope();

@@ -11,13 +11,20 @@ namespace MiniGemini.Mining;
 /// </summary>
 internal static class RegionAttention
 {
-    /// <summary>maps <c>[N, Da, Rows·s, Cols·s]</c>, u <c>[N, T, Da]</c>, c <c>[N, T]</c> → <c>[N, T, Da]</c> in u's dtype.</summary>
-    public static Tensor Run(Tensor map, Tensor u, Tensor c, RegionGrid grid, double eps, RegionBackend backend)
+    /// <summary>
+    /// maps <c>[N, Da, Rows·s, Cols·s]</c>, u <c>[N, T, Da]</c>, c <c>[N, T]</c> → <c>[N, T, Da]</c> in u's dtype. With
+    /// <paramref name="halfScale"/> the map is <c>[N, Da, 2·Rows·s, 2·Cols·s]</c> and the attention runs over its bilinear
+    /// 1/2 downsample (MGM's HD global view), which the CPU kernel computes as it reads instead of storing it.
+    /// </summary>
+    public static Tensor Run(Tensor map, Tensor u, Tensor c, RegionGrid grid, double eps, RegionBackend backend, bool halfScale = false)
     {
         bool kernel = backend != RegionBackend.TensorOps && RegionAttentionKernel.Supports(map);
         if (backend == RegionBackend.CpuKernel && !kernel)
             throw new InvalidOperationException($"The CPU mining kernel needs a float32 CPU map with unit stride along W; got {map.dtype} on {map.device}.");
-        return kernel ? RegionAttentionKernel.Run(map, u, c, grid, eps) : WithTensorOps(map, u, c, grid, eps);
+        if (kernel) return RegionAttentionKernel.Run(map, u, c, grid, eps, halfScale);
+        if (!halfScale) return WithTensorOps(map, u, c, grid, eps);
+        using var downsampled = TokenExtension.GlobalMap(map, 2);
+        return WithTensorOps(downsampled, u, c, grid, eps);
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,6 +16,8 @@ namespace MiniGemini.Mining;
 /// band again for the weighted sums. Bands are independent and run in parallel.</para>
 /// <para>Every position is accumulated relative to its own channel-0 value x₀ (d = x − x₀): sums of d stay near the
 /// spread of the features, so Σd² − (Σd)²/Da keeps its digits even where |μ| ≫ σ, and so do the dot products.</para>
+/// <para>The map can also be read at half scale (<see cref="HalfScale"/>, MGM's HD global view): each position is then
+/// the bilinear 1/2 downsample of the full map, computed as it is read, so the downsampled map is never stored.</para>
 /// </summary>
 internal static unsafe class RegionAttentionKernel
 {
@@ -26,23 +29,32 @@ internal static unsafe class RegionAttentionKernel
     public static bool Supports(Tensor map) =>
         map.device_type == DeviceType.CPU && map.dtype == ScalarType.Float32 && map.dim() == 4 && map.stride(3) == 1;
 
-    /// <summary>maps <c>[N, Da, Rows·s, Cols·s]</c>, u <c>[N, T, Da]</c>, c <c>[N, T]</c> → <c>[N, T, Da]</c> (float32).</summary>
-    public static Tensor Run(Tensor map, Tensor u, Tensor c, RegionGrid grid, double eps)
+    /// <summary>
+    /// maps <c>[N, Da, Rows·s, Cols·s]</c> (or, with <paramref name="halfScale"/>, <c>[N, Da, 2·Rows·s, 2·Cols·s]</c> read as
+    /// its bilinear 1/2 downsample), u <c>[N, T, Da]</c>, c <c>[N, T]</c> → <c>[N, T, Da]</c> (float32).
+    /// </summary>
+    public static Tensor Run(Tensor map, Tensor u, Tensor c, RegionGrid grid, double eps, bool halfScale = false)
     {
         using var scope = NewDisposeScope();
         long images = map.shape[0], channels = map.shape[1];
         var uT = u.to(ScalarType.Float32).transpose(1, 2).contiguous();                       // [N, Da, T]
-        var uSums = u.to(ScalarType.Float64).sum(-1);                                          // [N, T]
+        var uSums = u.sum(-1, type: ScalarType.Float64);                                       // [N, T]
         var offsets = c.to(ScalarType.Float32).contiguous();                                   // [N, T]
         var output = empty([images, channels, grid.Tokens], ScalarType.Float32);               // [N, Da, T]
-        var job = new Job(Address<float>(map), map.stride(0), map.stride(1), map.stride(2), channels, grid,
+        var tensors = new Tensors(Address<float>(map), map.stride(0), map.stride(1), map.stride(2), channels,
             Address<float>(uT), Address<double>(uSums), Address<float>(offsets), Address<float>(output), eps);
+        if (halfScale) Sweep(new Job<HalfScale>(tensors, grid), images, grid);
+        else Sweep(new Job<FullScale>(tensors, grid), images, grid);
+        return output.transpose(1, 2).MoveToOuterDisposeScope();                               // [N, T, Da]
+    }
 
+    static void Sweep<TRows>(Job<TRows> job, long images, RegionGrid grid) where TRows : struct, IMapRows
+    {
         int threads = Math.Max(1, get_num_threads());
-        long blockRowsPerBand = Math.Max(1, grid.Rows * images / (BandsPerThread * threads));
+        long blockRowsPerBand = Math.Clamp(grid.Rows * images / (BandsPerThread * threads), 1, grid.Rows);
         long bandsPerImage = (grid.Rows + blockRowsPerBand - 1) / blockRowsPerBand;
         Parallel.For(0L, images * bandsPerImage, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            () => new Workspace(Math.Min(blockRowsPerBand, grid.Rows), grid),
+            () => new Workspace(blockRowsPerBand, grid),
             (band, _, workspace) =>
             {
                 long image = band / bandsPerImage, firstRow = band % bandsPerImage * blockRowsPerBand;
@@ -50,10 +62,73 @@ internal static unsafe class RegionAttentionKernel
                 return workspace;
             },
             workspace => workspace.Dispose());
-        return output.transpose(1, 2).MoveToOuterDisposeScope();                               // [N, T, Da]
     }
 
     static T* Address<T>(Tensor t) where T : unmanaged => (T*)t.storage<T>().data_ptr() + t.storage_offset();
+
+    /// <summary>How a map row is read: <c>Load(row, w)</c> gives positions w… of the row that starts at <c>row</c>.</summary>
+    internal interface IMapRows
+    {
+        /// <summary>Map rows one logical row apart, for a map with full-resolution row stride <paramref name="strideH"/>.</summary>
+        static abstract long RowStride(long strideH);
+        static abstract Vector<float> Load(float* row, long w, long strideH);
+        static abstract float Load1(float* row, long w, long strideH);
+    }
+
+    /// <summary>The map as it is.</summary>
+    internal readonly struct FullScale : IMapRows
+    {
+        public static long RowStride(long strideH) => strideH;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector<float> Load(float* row, long w, long strideH) => Unsafe.ReadUnaligned<Vector<float>>(row + w);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Load1(float* row, long w, long strideH) => row[w];
+    }
+
+    /// <summary>
+    /// The map bilinearly downsampled by 1/2 (align_corners = false): output (i, j) samples input (2i + ½, 2j + ½), so
+    /// all four weights are ½·½ and it is ((a + b) + (c + d)) / 4 over the 2×2 block, the order of torch's CPU kernel.
+    /// </summary>
+    internal readonly struct HalfScale : IMapRows
+    {
+        public static long RowStride(long strideH) => 2 * strideH;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector<float> Load(float* row, long w, long strideH)
+        {
+            float* top = row + 2 * w, bottom = top + strideH;
+            if (Vector<float>.Count == 8 && Vector256.IsHardwareAccelerated)
+            {
+                // Evens to the lower half, odds to the upper: lower + upper = the sums of 4 horizontal pairs.
+                var t0 = Vector256.Shuffle(Vector256.Load(top), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+                var t1 = Vector256.Shuffle(Vector256.Load(top + 8), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+                var b0 = Vector256.Shuffle(Vector256.Load(bottom), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+                var b1 = Vector256.Shuffle(Vector256.Load(bottom + 8), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+                var low = (t0.GetLower() + t0.GetUpper()) + (b0.GetLower() + b0.GetUpper());
+                var high = (t1.GetLower() + t1.GetUpper()) + (b1.GetLower() + b1.GetUpper());
+                return (Vector256.Create(low, high) * 0.25f).AsVector();
+            }
+            Span<float> values = stackalloc float[Vector<float>.Count];
+            for (int i = 0; i < values.Length; i++) values[i] = Load1(row, w + i, strideH);
+            return new Vector<float>(values);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Load1(float* row, long w, long strideH) =>
+            ((row[2 * w] + row[2 * w + 1]) + (row[strideH + 2 * w] + row[strideH + 2 * w + 1])) * 0.25f;
+    }
+
+    /// <summary>Addresses and strides of the tensors a sweep reads and writes.</summary>
+    readonly struct Tensors(float* map, long strideN, long strideC, long strideH, long channels,
+        float* uT, double* uSums, float* offsets, float* output, double eps)
+    {
+        public readonly float* Map = map, UT = uT, Offsets = offsets, Output = output;
+        public readonly double* USums = uSums;
+        public readonly long StrideN = strideN, StrideC = strideC, StrideH = strideH, Channels = channels;
+        public readonly double Eps = eps;
+    }
 
     /// <summary>Per-thread scratch for one band of block rows, in native memory (no managed garbage per call).</summary>
     sealed class Workspace : IDisposable
@@ -99,31 +174,32 @@ internal static unsafe class RegionAttentionKernel
         public void Dispose() => NativeMemory.AlignedFree(_memory);
     }
 
-    sealed class Job(float* map, long strideN, long strideC, long strideH, long channels, RegionGrid grid,
-        float* uT, double* uSums, float* offsets, float* output, double eps)
+    sealed class Job<TRows>(Tensors t, RegionGrid grid) where TRows : struct, IMapRows
     {
-        readonly long _s = grid.Block, _cols = grid.Cols, _width = grid.Width, _tokens = grid.Tokens;
+        readonly float* _map = t.Map;
+        readonly long _strideN = t.StrideN, _strideC = t.StrideC, _strideH = t.StrideH, _rowStride = TRows.RowStride(t.StrideH);
+        readonly long _channels = t.Channels, _s = grid.Block, _cols = grid.Cols, _width = grid.Width, _tokens = grid.Tokens;
 
         /// <summary>Block rows [firstRow, firstRow + rows) of one image.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Band(Workspace ws, long image, long firstRow, long rows)
         {
-            float* band = map + image * strideN + firstRow * _s * strideH;                      // channel 0, first HR row
-            float* u = uT + image * channels * _tokens + firstRow * _cols;                      // channel 0, first token
+            float* band = _map + image * _strideN + firstRow * _s * _rowStride;                   // channel 0, first row
+            float* u = t.UT + image * _channels * _tokens + firstRow * _cols;                     // channel 0, first token
             long firstToken = image * _tokens + firstRow * _cols;
 
             // Pass 1: moments of every position of the band, relative to its channel-0 value.
             ws.ClearMoments();
             for (long h = 0; h < rows * _s; h++)
-                new ReadOnlySpan<float>(band + h * strideH, (int)_width).CopyTo(new Span<float>(ws.Shift + h * _width, (int)_width));
-            for (long c0 = 0; c0 < channels; c0 += ChannelChunk)
+                CopyRow(band + h * _rowStride, ws.Shift + h * _width);
+            for (long c0 = 0; c0 < _channels; c0 += ChannelChunk)
             {
-                int chunk = (int)Math.Min(ChannelChunk, channels - c0);
+                int chunk = (int)Math.Min(ChannelChunk, _channels - c0);
                 for (long r = 0; r < rows; r++)
                 {
                     SpreadU(u + c0 * _tokens + r * _cols, chunk, ws.RowU);
                     for (long h = r * _s; h < (r + 1) * _s; h++)
-                        Moments(band + c0 * strideC + h * strideH, chunk, ws.RowU,
+                        Moments(band + c0 * _strideC + h * _rowStride, chunk, ws.RowU,
                             ws.Shift + h * _width, ws.Dots + h * _width, ws.Sums + h * _width, ws.Squares + h * _width);
                 }
             }
@@ -132,21 +208,29 @@ internal static unsafe class RegionAttentionKernel
                 for (long col = 0; col < _cols; col++)
                 {
                     long token = firstToken + r * _cols + col;
-                    ws.MeanShift[r * _cols + col] = Softmax(r * _s * _width + col * _s, uSums[token], offsets[token], ws);
+                    ws.MeanShift[r * _cols + col] = Softmax(r * _s * _width + col * _s, t.USums[token], t.Offsets[token], ws);
                 }
 
             // Pass 2: weighted sums, one block row and a chunk of channels at a time.
-            float* outputBand = output + image * channels * _tokens + firstRow * _cols;
-            for (long c0 = 0; c0 < channels; c0 += ChannelChunk)
+            float* outputBand = t.Output + image * _channels * _tokens + firstRow * _cols;
+            for (long c0 = 0; c0 < _channels; c0 += ChannelChunk)
             {
-                int chunk = (int)Math.Min(ChannelChunk, channels - c0);
+                int chunk = (int)Math.Min(ChannelChunk, _channels - c0);
                 for (long r = 0; r < rows; r++)
                 {
                     long at = r * _s * _width;
-                    WeightedSums(band + c0 * strideC + r * _s * strideH, chunk, ws.Shift + at, ws.Weights + at,
+                    WeightedSums(band + c0 * _strideC + r * _s * _rowStride, chunk, ws.Shift + at, ws.Weights + at,
                         ws.MeanShift + r * _cols, ws.Partial, outputBand + c0 * _tokens + r * _cols);
                 }
             }
+        }
+
+        void CopyRow(float* row, float* target)
+        {
+            int lanes = Vector<float>.Count;
+            long w = 0;
+            for (; w + lanes <= _width; w += lanes) Store(target + w, TRows.Load(row, w, _strideH));
+            for (; w < _width; w++) target[w] = TRows.Load1(row, w, _strideH);
         }
 
         /// <summary>rowU[k, w] = u[c0 + k, token of column w] for one block row (u given at channel c0, first token of the row).</summary>
@@ -159,14 +243,14 @@ internal static unsafe class RegionAttentionKernel
         }
 
         /// <summary>
-        /// Pass 1 over one HR row and a chunk of channels: Σ u·d, Σ d, Σ d² added to the row's accumulators.
+        /// Pass 1 over one map row and a chunk of channels: Σ u·d, Σ d, Σ d² added to the row's accumulators.
         /// Two vectors (a cache line) of each plane at a time: the planes are a multiple of 4 KB apart and compete
         /// for the same L1 sets, so a line is used up before the next plane's line can evict it.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void Moments(float* row, int chunk, float* rowU, float* shift, double* dots, double* sums, double* squares)
         {
-            long width = _width, planeStride = strideC;
+            long width = _width, planeStride = _strideC, strideH = _strideH;
             int lanes = Vector<float>.Count;
             long w = 0;
             for (; w + 2 * lanes <= width; w += 2 * lanes)
@@ -174,12 +258,12 @@ internal static unsafe class RegionAttentionKernel
                 var x00 = Load(shift + w);
                 var x01 = Load(shift + w + lanes);
                 Vector<float> dot0 = default, sum0 = default, square0 = default, dot1 = default, sum1 = default, square1 = default;
-                float* x = row + w;
+                float* x = row;
                 float* uk = rowU + w;
                 for (int k = 0; k < chunk; k++, x += planeStride, uk += width)
                 {
-                    var d0 = Load(x) - x00;
-                    var d1 = Load(x + lanes) - x01;
+                    var d0 = TRows.Load(x, w, strideH) - x00;
+                    var d1 = TRows.Load(x, w + lanes, strideH) - x01;
                     dot0 = MultiplyAdd(Load(uk), d0, dot0);
                     dot1 = MultiplyAdd(Load(uk + lanes), d1, dot1);
                     sum0 += d0;
@@ -199,7 +283,7 @@ internal static unsafe class RegionAttentionKernel
                 float dot = 0, sum = 0, square = 0;
                 for (int k = 0; k < chunk; k++)
                 {
-                    float d = row[k * planeStride + w] - shift[w];
+                    float d = TRows.Load1(row + k * planeStride, w, strideH) - shift[w];
                     dot += rowU[k * width + w] * d;
                     sum += d;
                     square += d * d;
@@ -212,8 +296,8 @@ internal static unsafe class RegionAttentionKernel
 
         /// <summary>
         /// Token softmax over its positions (first one at <paramref name="first"/>): score = rᵢ(Σu·dᵢ − mean(dᵢ)Σu) + c,
-        /// i.e. u·x̂ᵢ + c, then nan_to_num with float32 semantics as the reference's scores. Leaves pᵢrᵢ in
-        /// the workspace weights and returns Σ pᵢrᵢ mean(dᵢ); overwrites the accumulators.
+        /// i.e. u·x̂ᵢ + c, then nan_to_num with float32 semantics as the reference's scores. Leaves pᵢrᵢ in the workspace
+        /// weights and returns Σ pᵢrᵢ mean(dᵢ); overwrites the accumulators.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         double Softmax(long first, double uSum, float offset, Workspace ws)
@@ -224,8 +308,8 @@ internal static unsafe class RegionAttentionKernel
             for (long a = 0; a < _s; a++)
                 for (long j = first + a * _width, end = j + _s; j < end; j++)
                 {
-                    double mean = sums[j] / channels;
-                    double rstd = 1 / Math.Sqrt(Math.Max(squares[j] / channels - mean * mean, 0) + eps);
+                    double mean = sums[j] / _channels;
+                    double rstd = 1 / Math.Sqrt(Math.Max(squares[j] / _channels - mean * mean, 0) + t.Eps);
                     float score = NanToNum((float)(rstd * (dots[j] - mean * uSum) + offset));
                     (sums[j], squares[j], dots[j]) = (mean, rstd, score);
                     max = Math.Max(max, score);
@@ -253,7 +337,7 @@ internal static unsafe class RegionAttentionKernel
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void WeightedSums(float* blockRow, int chunk, float* shift, float* weights, double* meanShift, float* partial, float* output)
         {
-            long s = _s, width = _width, planeStride = strideC, rowStride = strideH;
+            long s = _s, width = _width, planeStride = _strideC, rowStride = _rowStride, strideH = _strideH;
             int lanes = Vector<float>.Count;
             new Span<float>(partial, (int)(chunk * width)).Clear();
             for (long a = 0; a < s; a++)
@@ -267,10 +351,10 @@ internal static unsafe class RegionAttentionKernel
                     long w = 0;
                     for (; w + 2 * lanes <= width; w += 2 * lanes)
                     {
-                        Store(sum + w, MultiplyAdd(Load(weight + w), Load(x + w) - Load(x0 + w), Load(sum + w)));
-                        Store(sum + w + lanes, MultiplyAdd(Load(weight + w + lanes), Load(x + w + lanes) - Load(x0 + w + lanes), Load(sum + w + lanes)));
+                        Store(sum + w, MultiplyAdd(Load(weight + w), TRows.Load(x, w, strideH) - Load(x0 + w), Load(sum + w)));
+                        Store(sum + w + lanes, MultiplyAdd(Load(weight + w + lanes), TRows.Load(x, w + lanes, strideH) - Load(x0 + w + lanes), Load(sum + w + lanes)));
                     }
-                    for (; w < width; w++) sum[w] += weight[w] * (x[w] - x0[w]);
+                    for (; w < width; w++) sum[w] += weight[w] * (TRows.Load1(x, w, strideH) - x0[w]);
                 }
             }
             bool wholeVectors = s % lanes == 0;

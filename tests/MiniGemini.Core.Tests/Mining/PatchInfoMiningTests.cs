@@ -131,22 +131,29 @@ public sealed class PatchInfoMiningTests : IDisposable
         TensorAssert.Close(expected, mining.Encode(lr, strided), "tensor ops on the strided map");
     }
 
-    /// <summary>The CPU kernel for the HD global view equals torch's bilinear 1/2 downsampling up to the order of additions.</summary>
+    /// <summary>
+    /// The CPU kernel reads the HD global view as the bilinear 1/2 downsample of the full map on the fly; that equals
+    /// attending over the interpolated map (up to the order of the interpolation's additions).
+    /// </summary>
     [Theory]
-    [InlineData(1, 3, 8, 8)]
-    [InlineData(2, 5, 32, 40)]
-    [InlineData(1, 2, 7, 19)]
-    [InlineData(1, 1, 2, 6)]
-    [InlineData(1, 4, 384, 384)]
-    public void The_half_scale_kernel_is_bilinear_interpolation_by_one_half(long n, long c, long h, long w)
+    [InlineData(1, 3, 2, 4)]
+    [InlineData(2, 4, 3, 5)]
+    [InlineData(1, 2, 5, 1)]
+    [InlineData(1, 24, 4, 8)]
+    public void The_kernel_reads_the_global_view_at_half_scale_on_the_fly(long images, long patches, long block, long seed)
     {
         using var scope = NewDisposeScope();
-        using var generator = new Generator((ulong)(n * 1000 + c * 100 + h * 10 + w));
-        var map = randn([n, c, h, w], generator: generator) * 5 + 3;
-        var expected = nn.functional.interpolate(map, scale_factor: [0.5, 0.5], mode: InterpolationMode.Bilinear, align_corners: false);
-        var actual = HalfScaleKernel.Run(map);
-        Assert.Equal(expected.shape, actual.shape);
-        TensorAssert.Close(expected, actual, "half scale", relative: 1e-6);
+        using var generator = new Generator((ulong)seed);
+        long channels = 12, side = 2 * patches * block;
+        var map = MiningTestData.RandomMap(images, channels, side, generator);
+        var u = randn([images, patches * patches, channels], generator: generator) * 0.5;
+        var c = randn([images, patches * patches], generator: generator);
+        var grid = new RegionGrid(patches, patches, block);
+        var expected = RegionAttention.Run(TokenExtension.GlobalMap(map, 2), u, c, grid, 1e-5, RegionBackend.CpuKernel);
+        var actual = RegionAttention.Run(map, u, c, grid, 1e-5, RegionBackend.CpuKernel, halfScale: true);
+        TensorAssert.Close(expected, actual, "half scale on the fly", relative: 1e-5);
+        var tensorOps = RegionAttention.Run(map, u, c, grid, 1e-5, RegionBackend.TensorOps, halfScale: true);
+        TensorAssert.Close(expected, tensorOps, "half scale, tensor operations");
     }
 
     [Fact]
