@@ -12,19 +12,27 @@ namespace MiniGemini.Mining;
 internal static class RegionAttention
 {
     /// <summary>
-    /// maps <c>[N, Da, Rows·s, Cols·s]</c>, u <c>[N, T, Da]</c>, c <c>[N, T]</c> → <c>[N, T, Da]</c> in u's dtype. With
+    /// maps <c>[N, Da, Rows·s, Cols·s]</c>, u <c>[N, T, Da]</c>, c <c>[N, T]</c> → <c>[N, T, Da]</c> in u's dtype. The CPU
+    /// kernel runs for float32 and half-precision CPU maps, tensor operations elsewhere (<paramref name="backend"/>). With
     /// <paramref name="halfScale"/> the map is <c>[N, Da, 2·Rows·s, 2·Cols·s]</c> and the attention runs over its bilinear
     /// 1/2 downsample (MGM's HD global view), which the CPU kernel computes as it reads instead of storing it.
     /// </summary>
     public static Tensor Run(Tensor map, Tensor u, Tensor c, RegionGrid grid, double eps, RegionBackend backend, bool halfScale = false)
     {
-        bool kernel = backend != RegionBackend.TensorOps && RegionAttentionKernel.Supports(map);
-        if (backend == RegionBackend.CpuKernel && !kernel)
-            throw new InvalidOperationException($"The CPU mining kernel needs a float32 CPU map with unit stride along W; got {map.dtype} on {map.device}.");
-        if (kernel) return RegionAttentionKernel.Run(map, u, c, grid, eps, halfScale);
-        if (!halfScale) return WithTensorOps(map, u, c, grid, eps);
-        using var downsampled = TokenExtension.GlobalMap(map, 2);
-        return WithTensorOps(downsampled, u, c, grid, eps);
+        using var scope = NewDisposeScope();
+        if (backend != RegionBackend.TensorOps)
+        {
+            // Half-precision CPU maps are read in float32: a copy, then the kernel, is far faster than the tensor
+            // operations in half precision on a CPU (and more accurate).
+            var kernelMap = map.device_type == DeviceType.CPU && map.dtype is ScalarType.BFloat16 or ScalarType.Float16
+                ? map.to(ScalarType.Float32) : map;
+            if (RegionAttentionKernel.Supports(kernelMap))
+                return RegionAttentionKernel.Run(kernelMap, u, c, grid, eps, halfScale).to(u.dtype).MoveToOuterDisposeScope();
+            if (backend == RegionBackend.CpuKernel)
+                throw new InvalidOperationException($"The CPU mining kernel needs a float32 CPU map with unit stride along W; got {map.dtype} on {map.device}.");
+        }
+        var source = halfScale ? TokenExtension.GlobalMap(map, 2) : map;
+        return WithTensorOps(source, u, c, grid, eps).MoveToOuterDisposeScope();
     }
 
     /// <summary>

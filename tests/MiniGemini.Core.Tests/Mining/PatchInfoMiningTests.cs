@@ -156,6 +156,27 @@ public sealed class PatchInfoMiningTests : IDisposable
         TensorAssert.Close(expected, tensorOps, "half scale, tensor operations");
     }
 
+    /// <summary>Half-precision models run too: the CPU kernel reads a bf16 map in float32, the tensor operations stay in bf16.</summary>
+    [Fact]
+    public void Bfloat16_mining_agrees_with_float32_to_bfloat16_precision()
+    {
+        using var scope = NewDisposeScope();
+        using var mining = MiningTestData.RandomMining(16, 24, seed: 4);
+        using var generator = new Generator(6);
+        var lr = randn([10, 9, 16], generator: generator);
+        var hr = MiningTestData.RandomMap(2, 24, 24, generator);
+        MiningTestData.Configure(mining, MiningVariant.Reference);
+        var expected = mining.Encode(lr, hr, 2, true);
+        mining.to(ScalarType.BFloat16);
+        foreach (var variant in Enum.GetValues<MiningVariant>())
+        {
+            MiningTestData.Configure(mining, variant);
+            var actual = mining.Encode(lr.to(ScalarType.BFloat16), hr.to(ScalarType.BFloat16), 2, true);
+            Assert.Equal(ScalarType.BFloat16, actual.dtype);
+            TensorAssert.Close(expected, actual, $"bf16 {variant} vs float32 reference", relative: 3e-2);
+        }
+    }
+
     [Fact]
     public void Repeated_forwards_leave_no_live_tensors_behind()
     {
