@@ -63,25 +63,19 @@ public static class LlmDecodeConsole
 
         Measure(llm, prompt, options with { MaxNewTokens = Math.Min(8, newTokens) }, device); // warm-up: kernels, allocator
         var decodeRates = new List<double>();
-        var cpuPerToken = new List<double>();
         for (int run = 0; run < runs; run++)
         {
-            var (prefill, decode, decodeCpu) = Measure(llm, prompt, options, device);
+            var (prefill, decode) = Measure(llm, prompt, options, device);
             double rate = (newTokens - 1) * batch / decode.TotalSeconds;
             decodeRates.Add(rate);
-            cpuPerToken.Add(decodeCpu.TotalMilliseconds / (newTokens - 1));
             Console.WriteLine($"run {run + 1}: prompt {promptLength} × {batch}: prefill + first token {prefill.TotalMilliseconds:F1} ms; " +
                               $"{newTokens - 1} more tokens in {decode.TotalMilliseconds:F0} ms = {rate:F1} tok/s " +
-                              $"({decode.TotalMilliseconds / (newTokens - 1):F2} ms/token, process CPU {cpuPerToken[^1]:F2} ms/token)");
+                              $"({decode.TotalMilliseconds / (newTokens - 1):F2} ms/token)");
         }
         decodeRates.Sort();
-        cpuPerToken.Sort();
         Console.WriteLine($"decode tokens/s: best of {runs} {decodeRates[^1]:F1}, median {decodeRates[runs / 2]:F1}");
-        // On a busy machine the process's CPU time per token varies much less than the wall clock (waiting for a
-        // core is not counted); on a GPU it includes the host's wait for the device.
-        Console.WriteLine($"process CPU ms per decoded token: least {cpuPerToken[0]:F2}, median {cpuPerToken[runs / 2]:F2}");
         Console.WriteLine($"tensor handles created per decoded token: {HandlesPerToken(llm, prompt, options):F0} " +
-                          "(each is one op dispatched through TorchSharp: the per-token host overhead)");
+                          "(new tensors and views, each from an op dispatched through TorchSharp; in-place ops create none)");
         return 0;
     }
 
@@ -119,22 +113,14 @@ public static class LlmDecodeConsole
         return ok ? 0 : 1;
     }
 
-    static (TimeSpan Prefill, TimeSpan Decode, TimeSpan DecodeCpu) Measure(ILlmAdapter llm, Tensor prompt, GenerationOptions options, Device device)
+    static (TimeSpan Prefill, TimeSpan Decode) Measure(ILlmAdapter llm, Tensor prompt, GenerationOptions options, Device device)
     {
         Synchronize(device);
-        var process = Process.GetCurrentProcess();
         var clock = Stopwatch.StartNew();
-        TimeSpan prefill = default, cpuAtFirst = default;
+        TimeSpan prefill = default;
         foreach (var step in TokenGenerator.Generate(llm, prompt, null, options))
-        {
-            if (step.Step != 0) continue;
-            prefill = clock.Elapsed; // the step's host read has already waited for the device
-            process.Refresh();
-            cpuAtFirst = process.TotalProcessorTime;
-        }
-        var decode = clock.Elapsed - prefill;
-        process.Refresh();
-        return (prefill, decode, process.TotalProcessorTime - cpuAtFirst);
+            if (step.Step == 0) prefill = clock.Elapsed; // the step's host read has already waited for the device
+        return (prefill, clock.Elapsed - prefill);
     }
 
     static double HandlesPerToken(ILlmAdapter llm, Tensor prompt, GenerationOptions options)
