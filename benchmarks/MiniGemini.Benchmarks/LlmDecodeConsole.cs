@@ -57,8 +57,9 @@ public static class LlmDecodeConsole
         Synchronize(device);
         Console.WriteLine($"built {parameters / 1e9:F2}B parameters in {clock.Elapsed.TotalSeconds:F1} s");
 
-        using var generator = new Generator(2, device);
-        using var prompt = llm.Embed(randint(0, config.VocabSize, [batch, promptLength], generator: generator, device: device), validate: false);
+        using var generator = new Generator(2); // TorchSharp makes CPU generators only: draw on the CPU, then move
+        using var ids = randint(0, config.VocabSize, [batch, promptLength], generator: generator).to(device);
+        using var prompt = llm.Embed(ids, validate: false);
         var options = new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = [] };
 
         Measure(llm, prompt, options with { MaxNewTokens = Math.Min(8, newTokens) }, device); // warm-up: kernels, allocator
