@@ -11,7 +11,8 @@ trap 'rm -f "$log"' EXIT
 dotnet test MiniGemini.Core.sln -c Release --no-restore --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
-# dotnet test prints one summary per test project, e.g. "Passed!  - Failed: 0, Passed: 42, Skipped: 1, Total: 43".
+# dotnet test prints one summary per test project: "Passed!  - Failed: 0, Passed: 42, Skipped: 1, Total: 43" with the
+# minimal console logger, or "Total tests: 43 / Passed: 42 / Failed: 0 / Skipped: 1" lines with the normal one.
 read -r passed failed skipped < <(awk '
   /(Passed|Failed)! +- +Failed: / {
     for (i = 1; i <= NF; i++) {
@@ -19,7 +20,13 @@ read -r passed failed skipped < <(awk '
       if ($i == "Passed:")  { p += $(i+1) + 0 }
       if ($i == "Skipped:") { s += $(i+1) + 0 }
     }
+    next
   }
+  /^Total tests: /        { summary = 1; next }
+  summary && /^ +Passed: /  { p += $2; next }
+  summary && /^ +Failed: /  { f += $2; next }
+  summary && /^ +Skipped: / { s += $2; next }
+  summary && /^ +Total time: / { summary = 0 }
   END { printf "%d %d %d\n", p, f, s }' "$log")
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"

@@ -154,7 +154,8 @@ public sealed class MiniGeminiBuilder
             int index = 0;
             if (text.Length > 5 && !int.TryParse(text[5..], out index))
                 throw new MiniGeminiConfigurationException($"Device '{device}': the CUDA index is not a number.");
-            if (!cuda.is_available())
+            // Loads the CUDA backend if the application ships one (TorchSharp loads the CPU one by default).
+            if (!TryInitializeDeviceType(DeviceType.CUDA) || !cuda.is_available())
                 throw new MiniGeminiConfigurationException(
                     $"Device '{device}': CUDA is not available. Reference a CUDA build of libtorch (e.g. TorchSharp-cuda-linux) in the application, and check the driver.");
             if (index < 0 || index >= cuda.device_count())

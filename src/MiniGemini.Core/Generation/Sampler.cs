@@ -9,6 +9,11 @@ namespace MiniGemini.Generation;
 /// repetition penalty, then (when sampling) temperature, top-k, top-p — and draws from the request's own seeded
 /// generator, so a seed reproduces a run whatever else the process samples.
 /// </summary>
+/// <remarks>
+/// TorchSharp can only create CPU generators, so the draw is made by inverse transform: one uniform number per row
+/// from the request's CPU generator, then the first token whose cumulative probability exceeds it, on the logits'
+/// device. A seed gives the same tokens on every device (up to the device's rounding of the probabilities).
+/// </remarks>
 internal sealed class Sampler : IDisposable
 {
     readonly GenerationOptions _options;
@@ -19,7 +24,7 @@ internal sealed class Sampler : IDisposable
     {
         _options = options;
         if (options.IsSampling)
-            _generator = new Generator((ulong)(options.Seed ?? Random.Shared.NextInt64()), device);
+            _generator = new Generator((ulong)(options.Seed ?? Random.Shared.NextInt64()));
         if (options.RepetitionPenalty != 1.0)
             _seen = zeros([batch, vocab], ScalarType.Bool, device).DetachFromDisposeScope();
     }
@@ -33,8 +38,9 @@ internal sealed class Sampler : IDisposable
         if (_options.Temperature != 1.0) scores = scores / _options.Temperature;
         if (_options.TopK > 0) scores = ApplyTopK(scores, _options.TopK);
         if (_options.TopP < 1.0) scores = ApplyTopP(scores, _options.TopP);
-        var probs = softmax(scores, -1);
-        return probs.multinomial(1, generator: _generator).squeeze(-1).MoveToOuterDisposeScope();
+        var cdf = softmax(scores, -1).cumsum(-1);                                          // [B, V]
+        var u = rand([cdf.shape[0], 1], generator: _generator).to(cdf.device) * cdf[.., ^1..]; // [B, 1], in [0, total)
+        return cdf.le(u).sum(-1).MoveToOuterDisposeScope();                               // first index with cdf > u
     }
 
     /// <summary>Records the ids [B] fed back to the model, which the repetition penalty then applies to.</summary>

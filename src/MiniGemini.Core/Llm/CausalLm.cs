@@ -42,7 +42,8 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
         if (validate) ValidateIds(ids);
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
-        return model.embed_tokens.call(ids.to(Device)).MoveToOuterDisposeScope();
+        if (!Layers.SameDevice(ids.device, Device)) ids = ids.to(Device);
+        return model.embed_tokens.call(ids).MoveToOuterDisposeScope();
     }
 
     public Tensor Forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? attentionMask = null, KvCache? cache = null, bool allLogits = false)
@@ -53,7 +54,7 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
         var hidden = model.call(inputsEmbeds, positionIds, attentionMask, cache);      // [B, T, H]
         if (!allLogits) hidden = hidden.select(1, -1);                                 // [B, H]
         var logits = lm_head is null ? nn.functional.linear(hidden, model.embed_tokens.weight) : lm_head.call(hidden);
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();                // [B, V] or [B, T, V]
+        return Layers.Cast(logits, ScalarType.Float32).MoveToOuterDisposeScope();      // [B, V] or [B, T, V]
     }
 
     public KvCache CreateCache(int batch, int maxLength) =>
@@ -79,11 +80,12 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
 
     void ValidateForward(Tensor embeds, Tensor positions, Tensor? mask, KvCache? cache)
     {
-        if (embeds.ndim != 3 || embeds.shape[2] != Config.HiddenSize)
-            throw new ArgumentException($"inputsEmbeds must be [B, T, {Config.HiddenSize}], got [{string.Join(", ", embeds.shape)}].", nameof(embeds));
+        var shape = embeds.shape;
+        if (shape.Length != 3 || shape[2] != Config.HiddenSize)
+            throw new ArgumentException($"inputsEmbeds must be [B, T, {Config.HiddenSize}], got [{string.Join(", ", shape)}].", nameof(embeds));
         if (embeds.dtype != DType || !Layers.SameDevice(embeds.device, Device))
             throw new ArgumentException($"inputsEmbeds is {embeds.dtype} on {embeds.device}; the model is {DType} on {Device}.", nameof(embeds));
-        long b = embeds.shape[0], t = embeds.shape[1], past = cache?.Length ?? 0;
+        long b = shape[0], t = shape[1], past = cache?.Length ?? 0;
         if (t == 0) throw new ArgumentException("inputsEmbeds has no positions.", nameof(embeds));
         if (!positions.shape.SequenceEqual(new[] { b, t }))
             throw new ArgumentException($"positionIds must be [{b}, {t}], got [{string.Join(", ", positions.shape)}].", nameof(positions));

@@ -39,16 +39,25 @@ internal sealed class DecoderStack : nn.Module<Tensor, Tensor, Tensor?, KvCache?
     public override Tensor forward(Tensor inputsEmbeds, Tensor positions, Tensor? keyMask, KvCache? cache)
     {
         using var scope = NewDisposeScope();
-        long t = inputsEmbeds.shape[1], past = cache?.Length ?? 0;
+        long t = inputsEmbeds.size(1), past = cache?.Length ?? 0;
         cache?.EnsureRoom(t);
         var x = inputsEmbeds;
-        // HF multiplies by the scale as a tensor of the activation dtype (√2048 is 45.25 in bf16, not 45.2548…).
-        if (_embeddingScale is { } scale) x = x * tensor(scale, x.dtype, x.device);
+        if (_embeddingScale is { } scale) x = x * RoundedTo(scale, x.dtype);
         var rotary = rotary_emb.call(positions, x.dtype);
         var mask = AttentionMask.Build(keyMask, t, past, explicitCausal: _attention == AttentionKind.Eager, x.device);
         var context = new AttentionContext(rotary, mask, IsCausal: mask is null && t > 1, cache);
         foreach (var layer in layers) x = layer.call(x, context);
         cache?.Advance(t);
         return norm.call(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// HF multiplies by the scale as a tensor of the activation dtype (√2048 is 45.25 in bf16, not 45.2548…); the
+    /// same rounding, done on the CPU, so no scalar tensor is sent to the device per forward.
+    /// </summary>
+    static double RoundedTo(double value, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        return tensor(value, dtype).to(ScalarType.Float64).item<double>();
     }
 }

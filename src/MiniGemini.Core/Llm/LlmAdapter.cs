@@ -67,7 +67,9 @@ internal static class LlmAdapter
     {
         device ??= CPU;
         var model = new CausalLm(config, options, device, dtype);
-        using var generator = new Generator((ulong)seed, device);
+        // TorchSharp creates CPU generators only: on another device, seed that device's default generator instead.
+        using var generator = device.type == DeviceType.CPU ? new Generator((ulong)seed) : null;
+        if (generator is null) random.manual_seed(seed);
         using var _ = no_grad();
         foreach (var (name, p) in model.named_parameters())
         {

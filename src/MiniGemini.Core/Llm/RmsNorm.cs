@@ -23,13 +23,18 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return (weight * Normalize(x, _eps).to(x.dtype)).MoveToOuterDisposeScope();
+        // weight · norm(x) cast back, multiplied into the fresh normalised tensor.
+        return Layers.Cast(Normalize(x, _eps), x.dtype).mul_(weight).MoveToOuterDisposeScope();
     }
 
-    /// <summary><c>x / sqrt(mean(x²) + eps)</c> over the last dimension, in float32.</summary>
+    /// <summary><c>x / sqrt(mean(x²) + eps)</c> over the last dimension, in float32 (a new tensor; x is left as it is).</summary>
     internal static Tensor Normalize(Tensor x, double eps)
     {
-        var x32 = x.to(ScalarType.Float32);
-        return x32 * x32.square().mean([-1], keepdim: true).add_(eps).rsqrt_();
+        if (x.dtype == ScalarType.Float32) return x * InverseRms(x, eps);
+        var x32 = x.to(ScalarType.Float32); // a copy of its own, so it is scaled in place
+        return x32.mul_(InverseRms(x32, eps));
     }
+
+    /// <summary>x32 [.., n] → <c>1 / sqrt(mean(x²) + eps)</c> [.., 1].</summary>
+    static Tensor InverseRms(Tensor x32, double eps) => x32.square().mean([-1], keepdim: true).add_(eps).rsqrt_();
 }

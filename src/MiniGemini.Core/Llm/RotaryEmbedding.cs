@@ -26,7 +26,7 @@ internal sealed class RotaryEmbedding : nn.Module<Tensor, ScalarType, RotaryAngl
         RegisterComponents();
     }
 
-    /// <summary>positions [B, T] → cos and a sign-folded sin, each [B, 1, T, d] in <paramref name="dtype"/>.</summary>
+    /// <summary>positions [B, T] → cos and a sign-folded sin, each [B, T, 1, d] in <paramref name="dtype"/>.</summary>
     public override RotaryAngles forward(Tensor positions, ScalarType dtype)
     {
         using var scope = NewDisposeScope();
@@ -35,8 +35,8 @@ internal sealed class RotaryEmbedding : nn.Module<Tensor, ScalarType, RotaryAngl
         var sin = freqs.sin();
         // rotate_half(x)·sin = cat(-x₂, x₁)·cat(s, s) = roll(x, d/2)·cat(-s, s): the same products, but one roll per
         // layer instead of two slices, a negation and a concatenation.
-        var cosFull = cat([cos, cos], -1).to(dtype).unsqueeze(1);              // [B, 1, T, d]
-        var sinSigned = cat([sin.neg(), sin], -1).to(dtype).unsqueeze(1);      // [B, 1, T, d]
+        var cosFull = cat([cos, cos], -1).to(dtype).unsqueeze(2);              // [B, T, 1, d]
+        var sinSigned = cat([sin.neg(), sin], -1).to(dtype).unsqueeze(2);      // [B, T, 1, d]
         return new RotaryAngles(cosFull.MoveToOuterDisposeScope(), sinSigned.MoveToOuterDisposeScope());
     }
 
@@ -76,6 +76,13 @@ internal sealed class RotaryEmbedding : nn.Module<Tensor, ScalarType, RotaryAngl
 /// <summary>Per-forward rotary tables shared by every layer (owned by the forward's dispose scope): <c>x' = x·Cos + roll(x, d/2)·SinSigned</c>.</summary>
 internal sealed record RotaryAngles(Tensor Cos, Tensor SinSigned)
 {
-    /// <summary>x [B, h, T, d] → rotated x [B, h, T, d].</summary>
-    public Tensor Apply(Tensor x) => (x * Cos).add_(x.roll(x.shape[^1] / 2, -1) * SinSigned);
+    /// <summary>
+    /// Rotates x [B, T, heads, d] in place (x is a projection's fresh output; the temporary belongs to the caller's
+    /// scope). The products and the sum are HF's, each rounded to x's dtype as there.
+    /// </summary>
+    public void ApplyInPlace(Tensor x)
+    {
+        var rolled = x.roll(x.size(-1) / 2, -1).mul_(SinSigned);
+        x.mul_(Cos).add_(rolled);
+    }
 }

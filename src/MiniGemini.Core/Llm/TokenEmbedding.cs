@@ -19,7 +19,7 @@ internal sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor ids)
     {
         using var scope = NewDisposeScope();
-        var shape = ids.shape.Append(weight.shape[1]).ToArray();
+        var shape = ids.shape.Append(weight.size(1)).ToArray();
         return weight.index_select(0, ids.reshape(-1)).view(shape).MoveToOuterDisposeScope();
     }
 }

@@ -82,4 +82,23 @@ public sealed class SamplerTests
         Assert.False(greedy.IsSampling);
         Assert.Equal(1.0, greedy.TopP);
     }
+
+    [Fact]
+    public void Draws_follow_the_distribution_and_never_pick_excluded_tokens()
+    {
+        using var scope = NewDisposeScope();
+        const int rows = 8000;
+        var probabilities = new[] { 0.1, 0.2, 0.3, 0.4, 0.0 };
+        var logits = tensor(probabilities.Select(p => p == 0 ? float.NegativeInfinity : (float)Math.Log(p)).ToArray()).expand(rows, -1).contiguous();
+        using var sampler = new Sampler(new GenerationOptions { Temperature = 1.0, TopK = 0, Seed = 11 }, rows, 5, CPU);
+        var counts = sampler.Choose(logits).bincount(null, 5).to(ScalarType.Float64) / rows;
+        var frequencies = counts.data<double>().ToArray();
+        for (int i = 0; i < 5; i++) Assert.InRange(frequencies[i], probabilities[i] - 0.025, probabilities[i] + 0.025);
+        Assert.Equal(0.0, frequencies[4]);
+
+        using var topTwo = new Sampler(new GenerationOptions { Temperature = 1.0, TopK = 2, Seed = 11 }, rows, 5, CPU);
+        var kept = topTwo.Choose(logits).bincount(null, 5).data<long>().ToArray();
+        Assert.Equal(0, kept[0] + kept[1] + kept[4]);
+        Assert.InRange(kept[3] / (double)rows, 4.0 / 7 - 0.03, 4.0 / 7 + 0.03);
+    }
 }

@@ -10,11 +10,13 @@ namespace MiniGemini.Tests.Llm;
 
 public sealed class LlmBehaviourTests
 {
+    /// <summary>Decode steps take the single-query path (query heads grouped per key/value head, no repeat_kv), the full forward the general one.</summary>
     [Theory]
-    [MemberData(nameof(TinyModels.Families), MemberType = typeof(TinyModels))]
-    public void Cached_decoding_equals_the_full_forward_at_every_step(LlmFamily family)
+    [MemberData(nameof(TinyModels.FamiliesAndEagerAttention), MemberType = typeof(TinyModels))]
+    public void Cached_decoding_equals_the_full_forward_at_every_step(LlmFamily family, bool eager)
     {
-        using var llm = TinyModels.Create(family);
+        var options = new LlmOptions { Attention = eager ? AttentionKind.Eager : AttentionKind.Sdpa };
+        using var llm = TinyModels.Create(family, options: options);
         using var scope = NewDisposeScope();
         var embeds = TinyModels.Prompt(llm, batch: 2, length: 12);
         var full = llm.Forward(embeds, LlmParityTests.Positions(2, 12), allLogits: true);  // [2, 12, V]

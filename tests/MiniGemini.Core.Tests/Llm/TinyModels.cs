@@ -28,10 +28,26 @@ internal static class TinyModels
         PadTokenId = 0,
     };
 
-    public static ILlmAdapter Create(LlmFamily family, long seed = 7, int maxPositions = 128, ScalarType dtype = ScalarType.Float32) =>
-        LlmAdapter.CreateRandom(Config(family, maxPositions), seed, dtype: dtype, std: 0.15, normJitter: 0.2);
+    public static ILlmAdapter Create(LlmFamily family, long seed = 7, int maxPositions = 128, ScalarType dtype = ScalarType.Float32,
+        LlmOptions? options = null) =>
+        LlmAdapter.CreateRandom(Config(family, maxPositions), seed, dtype: dtype, std: 0.15, normJitter: 0.2, options: options);
 
     public static TheoryData<LlmFamily> Families => new() { LlmFamily.Llama, LlmFamily.Gemma, LlmFamily.Mixtral };
+
+    /// <summary>Every family with SDPA (false) and eager attention (true).</summary>
+    public static TheoryData<LlmFamily, bool> FamiliesAndEagerAttention
+    {
+        get
+        {
+            var data = new TheoryData<LlmFamily, bool>();
+            foreach (var family in new[] { LlmFamily.Llama, LlmFamily.Gemma, LlmFamily.Mixtral })
+            {
+                data.Add(family, false);
+                data.Add(family, true);
+            }
+            return data;
+        }
+    }
 
     /// <summary>Random embeddings of <paramref name="length"/> tokens per row, as a prompt would give.</summary>
     public static Tensor Prompt(ILlmAdapter llm, int batch, int length, long seed = 11)

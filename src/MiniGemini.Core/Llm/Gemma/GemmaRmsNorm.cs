@@ -23,7 +23,7 @@ internal sealed class GemmaRmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var scale = weight.to(ScalarType.Float32) + 1.0;
-        return (RmsNorm.Normalize(x, _eps) * scale).to(x.dtype).MoveToOuterDisposeScope();
+        var scale = Layers.Cast(weight, ScalarType.Float32) + 1.0;
+        return Layers.Cast(RmsNorm.Normalize(x, _eps).mul_(scale), x.dtype).MoveToOuterDisposeScope();
     }
 }
