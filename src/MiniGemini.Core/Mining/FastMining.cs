@@ -11,6 +11,8 @@ namespace MiniGemini.Mining;
 /// one [D→Da] product per token instead of s² [Da→D] ones;</item>
 /// <item>Σ pᵢ(W_v(γ_v⊙x̂ᵢ + β_v) + b_v) = W_v(γ_v ⊙ Σ pᵢx̂ᵢ) + (W_vβ_v + b_v), since Σ pᵢ = 1: one value projection per token.</item>
 /// </list>
+/// Everything that depends on the weights alone is folded once (<see cref="FoldedWeights"/>): the query projection into
+/// u and c, so that a call is one LayerNorm and one product before the attention and one product after it.
 /// c is kept although it cancels in the softmax, so that nan_to_num sees the reference's scores. The key and value
 /// projectors normalise the same HR features with the same LayerNorm(Da) eps, so one x̂ serves both.
 /// The attention itself (<see cref="RegionAttention"/>) reads the NCHW map in place.
@@ -51,17 +53,11 @@ internal static class FastMining
     public static Tensor Mine(PatchInfoMining mining, Tensor lr, Tensor map, RegionGrid grid, RegionBackend backend, bool halfScale = false)
     {
         using var scope = NewDisposeScope();
-        var (keyNorm, key) = (mining.Key.norm, mining.Key.linear);
-        var (valueNorm, value) = (mining.Value.norm, mining.Value.linear);
-        double scale = 1.0 / Math.Sqrt(key.weight.shape[0]);
-
-        var query = mining.Query.call(lr);                                                   // [N, T, D]
-        var u = query.matmul(key.weight).mul_(keyNorm.weight * scale);                     // [N, T, Da]
-        var keyBias = key.weight.matmul(keyNorm.bias!) + key.bias!;                          // [D]
-        var c = query.matmul(keyBias).mul_(scale);                                           // [N, T]
-        var attended = RegionAttention.Run(map, u, c, grid, keyNorm.eps, backend, halfScale); // [N, T, Da] = Σ pᵢ x̂ᵢ
-        var valueBias = value.weight.matmul(valueNorm.bias!) + value.bias!;                  // [D]
-        var mined = linear(attended.mul_(valueNorm.weight), value.weight, valueBias);       // [N, T, D]
-        return lr.add(mined).MoveToOuterDisposeScope();
+        var folded = mining.Folded;
+        var queryNorm = mining.Query.norm;
+        var normalized = layer_norm(lr, [lr.shape[^1]], queryNorm.weight, queryNorm.bias, queryNorm.eps); // [N, T, D]
+        var queries = linear(normalized, folded.Queries, folded.QueriesBias);                         // [N, T, Da + 1 + pad] = [ũ | c | 0…]
+        var attended = RegionAttention.Run(map, queries, grid, mining.Key.norm.eps, backend, folded, halfScale); // [N, T, Da]
+        return linear(attended, folded.Values, folded.ValuesBias).add_(lr).MoveToOuterDisposeScope(); // [N, T, D]
     }
 }

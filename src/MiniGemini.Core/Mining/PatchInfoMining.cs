@@ -52,6 +52,35 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     internal NormLinear Key => vlm_uni_aux_projector;
     internal NormLinear Value => vlm_uni_val_projector;
 
+    FoldedWeights? _folded;
+
+    /// <summary>
+    /// The fast path's products of the weights, folded again whenever a parameter object was replaced (<c>to()</c>)
+    /// or the weights were loaded (<see cref="Load"/>, <c>load_state_dict</c>, <c>load</c>).
+    /// </summary>
+    internal FoldedWeights Folded
+    {
+        get
+        {
+            if (_folded is null || !_folded.FoldedFrom(this))
+            {
+                _folded?.Dispose();
+                _folded = FoldedWeights.Create(this);
+            }
+            return _folded;
+        }
+    }
+
+    /// <summary>
+    /// Drops what the fast path has folded from the weights, so that the next call folds them again. Loading and
+    /// moving the module do this by themselves; call it after editing a parameter in place by other means.
+    /// </summary>
+    public void RefoldWeights()
+    {
+        _folded?.Dispose();
+        _folded = null;
+    }
+
     /// <summary>One view per LR entry: <see cref="Encode"/> with image_grid 1 and no global view.</summary>
     /// <param name="lrFeatures"><c>[N, P², D]</c>.</param>
     /// <param name="hrMap"><c>[N, Da, P·s, P·s]</c>.</param>
@@ -92,6 +121,28 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
         const string probe = "vlm_uni_query_projector.0.weight";
         var prefix = StateDictLoader.FindPrefix(source, probe, "", "model.")
             ?? throw new CheckpointException($"{source.Location} has no patch info mining weights ('{probe}' or 'model.{probe}').", source.Location, probe);
+        RefoldWeights();
         return StateDictLoader.Load(this, source, prefix, new LoadOptions { IsForeign = key => !key.StartsWith("vlm_uni_", StringComparison.Ordinal) });
+    }
+
+    /// <inheritdoc/>
+    public override (IList<string> missing_keys, IList<string> unexpected_keyes) load_state_dict(Dictionary<string, Tensor> source, bool strict = true, IList<string>? skip = null)
+    {
+        RefoldWeights();
+        return base.load_state_dict(source, strict, skip);
+    }
+
+    /// <inheritdoc/>
+    public override nn.Module load(BinaryReader reader, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
+    {
+        RefoldWeights();
+        return base.load(reader, strict, skip, loadedParameters);
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) RefoldWeights();
+        base.Dispose(disposing);
     }
 }

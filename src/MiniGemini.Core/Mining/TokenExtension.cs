@@ -68,8 +68,8 @@ internal static class TokenExtension
         return resized.to(hrMap.dtype).MoveToOuterDisposeScope(); // [B, Da, H/g, W/g]
     }
 
-    /// <summary>The crop views' LR features, <c>[B·g², P², D]</c>.</summary>
-    public static Tensor Crops(Tensor lrFeatures, ViewLayout layout) => lrFeatures.narrow(0, 0, layout.CropCount);
+    /// <summary>The crop views' LR features, <c>[B·g², P², D]</c> (the features themselves when there are no globals).</summary>
+    public static Tensor Crops(Tensor lrFeatures, ViewLayout layout) => layout.Global ? lrFeatures.narrow(0, 0, layout.CropCount) : lrFeatures;
 
     /// <summary>The global views' LR features, <c>[B, P², D]</c>.</summary>
     public static Tensor Globals(Tensor lrFeatures, ViewLayout layout) => lrFeatures.narrow(0, layout.CropCount, layout.Batch);

@@ -133,7 +133,8 @@ public sealed class PatchInfoMiningTests : IDisposable
 
     /// <summary>
     /// The CPU kernel reads the HD global view as the bilinear 1/2 downsample of the full map on the fly; that equals
-    /// attending over the interpolated map (up to the order of the interpolation's additions).
+    /// attending over the interpolated map (up to the order of the interpolation's additions). The tensor-operation
+    /// path leaves out a per-token constant in every channel, so results are compared centred over channels.
     /// </summary>
     [Theory]
     [InlineData(1, 3, 2, 4)]
@@ -143,17 +144,19 @@ public sealed class PatchInfoMiningTests : IDisposable
     public void The_kernel_reads_the_global_view_at_half_scale_on_the_fly(long images, long patches, long block, long seed)
     {
         using var scope = NewDisposeScope();
+        using var mining = new PatchInfoMining(8, 12);
         using var generator = new Generator((ulong)seed);
         long channels = 12, side = 2 * patches * block;
         var map = MiningTestData.RandomMap(images, channels, side, generator);
         var u = randn([images, patches * patches, channels], generator: generator) * 0.5;
-        var c = randn([images, patches * patches], generator: generator);
+        var c = randn([images, patches * patches, 1], generator: generator);
+        var queries = cat([u - u.mean([-1], keepdim: true), c, zeros(images, patches * patches, 3)], -1);
         var grid = new RegionGrid(patches, patches, block);
-        var expected = RegionAttention.Run(TokenExtension.GlobalMap(map, 2), u, c, grid, 1e-5, RegionBackend.CpuKernel);
-        var actual = RegionAttention.Run(map, u, c, grid, 1e-5, RegionBackend.CpuKernel, halfScale: true);
+        var expected = RegionAttention.Run(TokenExtension.GlobalMap(map, 2), queries, grid, 1e-5, RegionBackend.CpuKernel, mining.Folded);
+        var actual = RegionAttention.Run(map, queries, grid, 1e-5, RegionBackend.CpuKernel, mining.Folded, halfScale: true);
         TensorAssert.Close(expected, actual, "half scale on the fly", relative: 1e-5);
-        var tensorOps = RegionAttention.Run(map, u, c, grid, 1e-5, RegionBackend.TensorOps, halfScale: true);
-        TensorAssert.Close(expected, tensorOps, "half scale, tensor operations");
+        var tensorOps = RegionAttention.Run(map, queries, grid, 1e-5, RegionBackend.TensorOps, mining.Folded, halfScale: true);
+        TensorAssert.Close(expected, Centred(tensorOps), "half scale, tensor operations");
     }
 
     /// <summary>Half-precision models run too: the CPU kernel reads a bf16 map in float32, the tensor operations stay in bf16.</summary>
@@ -176,6 +179,25 @@ public sealed class PatchInfoMiningTests : IDisposable
             TensorAssert.Close(expected, actual, $"bf16 {variant} vs float32 reference", relative: 3e-2);
         }
     }
+
+    /// <summary>
+    /// At scale 1/2 the bilinear downsample is a 2×2 mean, so the tensor-operation path pools 16-bit maps directly
+    /// instead of interpolating a float32 copy: the values are the same to the bit.
+    /// </summary>
+    [Theory]
+    [InlineData(ScalarType.BFloat16)]
+    [InlineData(ScalarType.Float16)]
+    public void Half_scale_pooling_equals_the_float32_interpolation_of_16_bit_maps(ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(3);
+        var map = (MiningTestData.RandomMap(2, 7, 24, generator) * 3).to(dtype);
+        var pooled = RegionAttention.HalfScale(map);
+        Assert.Equal(dtype, pooled.dtype);
+        Assert.True(pooled.Equals(TokenExtension.GlobalMap(map, 2)), $"{dtype}: pooling differs from the interpolation");
+    }
+
+    static Tensor Centred(Tensor t) => t - t.mean([-1], keepdim: true);
 
     [Fact]
     public void Repeated_forwards_leave_no_live_tensors_behind()
