@@ -15,8 +15,6 @@ internal sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "class_embedding")] readonly Parameter _classEmbedding;
     [ComponentName(Name = "patch_embedding")] readonly Conv2d _patchEmbedding;
     [ComponentName(Name = "position_embedding")] readonly Embedding _positionEmbedding;
-    // Non-persistent as in HF: older checkpoints still carry it, so loaders skip it by rule.
-    [ComponentName(Name = "position_ids")] readonly Tensor _positionIds;
 
     public ClipVisionEmbeddings(ClipVisionConfig config) : base(nameof(ClipVisionEmbeddings))
     {
@@ -24,8 +22,6 @@ internal sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         _classEmbedding = new Parameter(randn(config.HiddenSize));
         _patchEmbedding = nn.Conv2d(config.NumChannels, config.HiddenSize, config.PatchSize, stride: config.PatchSize, bias: false);
         _positionEmbedding = nn.Embedding(positions, config.HiddenSize);
-        _positionIds = arange(positions).unsqueeze(0); // [1, N]
-        register_buffer("position_ids", _positionIds, persistent: false);
         RegisterComponents();
     }
 
@@ -35,6 +31,8 @@ internal sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         var patches = _patchEmbedding.call(pixels.to(_patchEmbedding.weight!.dtype)); // [B, D, h, w]
         patches = patches.flatten(2).transpose(1, 2);                                    // [B, h·w, D], row-major patches
         var cls = _classEmbedding.expand(batch, 1, -1);                                   // [B, 1, D]
-        return cat([cls, patches], dim: 1) + _positionEmbedding.call(_positionIds);       // [B, 1 + h·w, D]
+        // HF looks up position_ids = 0..N−1, i.e. the whole table in order. Reading the table directly needs no index
+        // buffer, which TorchSharp's Module.to() would leave behind on the CPU (it skips non-persistent buffers).
+        return cat([cls, patches], dim: 1) + _positionEmbedding.weight!;                 // [B, 1 + h·w, D]
     }
 }
