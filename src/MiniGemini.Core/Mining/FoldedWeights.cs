@@ -16,7 +16,8 @@ namespace MiniGemini.Mining;
 /// constant added to all channels of its input, so it maps Σ pᵢrᵢxᵢ straight to what W_v(γ_v ⊙ Σ pᵢx̂ᵢ) gives
 /// (Σ pᵢx̂ᵢ = Σ pᵢrᵢxᵢ − (Σ pᵢrᵢμᵢ)·1).</item>
 /// </list>
-/// It also keeps the additive block masks of the region grids it has met (<see cref="BlockMask"/>).
+/// It also keeps the constants of the map shapes it has met: additive block masks (<see cref="BlockMask"/>) and the
+/// matrices of the HD global view's 1/2 downsample (<see cref="HalfScalePool"/>).
 /// It is tied to the parameter objects it was folded from; <see cref="PatchInfoMining"/> folds again when they are
 /// replaced (<c>to()</c>) or reloaded.
 /// </summary>
@@ -24,6 +25,7 @@ internal sealed class FoldedWeights : IDisposable
 {
     readonly Tensor[] _sources;
     readonly Dictionary<(long Cols, long Block), Tensor> _masks = [];
+    readonly Dictionary<(long Width, ScalarType Type), Tensor> _pools = [];
 
     FoldedWeights(Tensor[] sources, Tensor queries, Tensor queriesBias, Tensor values, Tensor valuesBias)
     {
@@ -100,10 +102,28 @@ internal sealed class FoldedWeights : IDisposable
         return mask;
     }
 
+    /// <summary>
+    /// <c>[2W, W/2]</c> in <paramref name="type"/> on the weights' device: ¼ where input column j of a pair of map rows
+    /// laid side by side (j mod W) falls in output column k (⌊(j mod W)/2⌋ = k), 0 elsewhere.
+    /// </summary>
+    public Tensor HalfScalePool(long width, ScalarType type)
+    {
+        if (_pools.TryGetValue((width, type), out var pool)) return pool;
+        using var scope = NewDisposeScope();
+        using var _ = inference_mode();
+        var device = Values.device;
+        var cell = arange(2 * width, ScalarType.Int64, device).remainder_(width).div_(2, RoundingMode.floor);   // [2W]: output column
+        var hit = cell.unsqueeze(1).eq(arange(width / 2, ScalarType.Int64, device).unsqueeze(0));               // [2W, W/2]
+        pool = hit.to(type).mul_(0.25).DetachFromDisposeScope();
+        _pools[(width, type)] = pool;
+        return pool;
+    }
+
     public void Dispose()
     {
-        foreach (var t in new[] { Queries, QueriesBias, Values, ValuesBias }.Concat(_masks.Values)) t.Dispose();
+        foreach (var t in new[] { Queries, QueriesBias, Values, ValuesBias }.Concat(_masks.Values).Concat(_pools.Values)) t.Dispose();
         _masks.Clear();
+        _pools.Clear();
     }
 
     static (Tensor Weight, Tensor Bias) Wide(Linear linear) => (linear.weight!.to(ScalarType.Float64), linear.bias!.to(ScalarType.Float64));
