@@ -25,39 +25,62 @@ internal static class FastMining
         using var scope = NewDisposeScope();
         var crops = TokenExtension.Crops(lrFeatures, layout);
         Tensor mined;
+        Tensor? global = null;
         if (layout.Grid == 1)
             mined = Mine(mining, crops, hrMap, layout.CropGrid, backend);                        // [B, P², D]
         else
         {
             // The crops tile the HR map exactly, so all of an image's crops are one finer grid over the whole map.
             var picture = TokenExtension.CropsToPicture(crops, layout);                           // [B, (gP)², D]
-            var minedPicture = Mine(mining, picture, hrMap, layout.PictureGrid, backend);
+            Tensor minedPicture;
+            if (layout.Global && layout.Grid == 2)
+                // The global view is the map's 1/2 downsample: it is read from the full map on the fly, in the same
+                // sweeps as the crops, rather than stored (425 MB at MGM-HD size) and read again.
+                (minedPicture, global) = MineWithHalfScale(mining, picture, layout.PictureGrid,
+                    TokenExtension.Globals(lrFeatures, layout), layout.CropGrid, hrMap, backend);
+            else
+                minedPicture = Mine(mining, picture, hrMap, layout.PictureGrid, backend);
             mined = TokenExtension.PictureToCrops(minedPicture, layout);                          // [B, g²·P², D]
         }
         if (layout.Global)
         {
-            var globals = TokenExtension.Globals(lrFeatures, layout);
-            // At g = 2 the downsample is read on the fly from the full map rather than stored (425 MB at MGM-HD size).
-            var global = layout.Grid == 2
-                ? Mine(mining, globals, hrMap, layout.CropGrid, backend, halfScale: true)
-                : Mine(mining, globals, TokenExtension.GlobalMap(hrMap, layout.Grid), layout.CropGrid, backend);
+            global ??= Mine(mining, TokenExtension.Globals(lrFeatures, layout), TokenExtension.GlobalMap(hrMap, layout.Grid), layout.CropGrid, backend);
             mined = cat([global, mined], dim: 1);                                                 // [B, (1+g²)·P², D]
         }
         return mined.MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// LR + mined for tokens <c>[N, Rows·Cols, D]</c> (row-major) over maps <c>[N, Da, Rows·s, Cols·s]</c>, or over the
-    /// bilinear 1/2 downsample of maps twice that size (<paramref name="halfScale"/>).
-    /// </summary>
-    public static Tensor Mine(PatchInfoMining mining, Tensor lr, Tensor map, RegionGrid grid, RegionBackend backend, bool halfScale = false)
+    /// <summary>LR + mined for tokens <c>[N, Rows·Cols, D]</c> (row-major) over maps <c>[N, Da, Rows·s, Cols·s]</c>.</summary>
+    public static Tensor Mine(PatchInfoMining mining, Tensor lr, Tensor map, RegionGrid grid, RegionBackend backend)
     {
         using var scope = NewDisposeScope();
-        var folded = mining.Folded;
-        var queryNorm = mining.Query.norm;
-        var normalized = layer_norm(lr, [lr.shape[^1]], queryNorm.weight, queryNorm.bias, queryNorm.eps); // [N, T, D]
-        var queries = linear(normalized, folded.Queries, folded.QueriesBias);                         // [N, T, Da + 1 + pad] = [ũ | c | 0…]
-        var attended = RegionAttention.Run(map, queries, grid, mining.Key.norm.eps, backend, folded, halfScale); // [N, T, Da]
-        return linear(attended, folded.Values, folded.ValuesBias).add_(lr).MoveToOuterDisposeScope(); // [N, T, D]
+        var attended = RegionAttention.Run(map, Queries(mining, lr), grid, mining.Key.norm.eps, backend, mining.Folded); // [N, T, Da]
+        return Values(mining, attended, lr).MoveToOuterDisposeScope();                              // [N, T, D]
     }
+
+    /// <summary>
+    /// <see cref="Mine"/> for <paramref name="lr"/> over the maps and for <paramref name="halfLr"/> over their bilinear 1/2
+    /// downsample, which <paramref name="halfGrid"/> divides into blocks of the same size.
+    /// </summary>
+    static (Tensor Full, Tensor Half) MineWithHalfScale(PatchInfoMining mining, Tensor lr, RegionGrid grid,
+        Tensor halfLr, RegionGrid halfGrid, Tensor map, RegionBackend backend)
+    {
+        using var scope = NewDisposeScope();
+        var (attended, halfAttended) = RegionAttention.RunWithHalfScale(map, Queries(mining, lr), grid,
+            Queries(mining, halfLr), halfGrid, mining.Key.norm.eps, backend, mining.Folded);     // [N, T, Da], [N, T/4, Da]
+        return (Values(mining, attended, lr).MoveToOuterDisposeScope(), Values(mining, halfAttended, halfLr).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>LR tokens <c>[N, T, D]</c> → <c>[N, T, Da + 1 + pad]</c> = <c>[ũ | c | 0…]</c>.</summary>
+    static Tensor Queries(PatchInfoMining mining, Tensor lr)
+    {
+        var norm = mining.Query.norm;
+        var folded = mining.Folded;
+        var normalized = layer_norm(lr, [lr.shape[^1]], norm.weight, norm.bias, norm.eps);         // [N, T, D]
+        return linear(normalized, folded.Queries, folded.QueriesBias);
+    }
+
+    /// <summary>Attended HR features <c>[N, T, Da]</c> → LR + mined <c>[N, T, D]</c>.</summary>
+    static Tensor Values(PatchInfoMining mining, Tensor attended, Tensor lr) =>
+        linear(attended, mining.Folded.Values, mining.Folded.ValuesBias).add_(lr);
 }

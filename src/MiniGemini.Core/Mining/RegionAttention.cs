@@ -22,27 +22,55 @@ internal static class RegionAttention
     /// </summary>
     public static Tensor Run(Tensor map, Tensor queries, RegionGrid grid, double eps, RegionBackend backend, FoldedWeights constants, bool halfScale = false)
     {
-        long channels = map.shape[1];
-        if (backend != RegionBackend.TensorOps)
-        {
-            using var scope = NewDisposeScope();
-            // Half-precision CPU maps are read in float32: a copy, then the kernel, is far faster than the tensor
-            // operations in half precision on a CPU (and more accurate).
-            var kernelMap = map.device_type == DeviceType.CPU && map.dtype is ScalarType.BFloat16 or ScalarType.Float16
-                ? map.to(ScalarType.Float32) : map;
-            if (RegionAttentionKernel.Supports(kernelMap))
+        using (var scope = NewDisposeScope())
+            if (KernelMap(map, backend) is { } kernelMap)
             {
-                var u = queries.narrow(-1, 0, channels).to(kernelMap.dtype);                // [N, T, Da]
-                var c = queries.select(-1, channels).to(kernelMap.dtype);                   // [N, T]
+                var (u, c) = Split(queries, map.shape[1], kernelMap.dtype);
                 return RegionAttentionKernel.Run(kernelMap, u, c, grid, eps, halfScale).to(queries.dtype).MoveToOuterDisposeScope();
             }
-            if (backend == RegionBackend.CpuKernel)
-                throw new InvalidOperationException($"The CPU mining kernel needs a float32 CPU map with unit stride along W; got {map.dtype} on {map.device}.");
-        }
         if (!halfScale) return WithTensorOps(map, queries, grid, eps, constants.BlockMask(grid));
         using var downsampled = HalfScale(map, constants);
         return WithTensorOps(downsampled, queries, grid, eps, constants.BlockMask(grid));
     }
+
+    /// <summary>
+    /// <see cref="Run"/> twice over the same maps: for <paramref name="queries"/> on <paramref name="grid"/>, and with
+    /// halfScale for <paramref name="halfQueries"/> on <paramref name="halfGrid"/>, which covers the same map at half
+    /// the resolution with the same block (MGM-HD: the 2×2 crops as one grid, and the global view). The CPU kernel
+    /// serves both in one pair of sweeps over the map (<see cref="RegionAttentionKernel.RunWithHalfScale"/>).
+    /// </summary>
+    public static (Tensor Full, Tensor Half) RunWithHalfScale(Tensor map, Tensor queries, RegionGrid grid,
+        Tensor halfQueries, RegionGrid halfGrid, double eps, RegionBackend backend, FoldedWeights constants)
+    {
+        using (var scope = NewDisposeScope())
+            if (KernelMap(map, backend) is { } kernelMap)
+            {
+                var (u, c) = Split(queries, map.shape[1], kernelMap.dtype);
+                var (halfU, halfC) = Split(halfQueries, map.shape[1], kernelMap.dtype);
+                var (full, half) = RegionAttentionKernel.RunWithHalfScale(kernelMap, u, c, grid, halfU, halfC, halfGrid, eps);
+                return (full.to(queries.dtype).MoveToOuterDisposeScope(), half.to(halfQueries.dtype).MoveToOuterDisposeScope());
+            }
+        return (Run(map, queries, grid, eps, backend, constants), Run(map, halfQueries, halfGrid, eps, backend, constants, halfScale: true));
+    }
+
+    /// <summary>
+    /// The map the CPU kernel reads, or null where tensor operations run. Half-precision CPU maps are read in float32:
+    /// a copy, then the kernel, is far faster than the tensor operations in half precision on a CPU (and more accurate).
+    /// </summary>
+    static Tensor? KernelMap(Tensor map, RegionBackend backend)
+    {
+        if (backend == RegionBackend.TensorOps) return null;
+        var kernelMap = map.device_type == DeviceType.CPU && map.dtype is ScalarType.BFloat16 or ScalarType.Float16
+            ? map.to(ScalarType.Float32) : map;
+        if (RegionAttentionKernel.Supports(kernelMap)) return kernelMap;
+        if (backend == RegionBackend.CpuKernel)
+            throw new InvalidOperationException($"The CPU mining kernel needs a float32 CPU map with unit stride along W; got {map.dtype} on {map.device}.");
+        return null;
+    }
+
+    /// <summary><c>[ũ | c | …]</c> → u <c>[N, T, Da]</c> and c <c>[N, T]</c>.</summary>
+    static (Tensor U, Tensor C) Split(Tensor queries, long channels, ScalarType type) =>
+        (queries.narrow(-1, 0, channels).to(type), queries.select(-1, channels).to(type));     // [N, T, Da], [N, T]
 
     /// <summary>
     /// Any device and dtype, in 18 tensor operations for one image and 13 per further one: each costs host time

@@ -17,7 +17,9 @@ namespace MiniGemini.Mining;
 /// <para>Every position is accumulated relative to its own channel-0 value x₀ (d = x − x₀): sums of d stay near the
 /// spread of the features, so Σd² − (Σd)²/Da keeps its digits even where |μ| ≫ σ, and so do the dot products.</para>
 /// <para>The map can also be read at half scale (<see cref="HalfScale"/>, MGM's HD global view): each position is then
-/// the bilinear 1/2 downsample of the full map, computed as it is read, so the downsampled map is never stored.</para>
+/// the bilinear 1/2 downsample of the full map, computed as it is read, so the downsampled map is never stored.
+/// <see cref="RunWithHalfScale"/> attends at both scales in the same sweeps: the half-scale reads find the rows that the
+/// full-scale reads have just brought into the cache, so the map comes from memory twice instead of four times.</para>
 /// </summary>
 internal static unsafe class RegionAttentionKernel
 {
@@ -36,32 +38,110 @@ internal static unsafe class RegionAttentionKernel
     public static Tensor Run(Tensor map, Tensor u, Tensor c, RegionGrid grid, double eps, bool halfScale = false)
     {
         using var scope = NewDisposeScope();
-        long images = map.shape[0], channels = map.shape[1];
+        var output = Output(map, grid);
+        var tensors = Describe(map, u, c, output, eps);
+        if (halfScale) Sweep(new Job<HalfScale>(tensors, grid), map.shape[0], grid);
+        else Sweep(new Job<FullScale>(tensors, grid), map.shape[0], grid);
+        return output.transpose(1, 2).MoveToOuterDisposeScope();                               // [N, T, Da]
+    }
+
+    /// <summary>
+    /// <see cref="Run"/> over maps <c>[N, Da, Rows·s, Cols·s]</c> for <paramref name="grid"/>'s tokens and over their
+    /// bilinear 1/2 downsample for <paramref name="halfGrid"/>'s, in one pair of sweeps. The half grid must cover the
+    /// same map with the same block: <c>grid = (2·halfGrid.Rows, 2·halfGrid.Cols, halfGrid.Block)</c>.
+    /// Each result is the same, bit for bit, as that of <see cref="Run"/> alone.
+    /// </summary>
+    public static (Tensor Full, Tensor Half) RunWithHalfScale(Tensor map, Tensor u, Tensor c, RegionGrid grid,
+        Tensor halfU, Tensor halfC, RegionGrid halfGrid, double eps)
+    {
+        if (grid != halfGrid with { Rows = 2 * halfGrid.Rows, Cols = 2 * halfGrid.Cols })
+            throw new ArgumentException($"The half-scale grid {halfGrid} does not cover the same map as {grid}.", nameof(halfGrid));
+        using var scope = NewDisposeScope();
+        var (output, halfOutput) = (Output(map, grid), Output(map, halfGrid));
+        var full = new Job<FullScale>(Describe(map, u, c, output, eps), grid);
+        var half = new Job<HalfScale>(Describe(map, halfU, halfC, halfOutput, eps), halfGrid);
+        SweepBoth(full, half, map.shape[0], halfGrid);
+        return (output.transpose(1, 2).MoveToOuterDisposeScope(), halfOutput.transpose(1, 2).MoveToOuterDisposeScope()); // [N, T, Da] each
+    }
+
+    static Tensor Output(Tensor map, RegionGrid grid) => empty([map.shape[0], map.shape[1], grid.Tokens], ScalarType.Float32); // [N, Da, T]
+
+    /// <summary>The addresses a sweep needs; the tensors made here live in the caller's dispose scope.</summary>
+    static Tensors Describe(Tensor map, Tensor u, Tensor c, Tensor output, double eps)
+    {
         var uT = u.to(ScalarType.Float32).transpose(1, 2).contiguous();                       // [N, Da, T]
         var uSums = u.sum(-1, type: ScalarType.Float64);                                       // [N, T]
         var offsets = c.to(ScalarType.Float32).contiguous();                                   // [N, T]
-        var output = empty([images, channels, grid.Tokens], ScalarType.Float32);               // [N, Da, T]
-        var tensors = new Tensors(Address<float>(map), map.stride(0), map.stride(1), map.stride(2), channels,
+        return new Tensors(Address<float>(map), map.stride(0), map.stride(1), map.stride(2), map.shape[1],
             Address<float>(uT), Address<double>(uSums), Address<float>(offsets), Address<float>(output), eps);
-        if (halfScale) Sweep(new Job<HalfScale>(tensors, grid), images, grid);
-        else Sweep(new Job<FullScale>(tensors, grid), images, grid);
-        return output.transpose(1, 2).MoveToOuterDisposeScope();                               // [N, T, Da]
+    }
+
+    /// <summary>Block rows per band, bands per image, threads: a few bands per thread to balance the load.</summary>
+    static (long RowsPerBand, long BandsPerImage, int Threads) Bands(long blockRows, long images)
+    {
+        int threads = Math.Max(1, get_num_threads());
+        long rowsPerBand = Math.Clamp(blockRows * images / (BandsPerThread * threads), 1, blockRows);
+        return (rowsPerBand, (blockRows + rowsPerBand - 1) / rowsPerBand, threads);
     }
 
     static void Sweep<TRows>(Job<TRows> job, long images, RegionGrid grid) where TRows : struct, IMapRows
     {
-        int threads = Math.Max(1, get_num_threads());
-        long blockRowsPerBand = Math.Clamp(grid.Rows * images / (BandsPerThread * threads), 1, grid.Rows);
-        long bandsPerImage = (grid.Rows + blockRowsPerBand - 1) / blockRowsPerBand;
+        var (rowsPerBand, bandsPerImage, threads) = Bands(grid.Rows, images);
         Parallel.For(0L, images * bandsPerImage, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            () => new Workspace(blockRowsPerBand, grid),
-            (band, _, workspace) =>
+            () => job.CreateWorkspace(rowsPerBand),
+            (band, _, ws) =>
             {
-                long image = band / bandsPerImage, firstRow = band % bandsPerImage * blockRowsPerBand;
-                job.Band(workspace, image, firstRow, Math.Min(blockRowsPerBand, grid.Rows - firstRow));
-                return workspace;
+                long image = band / bandsPerImage, firstRow = band % bandsPerImage * rowsPerBand;
+                long rows = Math.Min(rowsPerBand, grid.Rows - firstRow);
+                job.Begin(ws, image, firstRow, rows);
+                for (long c0 = 0; c0 < job.Channels; c0 += ChannelChunk)
+                    for (long r = 0; r < rows; r++) job.Moments(ws, c0, r);
+                job.Softmaxes(ws);
+                for (long c0 = 0; c0 < job.Channels; c0 += ChannelChunk)
+                    for (long r = 0; r < rows; r++) job.WeightedSums(ws, c0, r);
+                return ws;
             },
-            workspace => workspace.Dispose());
+            ws => ws.Dispose());
+    }
+
+    /// <summary>
+    /// Both jobs band by band: half-scale block row r covers full-scale block rows 2r and 2r + 1, and reads a chunk of
+    /// channel planes of their 2s map rows right after the full-scale job has (a few hundred KB: still in L2).
+    /// </summary>
+    static void SweepBoth(Job<FullScale> full, Job<HalfScale> half, long images, RegionGrid halfGrid)
+    {
+        var (rowsPerBand, bandsPerImage, threads) = Bands(halfGrid.Rows, images);
+        Parallel.For(0L, images * bandsPerImage, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            () => (Full: full.CreateWorkspace(2 * rowsPerBand), Half: half.CreateWorkspace(rowsPerBand)),
+            (band, _, ws) =>
+            {
+                long image = band / bandsPerImage, firstRow = band % bandsPerImage * rowsPerBand;
+                long rows = Math.Min(rowsPerBand, halfGrid.Rows - firstRow);
+                full.Begin(ws.Full, image, 2 * firstRow, 2 * rows);
+                half.Begin(ws.Half, image, firstRow, rows);
+                for (long c0 = 0; c0 < full.Channels; c0 += ChannelChunk)
+                    for (long r = 0; r < rows; r++)
+                    {
+                        full.Moments(ws.Full, c0, 2 * r);
+                        full.Moments(ws.Full, c0, 2 * r + 1);
+                        half.Moments(ws.Half, c0, r);
+                    }
+                full.Softmaxes(ws.Full);
+                half.Softmaxes(ws.Half);
+                for (long c0 = 0; c0 < full.Channels; c0 += ChannelChunk)
+                    for (long r = 0; r < rows; r++)
+                    {
+                        full.WeightedSums(ws.Full, c0, 2 * r);
+                        full.WeightedSums(ws.Full, c0, 2 * r + 1);
+                        half.WeightedSums(ws.Half, c0, r);
+                    }
+                return ws;
+            },
+            ws =>
+            {
+                ws.Full.Dispose();
+                ws.Half.Dispose();
+            });
     }
 
     static T* Address<T>(Tensor t) where T : unmanaged => (T*)t.storage<T>().data_ptr() + t.storage_offset();
@@ -169,6 +249,10 @@ internal static unsafe class RegionAttentionKernel
         /// <summary>Pass-2 sums of a chunk of channels over the s rows of a block row: [k, w].</summary>
         public float* Partial { get; }
 
+        /// <summary>The band in progress: its first map row (channel 0), u, output (channel 0, first token), first token, block rows.</summary>
+        public float* Band, U, Output;
+        public long FirstToken, Rows;
+
         public void ClearMoments() => new Span<double>(Dots, (int)(3 * _positions)).Clear();
 
         public void Dispose() => NativeMemory.AlignedFree(_memory);
@@ -180,49 +264,52 @@ internal static unsafe class RegionAttentionKernel
         readonly long _strideN = t.StrideN, _strideC = t.StrideC, _strideH = t.StrideH, _rowStride = TRows.RowStride(t.StrideH);
         readonly long _channels = t.Channels, _s = grid.Block, _cols = grid.Cols, _width = grid.Width, _tokens = grid.Tokens;
 
-        /// <summary>Block rows [firstRow, firstRow + rows) of one image.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Band(Workspace ws, long image, long firstRow, long rows)
-        {
-            float* band = _map + image * _strideN + firstRow * _s * _rowStride;                   // channel 0, first row
-            float* u = t.UT + image * _channels * _tokens + firstRow * _cols;                     // channel 0, first token
-            long firstToken = image * _tokens + firstRow * _cols;
+        public long Channels => _channels;
 
-            // Pass 1: moments of every position of the band, relative to its channel-0 value.
+        public Workspace CreateWorkspace(long blockRows) => new(blockRows, grid);
+
+        /// <summary>Starts block rows [firstRow, firstRow + rows) of one image: clears the moments, keeps every x₀.</summary>
+        public void Begin(Workspace ws, long image, long firstRow, long rows)
+        {
+            ws.Band = _map + image * _strideN + firstRow * _s * _rowStride;
+            ws.U = t.UT + image * _channels * _tokens + firstRow * _cols;
+            ws.Output = t.Output + image * _channels * _tokens + firstRow * _cols;
+            ws.FirstToken = image * _tokens + firstRow * _cols;
+            ws.Rows = rows;
             ws.ClearMoments();
             for (long h = 0; h < rows * _s; h++)
-                CopyRow(band + h * _rowStride, ws.Shift + h * _width);
-            for (long c0 = 0; c0 < _channels; c0 += ChannelChunk)
-            {
-                int chunk = (int)Math.Min(ChannelChunk, _channels - c0);
-                for (long r = 0; r < rows; r++)
-                {
-                    SpreadU(u + c0 * _tokens + r * _cols, chunk, ws.RowU);
-                    for (long h = r * _s; h < (r + 1) * _s; h++)
-                        Moments(band + c0 * _strideC + h * _rowStride, chunk, ws.RowU,
-                            ws.Shift + h * _width, ws.Dots + h * _width, ws.Sums + h * _width, ws.Squares + h * _width);
-                }
-            }
+                CopyRow(ws.Band + h * _rowStride, ws.Shift + h * _width);
+        }
 
-            for (long r = 0; r < rows; r++)
+        /// <summary>Pass 1 for block row <paramref name="r"/> of the band and the channel chunk at <paramref name="c0"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Moments(Workspace ws, long c0, long r)
+        {
+            int chunk = (int)Math.Min(ChannelChunk, _channels - c0);
+            SpreadU(ws.U + c0 * _tokens + r * _cols, chunk, ws.RowU);
+            for (long h = r * _s; h < (r + 1) * _s; h++)
+                Moments(ws.Band + c0 * _strideC + h * _rowStride, chunk, ws.RowU,
+                    ws.Shift + h * _width, ws.Dots + h * _width, ws.Sums + h * _width, ws.Squares + h * _width);
+        }
+
+        /// <summary>The softmax of every token of the band, once pass 1 has seen all channels.</summary>
+        public void Softmaxes(Workspace ws)
+        {
+            for (long r = 0; r < ws.Rows; r++)
                 for (long col = 0; col < _cols; col++)
                 {
-                    long token = firstToken + r * _cols + col;
+                    long token = ws.FirstToken + r * _cols + col;
                     ws.MeanShift[r * _cols + col] = Softmax(r * _s * _width + col * _s, t.USums[token], t.Offsets[token], ws);
                 }
+        }
 
-            // Pass 2: weighted sums, one block row and a chunk of channels at a time.
-            float* outputBand = t.Output + image * _channels * _tokens + firstRow * _cols;
-            for (long c0 = 0; c0 < _channels; c0 += ChannelChunk)
-            {
-                int chunk = (int)Math.Min(ChannelChunk, _channels - c0);
-                for (long r = 0; r < rows; r++)
-                {
-                    long at = r * _s * _width;
-                    WeightedSums(band + c0 * _strideC + r * _s * _rowStride, chunk, ws.Shift + at, ws.Weights + at,
-                        ws.MeanShift + r * _cols, ws.Partial, outputBand + c0 * _tokens + r * _cols);
-                }
-            }
+        /// <summary>Pass 2 for block row <paramref name="r"/> of the band and the channel chunk at <paramref name="c0"/>.</summary>
+        public void WeightedSums(Workspace ws, long c0, long r)
+        {
+            int chunk = (int)Math.Min(ChannelChunk, _channels - c0);
+            long at = r * _s * _width;
+            WeightedSums(ws.Band + c0 * _strideC + r * _s * _rowStride, chunk, ws.Shift + at, ws.Weights + at,
+                ws.MeanShift + r * _cols, ws.Partial, ws.Output + c0 * _tokens + r * _cols);
         }
 
         void CopyRow(float* row, float* target)

@@ -159,6 +159,31 @@ public sealed class PatchInfoMiningTests : IDisposable
         TensorAssert.Close(expected, Centred(tensorOps), "half scale, tensor operations");
     }
 
+    /// <summary>
+    /// MGM-HD's crops and global view share one pair of sweeps over the map in the CPU kernel; each result must be the
+    /// one the kernel gives for that grid alone, bit for bit (odd channel counts and widths take the scalar tails).
+    /// </summary>
+    [Theory]
+    [InlineData(1, 3, 2, 12, 4)]
+    [InlineData(2, 4, 3, 21, 5)]
+    [InlineData(1, 2, 5, 9, 1)]
+    [InlineData(1, 12, 4, 8, 8)]
+    public void Crops_and_global_view_in_one_sweep_equal_separate_sweeps(long images, long patches, long block, long channels, long seed)
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator((ulong)seed);
+        var map = MiningTestData.RandomMap(images, channels, 2 * patches * block, generator);
+        var (grid, halfGrid) = (new RegionGrid(2 * patches, 2 * patches, block), new RegionGrid(patches, patches, block));
+        var (u, c) = (randn([images, grid.Tokens, channels], generator: generator), randn([images, grid.Tokens], generator: generator));
+        var (halfU, halfC) = (randn([images, halfGrid.Tokens, channels], generator: generator), randn([images, halfGrid.Tokens], generator: generator));
+
+        var (full, half) = RegionAttentionKernel.RunWithHalfScale(map, u, c, grid, halfU, halfC, halfGrid, 1e-5);
+
+        Assert.True(RegionAttentionKernel.Run(map, u, c, grid, 1e-5).Equals(full), "crops");
+        Assert.True(RegionAttentionKernel.Run(map, halfU, halfC, halfGrid, 1e-5, halfScale: true).Equals(half), "global view");
+        Assert.Throws<ArgumentException>(() => RegionAttentionKernel.RunWithHalfScale(map, u, c, grid, halfU, halfC, halfGrid with { Block = block + 1 }, 1e-5));
+    }
+
     /// <summary>Half-precision models run too: the CPU kernel reads a bf16 map in float32, the tensor operations stay in bf16.</summary>
     [Fact]
     public void Bfloat16_mining_agrees_with_float32_to_bfloat16_precision()
