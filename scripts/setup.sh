@@ -51,7 +51,12 @@ install_libstdcxx_from_trixie() {
               -o "Dir::State::Lists=$tmp/lists" -o "APT::Default-Release=trixie")
   say "installing libstdc++6 from Debian 13 (trixie) via $mirror (temporary source, not kept)"
   as_root apt-get "${opts[@]}" -qq update
+  # libstdc++6 14 needs libc6 >= 2.38, and Debian 13's libc6 in turn needs newer base-files (whose os-release then
+  # names Debian 13), dpkg, locales and GCC runtime libraries: apt takes exactly those along. Say which.
+  dpkg-query -W -f '${Package} ${Version}\n' | LC_ALL=C sort > "$tmp/before"
   DEBIAN_FRONTEND=noninteractive as_root apt-get "${opts[@]}" -y -qq install -t trixie libstdc++6 >/dev/null
+  dpkg-query -W -f '${Package} ${Version}\n' | LC_ALL=C sort > "$tmp/after"
+  say "installed or upgraded from Debian 13: $(LC_ALL=C comm -13 "$tmp/before" "$tmp/after" | awk '{printf "%s%s", sep, $1; sep=", "}')"
 }
 
 if has_glibcxx; then
