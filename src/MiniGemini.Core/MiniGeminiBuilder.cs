@@ -63,16 +63,7 @@ public sealed class MiniGeminiBuilder
     public static MiniGeminiBuilder FromOptions(MiniGeminiOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var copy = new MiniGeminiOptions
-        {
-            ModelPath = options.ModelPath, LanguageModelPath = options.LanguageModelPath, MultimodalWeightsPath = options.MultimodalWeightsPath,
-            TokenizerPath = options.TokenizerPath, VisionTowerPath = options.VisionTowerPath, AuxVisionTowerPath = options.AuxVisionTowerPath,
-            Device = options.Device, Precision = options.Precision, Template = options.Template, ImageSize = options.ImageSize,
-            ImageGrid = options.ImageGrid, ImageGlobal = options.ImageGlobal, MaxImagePixels = options.MaxImagePixels, ApplyExifOrientation = options.ApplyExifOrientation, Mining = options.Mining,
-            LoggerFactory = options.LoggerFactory, LoadProgress = options.LoadProgress, ImageGenerator = options.ImageGenerator,
-        };
-        foreach (var root in options.TowerSearchRoots) copy.TowerSearchRoots.Add(root);
-        return new MiniGeminiBuilder(copy);
+        return new MiniGeminiBuilder(options.Copy());
     }
 
     /// <summary>Uses this CLIP tower folder (its config.json; its weights unless the checkpoint embeds the tower).</summary>

@@ -60,7 +60,7 @@ public sealed class MiniGeminiOptions
     /// Extra folders in which a tower named by config.json is looked for by its last path segment (released configs
     /// name <c>model_zoo/OpenAI/clip-vit-large-patch14-336</c>, which rarely exists as written).
     /// </summary>
-    public IList<string> TowerSearchRoots { get; } = new List<string>();
+    public IList<string> TowerSearchRoots { get; private set; } = new List<string>();
 
     /// <summary>Torch device: <c>cpu</c>, <c>cuda</c>, <c>cuda:1</c>.</summary>
     public string Device { get; set; } = "cpu";
@@ -100,4 +100,12 @@ public sealed class MiniGeminiOptions
 
     /// <summary>Renders the captions of image-generation answers; null = no rendering (the caption is still returned).</summary>
     public SdxlBridge? ImageGenerator { get; set; }
+
+    /// <summary>A copy whose search-root list is its own.</summary>
+    internal MiniGeminiOptions Copy()
+    {
+        var copy = (MiniGeminiOptions)MemberwiseClone();
+        copy.TowerSearchRoots = new List<string>(TowerSearchRoots);
+        return copy;
+    }
 }

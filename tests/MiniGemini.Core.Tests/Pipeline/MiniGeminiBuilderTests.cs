@@ -163,6 +163,21 @@ public sealed class MiniGeminiBuilderTests : IDisposable
         Assert.Throws<ArgumentException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithTemplate("nope").Build());
     }
 
+    [Fact]
+    public void FromOptions_takes_a_copy_of_the_options()
+    {
+        var options = new MiniGeminiOptions { ModelPath = Path.Combine(Tiny, "model"), Template = "vicuna_v1" };
+        var builder = MiniGeminiBuilder.FromOptions(options);
+        options.ModelPath = Path.Combine(_dir, "missing");
+        options.Template = "no_such_template";
+        options.TowerSearchRoots.Add(Path.Combine(_dir, "missing-root"));
+
+        using var model = builder.Build();
+
+        Assert.Equal("vicuna_v1", model.Template.Name);
+        Assert.Single(options.TowerSearchRoots);
+    }
+
     sealed class SyncProgress(Action<LoadProgress> report) : IProgress<LoadProgress>
     {
         public void Report(LoadProgress value) => report(value);
