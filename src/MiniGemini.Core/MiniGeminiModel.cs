@@ -229,8 +229,7 @@ public sealed class MiniGeminiModel : IDisposable
                 var delta = state.Matcher.Push(state.Decoder.Append(step.TokenIds[b]));
                 state.Text.Append(delta);
                 if (delta.Length > 0) onDelta(b, delta);
-                if (state.Matcher.Stopped) state.Finish(FinishReason.Stop);
-                else if (step.Finished[b]) state.Finish(FinishReason.Stop);
+                if (state.Matcher.Stopped || step.Finished[b]) state.Finish(FinishReason.Stop);
             }
             if (states.All(s => s.Done)) break;
         }

@@ -20,14 +20,19 @@ internal sealed class StopStringMatcher
         if (Stopped || delta.Length == 0) return "";
         _pending.Append(delta);
         var text = _pending.ToString();
-        int cut = _stops.Select(s => text.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
+        int cut = -1, hold = 0;
+        foreach (var stop in _stops)
+        {
+            int at = text.IndexOf(stop, StringComparison.Ordinal);
+            if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+            hold = Math.Max(hold, LongestSuffixThatPrefixes(text, stop));
+        }
         if (cut >= 0)
         {
             Stopped = true;
             _pending.Clear();
             return text[..cut];
         }
-        int hold = _stops.Select(s => LongestSuffixThatPrefixes(text, s)).DefaultIfEmpty(0).Max();
         var release = text[..^hold];
         _pending.Remove(0, release.Length);
         return release;

@@ -79,7 +79,8 @@ internal sealed class VisionStack : IDisposable
 
     public void To(Device device, ScalarType dtype)
     {
-        foreach (var module in new nn.Module[] { Clip, ConvNeXt, Mining, Projector }) module.to(device).to(dtype);
+        // One conversion per parameter: the weights never sit on the device in float32 first.
+        foreach (var module in new nn.Module[] { Clip, ConvNeXt, Mining, Projector }) module.to(device, dtype);
     }
 
     public void Dispose()
