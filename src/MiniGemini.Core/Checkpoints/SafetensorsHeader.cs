@@ -89,7 +89,7 @@ internal static class SafetensorsHeader
         var dtypeName = dtypeElement.GetString()!;
         if (!StorageTypes.TryFromSafetensors(dtypeName, out var dtype))
             throw Bad(StorageTypes.IsKnownUnsupported(dtypeName)
-                ? $"dtype {dtypeName} is not supported (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)."
+                ? $"dtype {dtypeName} is not supported (supported: {StorageTypes.SafetensorsNames})."
                 : $"unknown dtype '{dtypeName}'.");
 
         if (!value.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
