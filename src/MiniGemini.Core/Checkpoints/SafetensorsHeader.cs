@@ -1,5 +1,5 @@
-using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using TorchSharp;
 
 namespace MiniGemini.Checkpoints;
@@ -18,14 +18,14 @@ internal static class SafetensorsHeader
     public const long MaxHeaderBytes = 100_000_000;
 
     public static (IReadOnlyList<SafetensorsEntry> Entries, IReadOnlyDictionary<string, string> Metadata) Parse(
-        ReadOnlySpan<byte> json, long dataLength, string file)
+        ReadOnlyMemory<byte> json, long dataLength, string file)
     {
-        if (!IsValidUtf8(json))
+        if (!Utf8.IsValid(json.Span))
             throw new CheckpointFormatException($"{file}: the safetensors header is not valid UTF-8.", file);
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
         }
         catch (JsonException e)
         {
@@ -51,21 +51,6 @@ internal static class SafetensorsHeader
             return (entries, metadata);
         }
     }
-
-    static bool IsValidUtf8(ReadOnlySpan<byte> bytes)
-    {
-        try
-        {
-            StrictUtf8.GetCharCount(bytes);
-            return true;
-        }
-        catch (DecoderFallbackException)
-        {
-            return false;
-        }
-    }
-
-    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     static void ReadMetadata(JsonElement value, Dictionary<string, string> metadata, string file)
     {
