@@ -5,9 +5,8 @@ public static class Checkpoint
 {
     /// <summary>
     /// Opens a checkpoint: a <c>.safetensors</c> file, a sharded index (<c>*.index.json</c>), a zip-format PyTorch
-    /// <c>.bin</c>/<c>.pt</c>/<c>.pth</c>, or a folder holding <c>model.safetensors</c>,
-    /// <c>model.safetensors.index.json</c>, <c>open_clip_model.safetensors</c> or <c>open_clip_pytorch_model.bin</c>
-    /// (in that order of preference).
+    /// <c>.bin</c>/<c>.pt</c>/<c>.pth</c>, or a folder holding one of <see cref="FolderCandidates"/> (the first
+    /// found, in that order of preference).
     /// </summary>
     /// <exception cref="CheckpointException">Nothing loadable is there, or the file is malformed.</exception>
     public static ITensorSource Open(string path, TensorReadMode mode = TensorReadMode.MemoryMapped)

@@ -1,5 +1,5 @@
-using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using TorchSharp;
 
 namespace MiniGemini.Checkpoints;
@@ -18,14 +18,14 @@ internal static class SafetensorsHeader
     public const long MaxHeaderBytes = 100_000_000;
 
     public static (IReadOnlyList<SafetensorsEntry> Entries, IReadOnlyDictionary<string, string> Metadata) Parse(
-        ReadOnlySpan<byte> json, long dataLength, string file)
+        ReadOnlyMemory<byte> json, long dataLength, string file)
     {
-        if (!IsValidUtf8(json))
+        if (!Utf8.IsValid(json.Span))
             throw new CheckpointFormatException($"{file}: the safetensors header is not valid UTF-8.", file);
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
         }
         catch (JsonException e)
         {
@@ -52,21 +52,6 @@ internal static class SafetensorsHeader
         }
     }
 
-    static bool IsValidUtf8(ReadOnlySpan<byte> bytes)
-    {
-        try
-        {
-            StrictUtf8.GetCharCount(bytes);
-            return true;
-        }
-        catch (DecoderFallbackException)
-        {
-            return false;
-        }
-    }
-
-    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
     static void ReadMetadata(JsonElement value, Dictionary<string, string> metadata, string file)
     {
         if (value.ValueKind != JsonValueKind.Object)
@@ -89,7 +74,7 @@ internal static class SafetensorsHeader
         var dtypeName = dtypeElement.GetString()!;
         if (!StorageTypes.TryFromSafetensors(dtypeName, out var dtype))
             throw Bad(StorageTypes.IsKnownUnsupported(dtypeName)
-                ? $"dtype {dtypeName} is not supported (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)."
+                ? $"dtype {dtypeName} is not supported (supported: {StorageTypes.SafetensorsNames})."
                 : $"unknown dtype '{dtypeName}'.");
 
         if (!value.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)

@@ -39,14 +39,13 @@ public static class SafetensorsWriter
             }
             json.WriteEndObject();
         }
-        var header = buffer.ToArray().ToList();
-        while ((8 + header.Count) % 8 != 0) header.Add((byte)' ');
+        while (buffer.Length % 8 != 0) buffer.WriteByte((byte)' ');
 
         using var file = new FileStream(path, FileMode.Create, FileAccess.Write);
         Span<byte> length = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Count);
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)buffer.Length);
         file.Write(length);
-        file.Write(header.ToArray());
+        buffer.WriteTo(file);
         foreach (var (_, tensor) in ordered)
         {
             using var cpu = tensor.detach().cpu().contiguous();

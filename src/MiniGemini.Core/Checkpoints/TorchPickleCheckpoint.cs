@@ -122,8 +122,11 @@ public sealed class TorchPickleCheckpoint : ITensorSource
             using var stream = entry.Open();
             TensorMemory.ForEachChunk(storage, (dest, _) => stream.ReadExactly(dest));
         }
+        // One copy into a tensor of its own, so a view of part of a shared storage does not keep all of it alive.
         using var view = storage.as_strided(t.Shape, t.Stride, t.Offset);
-        return view.contiguous().clone();
+        var tensor = torch.empty(t.Shape, t.DType);
+        tensor.copy_(view);
+        return tensor;
     }
 
     /// <inheritdoc/>

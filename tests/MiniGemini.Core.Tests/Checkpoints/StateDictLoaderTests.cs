@@ -24,6 +24,14 @@ public sealed class StateDictLoaderTests : IDisposable
 
     static string ConvNeXtBin => Path.Combine(FixtureCatalog.Bundled("convnext-tiny"), "open_clip_pytorch_model.bin");
 
+    /// <summary>Writes <paramref name="tensors"/> to a safetensors file in the temp folder and opens it.</summary>
+    ITensorSource Saved(string name, Dictionary<string, Tensor> tensors)
+    {
+        var path = Path.Combine(_dir, name);
+        SafetensorsWriter.Write(path, tensors);
+        return Checkpoint.Open(path);
+    }
+
     [Fact]
     public void Loads_a_prefix_sub_tree_exactly()
     {
@@ -41,13 +49,11 @@ public sealed class StateDictLoaderTests : IDisposable
     public void Shape_mismatch_is_an_error_even_when_copy_would_broadcast()
     {
         using var scope = NewDisposeScope();
-        var path = Path.Combine(_dir, "bias.safetensors");
         // A [1] bias would broadcast silently into a [16] parameter with copy_.
-        SafetensorsWriter.Write(path, new Dictionary<string, Tensor>
+        using var source = Saved("bias.safetensors", new Dictionary<string, Tensor>
         {
             ["0.weight"] = randn(16, 3, 4, 4), ["0.bias"] = ones(1), ["1.weight"] = ones(16), ["1.bias"] = zeros(16),
         });
-        using var source = Checkpoint.Open(path);
         using var stem = new Stem();
         var before = stem.state_dict()["0.weight"].clone();
         var e = Assert.Throws<CheckpointMismatchException>(() => StateDictLoader.Load(stem, source));
@@ -60,12 +66,10 @@ public sealed class StateDictLoaderTests : IDisposable
     public void Missing_and_unexpected_keys_are_listed()
     {
         using var scope = NewDisposeScope();
-        var path = Path.Combine(_dir, "partial.safetensors");
-        SafetensorsWriter.Write(path, new Dictionary<string, Tensor>
+        using var source = Saved("partial.safetensors", new Dictionary<string, Tensor>
         {
             ["0.weight"] = randn(16, 3, 4, 4), ["0.bias"] = zeros(16), ["1.weight"] = ones(16), ["extra.weight"] = ones(2),
         });
-        using var source = Checkpoint.Open(path);
         using var stem = new Stem();
         var e = Assert.Throws<CheckpointMismatchException>(() => StateDictLoader.Load(stem, source));
         Assert.Equal(["1.bias"], e.Report.Missing);
@@ -78,12 +82,10 @@ public sealed class StateDictLoaderTests : IDisposable
     public void Foreign_keys_are_skipped_by_rule_and_allowed_missing_keys_pass()
     {
         using var scope = NewDisposeScope();
-        var path = Path.Combine(_dir, "rules.safetensors");
-        SafetensorsWriter.Write(path, new Dictionary<string, Tensor>
+        using var source = Saved("rules.safetensors", new Dictionary<string, Tensor>
         {
             ["0.weight"] = randn(16, 3, 4, 4), ["0.bias"] = zeros(16), ["1.weight"] = ones(16), ["head.fc.weight"] = ones(2),
         });
-        using var source = Checkpoint.Open(path);
         using var stem = new Stem();
         var report = StateDictLoader.Load(stem, source, "", new LoadOptions
         {
@@ -99,13 +101,11 @@ public sealed class StateDictLoaderTests : IDisposable
     public void Values_are_converted_to_the_parameter_dtype()
     {
         using var scope = NewDisposeScope();
-        var path = Path.Combine(_dir, "bf16.safetensors");
         var weight = randn(16, 3, 4, 4).to(ScalarType.BFloat16);
-        SafetensorsWriter.Write(path, new Dictionary<string, Tensor>
+        using var source = Saved("bf16.safetensors", new Dictionary<string, Tensor>
         {
             ["0.weight"] = weight, ["0.bias"] = zeros(16, ScalarType.BFloat16), ["1.weight"] = ones(16, ScalarType.BFloat16), ["1.bias"] = zeros(16, ScalarType.BFloat16),
         });
-        using var source = Checkpoint.Open(path);
         using var stem = new Stem();
         StateDictLoader.Load(stem, source);
         var loaded = stem.state_dict()["0.weight"];

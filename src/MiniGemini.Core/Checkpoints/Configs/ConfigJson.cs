@@ -16,28 +16,20 @@ internal sealed class ConfigJson
 
     public string File { get; }
 
-    public JsonObject Json => _json;
-
     public static ConfigJson Load(string path)
     {
         path = Path.GetFullPath(path);
         if (!System.IO.File.Exists(path)) throw new ModelConfigException($"{path}: file not found.", path);
-        try
-        {
-            var node = JsonNode.Parse(System.IO.File.ReadAllText(path), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-            return node is JsonObject obj ? new ConfigJson(obj, path) : throw new ModelConfigException($"{path}: not a JSON object.", path);
-        }
-        catch (JsonException e)
-        {
-            throw new ModelConfigException($"{path}: not valid JSON ({e.Message}).", path, inner: e);
-        }
+        return Parse(System.IO.File.ReadAllText(path), path);
     }
 
+    /// <summary>Parses config text (comments and trailing commas are accepted, from a file or not).</summary>
     public static ConfigJson Parse(string json, string source = "<json>")
     {
         try
         {
-            return JsonNode.Parse(json) is JsonObject obj ? new ConfigJson(obj, source) : throw new ModelConfigException($"{source}: not a JSON object.", source);
+            var node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            return node is JsonObject obj ? new ConfigJson(obj, source) : throw new ModelConfigException($"{source}: not a JSON object.", source);
         }
         catch (JsonException e)
         {
@@ -64,8 +56,6 @@ internal sealed class ConfigJson
         JsonValueKind.False => false,
         _ => (bool?)null,
     }, "true or false");
-
-    public string String(string key) => OptionalString(key) ?? throw Missing(key);
 
     public string? OptionalString(params string[] keys) => Get(keys, n => n.GetValueKind() == JsonValueKind.String ? n.GetValue<string>() : null, "a string");
 
