@@ -43,7 +43,7 @@ public sealed class MiniGeminiChatClient : IChatClient
     /// <inheritdoc/>
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var (prompt, generation) = Translate(messages, options);
+        var (prompt, generation) = Translate(messages, options, this);
         await _queue.WaitAsync(cancellationToken).ConfigureAwait(false);
         MiniGeminiResponse answer;
         try
@@ -69,7 +69,7 @@ public sealed class MiniGeminiChatClient : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var (prompt, generation) = Translate(messages, options);
+        var (prompt, generation) = Translate(messages, options, this);
         var responseId = Guid.NewGuid().ToString("N");
         var messageId = Guid.NewGuid().ToString("N");
         await _queue.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -134,7 +134,8 @@ public sealed class MiniGeminiChatClient : IChatClient
 
     static ChatFinishReason Map(FinishReason reason) => reason == FinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
-    internal static (MiniGeminiPrompt Prompt, GenerationOptions? Options) Translate(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    /// <summary>Messages and options → prompt and generation options; <paramref name="client"/> is handed to the options' raw-representation factory.</summary>
+    internal static (MiniGeminiPrompt Prompt, GenerationOptions? Options) Translate(IEnumerable<ChatMessage> messages, ChatOptions? options, IChatClient client)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var turns = new List<ChatTurn>();
@@ -163,13 +164,13 @@ public sealed class MiniGeminiChatClient : IChatClient
             SystemPrompt = system.Count > 0 ? string.Join("\n", system) : null,
             GenerateImage = options?.AdditionalProperties?.TryGetValue(GenerateImageProperty, out var flag) == true && flag is true or "true",
         };
-        return (prompt, GenerationOptionsOf(options));
+        return (prompt, GenerationOptionsOf(options, client));
     }
 
-    static GenerationOptions? GenerationOptionsOf(ChatOptions? options)
+    static GenerationOptions? GenerationOptionsOf(ChatOptions? options, IChatClient client)
     {
         if (options is null) return null;
-        var raw = options.RawRepresentationFactory?.Invoke(null!) as GenerationOptions;
+        var raw = options.RawRepresentationFactory?.Invoke(client) as GenerationOptions;
         var o = raw ?? new GenerationOptions();
         return o with
         {

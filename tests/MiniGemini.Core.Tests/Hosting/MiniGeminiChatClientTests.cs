@@ -84,7 +84,7 @@ public sealed class MiniGeminiChatClientTests(TinyModelFixture tiny)
         Assert.Equal(first.Text, second.Text); // same seed → same sample
         Assert.Equal(["zzz"], options.StopSequences);
         Assert.True(first.Usage!.OutputTokenCount <= 6);
-        var (_, mapped) = MiniGeminiChatClient.Translate([new ChatMessage(ChatRole.User, "Hi")], options);
+        var (_, mapped) = MiniGeminiChatClient.Translate([new ChatMessage(ChatRole.User, "Hi")], options, client);
         Assert.Equal(0.8, mapped!.Temperature, 5);
         Assert.Equal(0.9, mapped.TopP, 5);
         Assert.Equal(20, mapped.TopK);
@@ -96,19 +96,36 @@ public sealed class MiniGeminiChatClientTests(TinyModelFixture tiny)
     [Fact]
     public void System_messages_and_turns_are_translated()
     {
+        using var client = new MiniGeminiChatClient(tiny.Model);
         var (prompt, _) = MiniGeminiChatClient.Translate(
         [
             new ChatMessage(ChatRole.System, "Be brief."),
             new ChatMessage(ChatRole.User, "What is this?"),
             new ChatMessage(ChatRole.Assistant, "A plot."),
             new ChatMessage(ChatRole.User, "Of what?"),
-        ], new ChatOptions { AdditionalProperties = new() { [MiniGeminiChatClient.GenerateImageProperty] = true } });
+        ], new ChatOptions { AdditionalProperties = new() { [MiniGeminiChatClient.GenerateImageProperty] = true } }, client);
         Assert.Equal("Be brief.", prompt.SystemPrompt);
         Assert.Equal(3, prompt.Turns.Count);
         Assert.Equal(TurnRole.Assistant, prompt.Turns[1].Role);
         Assert.True(prompt.GenerateImage);
-        Assert.Throws<ArgumentException>(() => MiniGeminiChatClient.Translate([new ChatMessage(ChatRole.Assistant, "x")], null));
-        Assert.Throws<NotSupportedException>(() => MiniGeminiChatClient.Translate([new ChatMessage(ChatRole.Tool, "x")], null));
+        Assert.Throws<ArgumentException>(() => MiniGeminiChatClient.Translate([new ChatMessage(ChatRole.Assistant, "x")], null, client));
+        Assert.Throws<NotSupportedException>(() => MiniGeminiChatClient.Translate([new ChatMessage(ChatRole.Tool, "x")], null, client));
+    }
+
+    [Fact]
+    public void The_raw_representation_factory_gets_the_client_and_sets_the_rest()
+    {
+        using var client = new MiniGeminiChatClient(tiny.Model);
+        IChatClient? seen = null;
+        var options = new ChatOptions
+        {
+            MaxOutputTokens = 5,
+            RawRepresentationFactory = c => { seen = c; return new GenerationOptions { RepetitionPenalty = 1.3 }; },
+        };
+        var (_, mapped) = MiniGeminiChatClient.Translate([new ChatMessage(ChatRole.User, "Hi")], options, client);
+        Assert.Same(client, seen);
+        Assert.Equal(1.3, mapped!.RepetitionPenalty, 6);
+        Assert.Equal(5, mapped.MaxNewTokens);
     }
 
     [Fact]
