@@ -18,19 +18,9 @@ public static class LlmDecodeConsole
     /// <summary>Runs the measurement; returns the process exit code.</summary>
     public static int Run(string[] args)
     {
-        string Arg(string name, string fallback)
-        {
-            int i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-        }
+        string Arg(string name, string fallback) => Option(args, name, fallback);
         var deviceName = Arg("--device", "cpu");
-        var dtype = Arg("--dtype", "fp32") switch
-        {
-            "bf16" => ScalarType.BFloat16,
-            "fp16" => ScalarType.Float16,
-            "fp32" => ScalarType.Float32,
-            var other => throw new ArgumentException($"--dtype {other}: use fp32, bf16 or fp16."),
-        };
+        var dtype = DType(args);
         var config = Arg("--shape", "7b") switch
         {
             "7b" => LlmShapes.Llama7B,
@@ -81,14 +71,14 @@ public static class LlmDecodeConsole
     }
 
     /// <summary>
-    /// <c>llm-parity [--device cuda] [--dtype fp32] folder…</c>: loads each LLM fixture folder on the device and prints
+    /// <c>llm-parity [--device cuda] [--dtype fp32|bf16|fp16] folder…</c>: loads each LLM fixture folder on the device and prints
     /// the max abs error of the logits (no mask and right-padded mask) and whether the greedy tokens are identical,
     /// so parity can be checked where the test project cannot run. Returns 1 when a check fails.
     /// </summary>
     public static int RunParity(string[] args)
     {
-        var deviceName = args.SkipWhile(a => a != "--device").Skip(1).FirstOrDefault() ?? "cpu";
-        var dtype = args.SkipWhile(a => a != "--dtype").Skip(1).FirstOrDefault() == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+        var deviceName = Option(args, "--device", "cpu");
+        var dtype = DType(args);
         if (deviceName.StartsWith("cuda", StringComparison.Ordinal)) InitializeDeviceType(DeviceType.CUDA);
         var device = new Device(deviceName);
         bool ok = true;
@@ -113,6 +103,22 @@ public static class LlmDecodeConsole
         }
         return ok ? 0 : 1;
     }
+
+    /// <summary>The value after <paramref name="name"/> in <paramref name="args"/>, or <paramref name="fallback"/>.</summary>
+    static string Option(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+
+    /// <summary><c>--dtype fp32|bf16|fp16</c> (default fp32).</summary>
+    static ScalarType DType(string[] args) => Option(args, "--dtype", "fp32") switch
+    {
+        "bf16" => ScalarType.BFloat16,
+        "fp16" => ScalarType.Float16,
+        "fp32" => ScalarType.Float32,
+        var other => throw new ArgumentException($"--dtype {other}: use fp32, bf16 or fp16."),
+    };
 
     static (TimeSpan Prefill, TimeSpan Decode) Measure(ILlmAdapter llm, Tensor prompt, GenerationOptions options, Device device)
     {

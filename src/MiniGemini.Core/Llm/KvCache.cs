@@ -79,9 +79,6 @@ internal sealed class KvCache : IDisposable
         Length += (int)newTokens;
     }
 
-    /// <summary>Forgets every position (the memory stays allocated for reuse).</summary>
-    public void Reset() => Length = 0;
-
     public void Dispose()
     {
         foreach (var t in _keys.Concat(_values).Concat(_entries)) t.Dispose();

@@ -13,24 +13,9 @@ public sealed class LlmParityTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Cases => FixtureCatalog.Cases(FixtureKind.Llm);
 
-    internal static AttentionKind[] Kinds => [AttentionKind.Sdpa, AttentionKind.Eager];
-
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Logits_match_the_reference(string id)
-    {
-        var folder = FixtureCatalog.Resolve(id);
-        using var io = FixtureIo.Open(folder);
-        foreach (var kind in Kinds)
-        {
-            using var llm = LlmAdapter.FromPretrained(folder, options: new LlmOptions { Attention = kind });
-            using var scope = NewDisposeScope();
-            var ids = io["input_ids"];
-            var logits = llm.Forward(llm.Embed(ids), Positions(ids.shape[0], ids.shape[1]), allLogits: true);
-            var error = TensorAssert.Close(io["logits"], logits, $"{id} logits ({kind})");
-            output.WriteLine($"{id} logits ({kind}): max |Δ| = {error:E2}");
-        }
-    }
+    public void Logits_match_the_reference(string id) => AssertLogitsWithEachAttention(id, maskKey: null, "logits");
 
     /// <summary>
     /// Row 1 is right-padded after 8 tokens. transformers (no position_ids given) keeps positions 0..11 and masks padded
@@ -38,18 +23,24 @@ public sealed class LlmParityTests(ITestOutputHelper output)
     /// </summary>
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Masked_logits_match_the_reference_at_every_position(string id)
+    public void Masked_logits_match_the_reference_at_every_position(string id) =>
+        AssertLogitsWithEachAttention(id, "attention_mask", "logits_masked");
+
+    /// <summary>All logits of the fixture's input_ids (with the mask stored under <paramref name="maskKey"/>, if any)
+    /// against <paramref name="expectedKey"/>, with SDPA and with eager attention.</summary>
+    void AssertLogitsWithEachAttention(string id, string? maskKey, string expectedKey)
     {
         var folder = FixtureCatalog.Resolve(id);
         using var io = FixtureIo.Open(folder);
-        foreach (var kind in Kinds)
+        foreach (var kind in new[] { AttentionKind.Sdpa, AttentionKind.Eager })
         {
             using var llm = LlmAdapter.FromPretrained(folder, options: new LlmOptions { Attention = kind });
             using var scope = NewDisposeScope();
             var ids = io["input_ids"];
-            var logits = llm.Forward(llm.Embed(ids), Positions(ids.shape[0], ids.shape[1]), io["attention_mask"], allLogits: true);
-            var error = TensorAssert.Close(io["logits_masked"], logits, $"{id} logits_masked ({kind})");
-            output.WriteLine($"{id} logits_masked ({kind}): max |Δ| = {error:E2}");
+            var mask = maskKey is null ? null : io[maskKey];
+            var logits = llm.Forward(llm.Embed(ids), Positions(ids.shape[0], ids.shape[1]), mask, allLogits: true);
+            var error = TensorAssert.Close(io[expectedKey], logits, $"{id} {expectedKey} ({kind})");
+            output.WriteLine($"{id} {expectedKey} ({kind}): max |Δ| = {error:E2}");
         }
     }
 

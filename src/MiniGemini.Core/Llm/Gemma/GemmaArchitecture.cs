@@ -17,7 +17,8 @@ internal sealed class GemmaArchitecture(LlmConfig config, LlmOptions options) : 
     public override float NormIdentity => 0f;
 
     public override nn.Module<Tensor, Tensor> FeedForward(int layer, Device device, ScalarType dtype) =>
-        new GatedMlp(Config.HiddenSize, Config.IntermediateSize, bias: false, MlpActivation, device, dtype);
+        new GatedMlp(Config.HiddenSize, Config.IntermediateSize, bias: false, MlpActivation, GatedMlp.MlpNames,
+            device, dtype);
 
     public override double? EmbeddingScale => Math.Sqrt(Config.HiddenSize);
 }

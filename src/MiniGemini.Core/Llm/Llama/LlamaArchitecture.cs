@@ -14,5 +14,6 @@ internal sealed class LlamaArchitecture(LlmConfig config, LlmOptions options) : 
         new RmsNorm(Config.HiddenSize, Config.RmsNormEps, device, dtype);
 
     public override nn.Module<Tensor, Tensor> FeedForward(int layer, Device device, ScalarType dtype) =>
-        new GatedMlp(Config.HiddenSize, Config.IntermediateSize, Config.MlpBias, MlpActivation, device, dtype);
+        new GatedMlp(Config.HiddenSize, Config.IntermediateSize, Config.MlpBias, MlpActivation, GatedMlp.MlpNames,
+            device, dtype);
 }

@@ -12,15 +12,15 @@ namespace MiniGemini.Llm.Mixtral;
 internal sealed class SparseMoeBlock : nn.Module<Tensor, Tensor>
 {
     readonly Linear gate;
-    readonly ModuleList<MixtralExpert> experts;
+    readonly ModuleList<GatedMlp> experts;
     readonly int _topK;
 
     public SparseMoeBlock(int hidden, int intermediate, int expertCount, int topK, Func<Tensor, Tensor> act, Device device, ScalarType dtype)
         : base(nameof(SparseMoeBlock))
     {
         gate = Layers.Linear(hidden, expertCount, bias: false, device, dtype);
-        experts = new ModuleList<MixtralExpert>(
-            Enumerable.Range(0, expertCount).Select(_ => new MixtralExpert(hidden, intermediate, act, device, dtype)).ToArray());
+        experts = new ModuleList<GatedMlp>(Enumerable.Range(0, expertCount)
+            .Select(_ => new GatedMlp(hidden, intermediate, bias: false, act, GatedMlp.ExpertNames, device, dtype)).ToArray());
         _topK = topK;
         RegisterComponents();
     }
