@@ -212,7 +212,7 @@ public sealed class MiniGeminiBuilder
             Progress("CLIP tower");
             var resolver = new TowerResolver(modelFolder, options.TowerSearchRoots);
             var mgmConfigPath = Path.Combine(modelFolder, "config.json");
-            var declared = options.ModelPath is not null && IsMgmConfig(mgmConfigPath) ? MgmConfig.Load(mgmConfigPath) : null;
+            var declared = options.ModelPath is null ? null : MgmConfigAt(mgmConfigPath);
             var (clip, clipFolder) = resolver.LoadClip(options.VisionTowerPath, declared?.VisionTower, mgmCheckpoint);
             Keep(clip);
 
@@ -255,7 +255,13 @@ public sealed class MiniGeminiBuilder
                 options.Precision, options.ImageGenerator, _logger);
         }
 
-        static bool IsMgmConfig(string path) => File.Exists(path) && File.ReadAllText(path).Contains("\"mm_hidden_size\"", StringComparison.Ordinal);
+        /// <summary>The MGM config at <paramref name="path"/>, or null when there is none or it is a plain LLM config.</summary>
+        static MgmConfig? MgmConfigAt(string path)
+        {
+            if (!File.Exists(path)) return null;
+            var json = ConfigJson.Load(path);
+            return json.Has("mm_hidden_size") ? MgmConfig.From(json) : null;
+        }
 
         static PreprocessorConfig? PreprocessorOf(string? clipFolder)
         {
