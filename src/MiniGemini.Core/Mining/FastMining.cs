@@ -81,6 +81,9 @@ internal static class FastMining
     }
 
     /// <summary>Attended HR features <c>[N, T, Da]</c> → LR + mined <c>[N, T, D]</c>.</summary>
-    static Tensor Values(PatchInfoMining mining, Tensor attended, Tensor lr) =>
-        linear(attended, mining.Folded.Values, mining.Folded.ValuesBias).add_(lr);
+    static Tensor Values(PatchInfoMining mining, Tensor attended, Tensor lr)
+    {
+        var folded = mining.Folded;
+        return linear(attended, folded.Values, folded.ValuesBias).add_(lr);
+    }
 }

@@ -23,11 +23,11 @@ namespace MiniGemini.Mining;
 /// </summary>
 internal sealed class FoldedWeights : IDisposable
 {
-    readonly Tensor[] _sources;
+    readonly Tensor?[] _sources;
     readonly Dictionary<(long Cols, long Block), Tensor> _masks = [];
     readonly Dictionary<(long Width, ScalarType Type), Tensor> _pools = [];
 
-    FoldedWeights(Tensor[] sources, Tensor queries, Tensor queriesBias, Tensor values, Tensor valuesBias)
+    FoldedWeights(Tensor?[] sources, Tensor queries, Tensor queriesBias, Tensor values, Tensor valuesBias)
     {
         _sources = sources;
         (Queries, QueriesBias, Values, ValuesBias) = (queries, queriesBias, values, valuesBias);
@@ -69,20 +69,18 @@ internal sealed class FoldedWeights : IDisposable
         values.sub_(values.mean([1], keepdim: true));
         var valuesBias = wv.matmul(betav) + bv;
 
-        Tensor[] sources = [query.weight!, query.bias!, key.norm.weight!, key.norm.bias!, key.linear.weight, key.linear.bias!,
-            value.norm.weight!, value.norm.bias!, value.linear.weight!, value.linear.bias!];
-        return new FoldedWeights(sources, Keep(queries, dtype), Keep(queriesBias, dtype), Keep(values, dtype), Keep(valuesBias, dtype));
+        return new FoldedWeights(Sources(mining), Keep(queries, dtype), Keep(queriesBias, dtype), Keep(values, dtype), Keep(valuesBias, dtype));
     }
 
     /// <summary>Whether these were folded from the parameter objects <paramref name="mining"/> holds now.</summary>
-    public bool FoldedFrom(PatchInfoMining mining)
+    public bool FoldedFrom(PatchInfoMining mining) => Enumerable.SequenceEqual(_sources, Sources(mining), ReferenceEqualityComparer.Instance);
+
+    /// <summary>The parameter objects the products are folded from.</summary>
+    static Tensor?[] Sources(PatchInfoMining mining)
     {
         var (query, key, value) = (mining.Query.linear, mining.Key, mining.Value);
-        ReadOnlySpan<Tensor?> current = [query.weight, query.bias, key.norm.weight, key.norm.bias, key.linear.weight, key.linear.bias,
+        return [query.weight, query.bias, key.norm.weight, key.norm.bias, key.linear.weight, key.linear.bias,
             value.norm.weight, value.norm.bias, value.linear.weight, value.linear.bias];
-        for (int i = 0; i < _sources.Length; i++)
-            if (!ReferenceEquals(_sources[i], current[i])) return false;
-        return true;
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using MiniGemini.Llm;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn.functional;
@@ -32,7 +33,7 @@ internal static class TokenExtension
             throw new ArgumentException($"{Who}: LR features must be [views, tokens, {hiddenSize}], got {Shape(lrFeatures)}.", nameof(lrFeatures));
         if (hrMap.dim() != 4 || hrMap.shape[1] != auxHiddenSize)
             throw new ArgumentException($"{Who}: the HR map must be [B, {auxHiddenSize}, H, W], got {Shape(hrMap)}.", nameof(hrMap));
-        if (!SameDevice(lrFeatures, hrMap) || lrFeatures.dtype != hrMap.dtype)
+        if (!Layers.SameDevice(lrFeatures.device, hrMap.device) || lrFeatures.dtype != hrMap.dtype)
             throw new ArgumentException($"{Who}: LR features ({lrFeatures.dtype} on {lrFeatures.device}) and the HR map ({hrMap.dtype} on {hrMap.device}) must share dtype and device.", nameof(hrMap));
 
         long batch = hrMap.shape[0];
@@ -101,8 +102,6 @@ internal static class TokenExtension
             .reshape(b * grid * grid, c, h, w)          // [B·g², Da, h, w]
             .contiguous();
     }
-
-    public static bool SameDevice(Tensor a, Tensor b) => a.device_type == b.device_type && a.device_index == b.device_index;
 
     static string Shape(Tensor t) => "[" + string.Join(", ", t.shape) + "]";
 }

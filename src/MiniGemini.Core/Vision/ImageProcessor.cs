@@ -34,7 +34,6 @@ namespace MiniGemini.Vision;
 public sealed class ImageProcessor
 {
     readonly float[][] _normalize; // per channel: uint8 value → normalized float
-    readonly (byte R, byte G, byte B) _padColor;
 
     /// <summary>Creates a processor.</summary>
     /// <param name="options">Sizes, normalization and limits; the defaults are MGM-7B's (768 HR, 336 LR, CLIP mean/std).</param>
@@ -44,7 +43,6 @@ public sealed class ImageProcessor
         options ??= new ImagePreprocessOptions();
         options.Validate();
         Options = options with { Mean = [.. options.Mean], Std = [.. options.Std] }; // a caller's array may change later
-        _padColor = Options.PadColor;
         _normalize = [.. Enumerable.Range(0, 3).Select(c => NormalizationTable(Options.Mean[c], Options.Std[c]))];
     }
 
@@ -137,7 +135,7 @@ public sealed class ImageProcessor
         var pixels = new float[checked(images.Count * 3 * plane)];
         Parallel.For(0, images.Count, b =>
         {
-            var square = PillowResample.Bicubic(images[b].ExpandToSquare(_padColor), size, size).Pixels; // HWC uint8
+            var square = PillowResample.Bicubic(images[b].ExpandToSquare(Options.PadColor), size, size).Pixels; // HWC uint8
             for (int c = 0; c < 3; c++)
             {
                 var table = _normalize[c];

@@ -108,16 +108,10 @@ internal static class ImageReader
                     output[3 * i] = output[3 * i + 1] = output[3 * i + 2] = (byte)(greyAlpha[i].L >> 8);
                 break;
             case Image<Rgb48> rgb48:
-                var colour = new Rgb48[image.Width * image.Height];
-                rgb48.CopyPixelDataTo(colour);
-                for (int i = 0; i < colour.Length; i++)
-                    (output[3 * i], output[3 * i + 1], output[3 * i + 2]) = ((byte)(colour[i].R >> 8), (byte)(colour[i].G >> 8), (byte)(colour[i].B >> 8));
+                HighBytes(rgb48, output, static p => (p.R, p.G, p.B));
                 break;
             case Image<Rgba64> rgba64:
-                var colourAlpha = new Rgba64[image.Width * image.Height];
-                rgba64.CopyPixelDataTo(colourAlpha);
-                for (int i = 0; i < colourAlpha.Length; i++)
-                    (output[3 * i], output[3 * i + 1], output[3 * i + 2]) = ((byte)(colourAlpha[i].R >> 8), (byte)(colourAlpha[i].G >> 8), (byte)(colourAlpha[i].B >> 8));
+                HighBytes(rgba64, output, static p => (p.R, p.G, p.B));
                 break;
             default:
                 // 8-bit (and float) formats: ImageSharp's conversion to Rgb24 replicates grey and drops alpha.
@@ -126,6 +120,19 @@ internal static class ImageReader
                 break;
         }
         return rgb;
+    }
+
+    /// <summary>16-bit colour to 8-bit RGB: the high byte of each of R, G and B.</summary>
+    static void HighBytes<TPixel>(Image<TPixel> image, byte[] output, Func<TPixel, (ushort R, ushort G, ushort B)> colour)
+        where TPixel : unmanaged, IPixel<TPixel>
+    {
+        var pixels = new TPixel[image.Width * image.Height];
+        image.CopyPixelDataTo(pixels);
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            var (r, g, b) = colour(pixels[i]);
+            (output[3 * i], output[3 * i + 1], output[3 * i + 2]) = ((byte)(r >> 8), (byte)(g >> 8), (byte)(b >> 8));
+        }
     }
 
     static T Guard<T>(string name, Func<T> decode)

@@ -69,16 +69,20 @@ internal static class PillowResample
     {
         var result = new ImageRgb8(source.Width, rows.OutSize);
         int stride = source.Width * 3;
-        Parallel.For(0, rows.OutSize, y => VerticalRow(
-            source.Pixels.AsSpan((rows.Start[y] - firstRow) * stride, rows.Count[y] * stride), stride,
-            rows.Weights.AsSpan(y * rows.KernelSize, rows.Count[y]), result.Pixels.AsSpan(y * stride, stride)));
+        // One row of sums per worker, not per output row.
+        Parallel.For(0, rows.OutSize, () => new int[stride], (y, _, sums) =>
+        {
+            VerticalRow(source.Pixels.AsSpan((rows.Start[y] - firstRow) * stride, rows.Count[y] * stride), stride,
+                rows.Weights.AsSpan(y * rows.KernelSize, rows.Count[y]), result.Pixels.AsSpan(y * stride, stride), sums);
+            return sums;
+        }, _ => { });
         return result;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void VerticalRow(ReadOnlySpan<byte> inputRows, int stride, ReadOnlySpan<int> weights, Span<byte> output)
+    static void VerticalRow(ReadOnlySpan<byte> inputRows, int stride, ReadOnlySpan<int> weights, Span<byte> output, int[] sums)
     {
-        var sums = new int[stride]; // integer sums: the tap order does not change the result
+        // Integer sums: the tap order does not change the result.
         Array.Fill(sums, Half);
         for (int i = 0; i < weights.Length; i++)
         {

@@ -15,13 +15,11 @@ public sealed class FastPathTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>Runs one variant on the inputs and leaves the module on the fast tensor-operation path.</summary>
-    static Tensor Run(PatchInfoMining mining, MiningVariant variant, Tensor lr, Tensor hr)
+    /// <summary>Runs one variant on the inputs, by default as MGM-HD (image_grid 2 with the global view).</summary>
+    static Tensor Run(PatchInfoMining mining, MiningVariant variant, Tensor lr, Tensor hr, int grid = 2, bool global = true)
     {
         MiningTestData.Configure(mining, variant);
-        var result = mining.Encode(lr, hr, 2, true);
-        MiningTestData.Configure(mining, MiningVariant.FastTensorOps);
-        return result;
+        return mining.Encode(lr, hr, grid, global);
     }
 
     static void AssertFollowsReference(PatchInfoMining mining, Tensor lr, Tensor hr, string what, double relative = 1e-4)
@@ -94,10 +92,10 @@ public sealed class FastPathTests(ITestOutputHelper output) : IDisposable
         var hr = MiningTestData.RandomMap(1, 48, grid * 4 * 4, generator).to(dtype);
         mining.to(dtype);                                        // the truth uses the same rounded weights and inputs
         mining.to(ScalarType.Float64);
-        var truth = Encode(mining, MiningVariant.Reference, lr, hr, grid, global, ScalarType.Float64);
+        var truth = Run(mining, MiningVariant.Reference, lr.to(ScalarType.Float64), hr.to(ScalarType.Float64), grid, global);
         mining.to(dtype);
-        double reference = RelativeError(truth, Encode(mining, MiningVariant.Reference, lr, hr, grid, global, dtype));
-        double fast = RelativeError(truth, Encode(mining, MiningVariant.FastTensorOps, lr, hr, grid, global, dtype));
+        double reference = RelativeError(truth, Run(mining, MiningVariant.Reference, lr, hr, grid, global));
+        double fast = RelativeError(truth, Run(mining, MiningVariant.FastTensorOps, lr, hr, grid, global));
         output.WriteLine($"{dtype}, image_grid {grid}: max |Δ| / max |truth|: reference {reference:E2}, fast {fast:E2}");
         Assert.True(fast <= 1.5 * reference, $"{dtype}: fast {fast:E2} vs reference {reference:E2} (float64 truth)");
     }
@@ -125,12 +123,6 @@ public sealed class FastPathTests(ITestOutputHelper output) : IDisposable
         long created = statistics.CreatedInScopeCount + statistics.CreatedOutsideScopeCount - before;
         output.WriteLine($"image_grid {grid}, global {global}: {created} tensor handles per call");
         Assert.InRange(created, 1, limit);
-    }
-
-    static Tensor Encode(PatchInfoMining mining, MiningVariant variant, Tensor lr, Tensor hr, int grid, bool global, ScalarType dtype)
-    {
-        MiningTestData.Configure(mining, variant);
-        return mining.Encode(lr.to(dtype), hr.to(dtype), grid, global);
     }
 
     static double RelativeError(Tensor truth, Tensor actual)

@@ -154,27 +154,17 @@ public sealed class ConvNeXtEncoderTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void ConvNeXt_large_d_320_has_timm_keys_and_shapes()
     {
-        var saved = get_default_device();
-        set_default_device(META); // shapes only: no memory, no initialisation cost
-        try
-        {
-            using var encoder = new ConvNeXtEncoder(ConvNeXtConfig.LargeD320);
-            var shapes = encoder.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
-            Assert.Equal(340, shapes.Count); // 36 blocks × 9 + stem 4 + downsamples 12 (spec §3.5)
-            Assert.Equal(2880, ConvNeXtConfig.LargeD320.FusedChannels);
-            Assert.Equal([192L, 3, 4, 4], shapes["stem.0.weight"]);
-            Assert.Equal([192L], shapes["stem.1.weight"]);
-            Assert.DoesNotContain(shapes.Keys, k => k.StartsWith("stages.0.downsample", StringComparison.Ordinal));
-            Assert.Equal([384L, 192, 2, 2], shapes["stages.1.downsample.1.weight"]);
-            Assert.Equal([384L], shapes["stages.2.downsample.0.weight"]); // LayerNorm2d over the incoming channels
-            Assert.Equal([768L, 1, 7, 7], shapes["stages.2.blocks.26.conv_dw.weight"]);
-            Assert.Equal([3072L, 768], shapes["stages.2.blocks.26.mlp.fc1.weight"]);
-            Assert.Equal([1536L], shapes["stages.3.blocks.2.gamma"]);
-        }
-        finally
-        {
-            set_default_device(saved);
-        }
+        var shapes = VisionTestFiles.MetaShapes(() => new ConvNeXtEncoder(ConvNeXtConfig.LargeD320));
+        Assert.Equal(340, shapes.Count); // 36 blocks × 9 + stem 4 + downsamples 12 (spec §3.5)
+        Assert.Equal(2880, ConvNeXtConfig.LargeD320.FusedChannels);
+        Assert.Equal([192L, 3, 4, 4], shapes["stem.0.weight"]);
+        Assert.Equal([192L], shapes["stem.1.weight"]);
+        Assert.DoesNotContain(shapes.Keys, k => k.StartsWith("stages.0.downsample", StringComparison.Ordinal));
+        Assert.Equal([384L, 192, 2, 2], shapes["stages.1.downsample.1.weight"]);
+        Assert.Equal([384L], shapes["stages.2.downsample.0.weight"]); // LayerNorm2d over the incoming channels
+        Assert.Equal([768L, 1, 7, 7], shapes["stages.2.blocks.26.conv_dw.weight"]);
+        Assert.Equal([3072L, 768], shapes["stages.2.blocks.26.mlp.fc1.weight"]);
+        Assert.Equal([1536L], shapes["stages.3.blocks.2.gamma"]);
     }
 
     [Fact]

@@ -33,7 +33,7 @@ public sealed class ImageProcessorDecodingTests
         return image;
     }
 
-    static byte[] Encode(Image image, IImageEncoder encoder)
+    internal static byte[] Encode(Image image, IImageEncoder encoder)
     {
         using var stream = new MemoryStream();
         image.Save(stream, encoder);

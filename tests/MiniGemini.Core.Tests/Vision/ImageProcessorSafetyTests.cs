@@ -49,17 +49,13 @@ public sealed class ImageProcessorSafetyTests
     static byte[] ValidPng(int width = 40, int height = 30)
     {
         using var image = ImageProcessorDecodingTests.Noise(width, height, seed: 9);
-        using var stream = new MemoryStream();
-        image.Save(stream, new PngEncoder());
-        return stream.ToArray();
+        return ImageProcessorDecodingTests.Encode(image, new PngEncoder());
     }
 
     static byte[] ValidJpeg()
     {
         using var image = ImageProcessorDecodingTests.Noise(64, 64, seed: 9);
-        using var stream = new MemoryStream();
-        image.Save(stream, new JpegEncoder());
-        return stream.ToArray();
+        return ImageProcessorDecodingTests.Encode(image, new JpegEncoder());
     }
 
     [Fact]

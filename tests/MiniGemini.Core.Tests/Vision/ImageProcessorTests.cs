@@ -241,8 +241,6 @@ public sealed class ImageProcessorTests(ITestOutputHelper output)
 
     static byte[] Png(SixLabors.ImageSharp.Image image)
     {
-        using var stream = new MemoryStream();
-        using (image) image.Save(stream, new SixLabors.ImageSharp.Formats.Png.PngEncoder());
-        return stream.ToArray();
+        using (image) return ImageProcessorDecodingTests.Encode(image, new SixLabors.ImageSharp.Formats.Png.PngEncoder());
     }
 }

@@ -34,15 +34,16 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
         var expectedCount = io.Keys.Count(k => k.StartsWith("hidden_states.", StringComparison.Ordinal));
         Assert.Equal(expectedCount, result.HiddenStates.Count);
         for (int i = 0; i < expectedCount; i++)
-            Report(TensorAssert.Close(io[$"hidden_states.{i}"], result.HiddenStates[i], $"{id} hidden_states.{i}"), $"{id} hidden_states.{i}");
-        Report(TensorAssert.Close(io["last_hidden_state"], result.LastHiddenState, $"{id} last_hidden_state"), $"{id} last_hidden_state");
-        Report(TensorAssert.Close(io["pooler_output"], result.PoolerOutput, $"{id} pooler_output"), $"{id} pooler_output");
+            Check(io[$"hidden_states.{i}"], result.HiddenStates[i], $"{id} hidden_states.{i}");
+        Check(io["last_hidden_state"], result.LastHiddenState, $"{id} last_hidden_state");
+        Check(io["pooler_output"], result.PoolerOutput, $"{id} pooler_output");
 
         var features = encoder.SelectFeatures(pixels, selectLayer: -2, feature: "patch");
-        Report(TensorAssert.Close(io["features_select_m2_patch"], features, $"{id} features_select_m2_patch"), $"{id} features_select_m2_patch");
+        Check(io["features_select_m2_patch"], features, $"{id} features_select_m2_patch");
     }
 
-    void Report(double error, string name) => output.WriteLine($"{name}: max |Δ| = {error:E3}");
+    void Check(Tensor expected, Tensor actual, string name) =>
+        output.WriteLine($"{name}: max |Δ| = {TensorAssert.Close(expected, actual, name):E3}");
 
     [Fact]
     public void Feature_selection_runs_only_the_layers_it_needs()
@@ -182,25 +183,15 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
     public void ViT_L_14_336_has_HF_keys_and_shapes()
     {
         var config = new ClipVisionConfig { HiddenSize = 1024, IntermediateSize = 4096, NumHiddenLayers = 24, NumAttentionHeads = 16, ImageSize = 336, PatchSize = 14 };
-        var saved = get_default_device();
-        set_default_device(META); // shapes only: no memory, no initialisation cost
-        try
-        {
-            using var encoder = new ViTEncoder(config);
-            var shapes = encoder.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
-            Assert.Equal(3 + 2 + 24 * 16 + 2, shapes.Count);
-            Assert.Equal([1024L], shapes["embeddings.class_embedding"]);
-            Assert.Equal([1024L, 3, 14, 14], shapes["embeddings.patch_embedding.weight"]);
-            Assert.Equal([577L, 1024], shapes["embeddings.position_embedding.weight"]);
-            Assert.Equal([4096L, 1024], shapes["encoder.layers.23.mlp.fc1.weight"]);
-            Assert.Equal([1024L, 1024], shapes["encoder.layers.0.self_attn.q_proj.weight"]);
-            Assert.Contains("pre_layrnorm.weight", shapes.Keys);
-            Assert.Contains("post_layernorm.bias", shapes.Keys);
-            Assert.DoesNotContain("embeddings.position_ids", shapes.Keys);
-        }
-        finally
-        {
-            set_default_device(saved);
-        }
+        var shapes = VisionTestFiles.MetaShapes(() => new ViTEncoder(config));
+        Assert.Equal(3 + 2 + 24 * 16 + 2, shapes.Count);
+        Assert.Equal([1024L], shapes["embeddings.class_embedding"]);
+        Assert.Equal([1024L, 3, 14, 14], shapes["embeddings.patch_embedding.weight"]);
+        Assert.Equal([577L, 1024], shapes["embeddings.position_embedding.weight"]);
+        Assert.Equal([4096L, 1024], shapes["encoder.layers.23.mlp.fc1.weight"]);
+        Assert.Equal([1024L, 1024], shapes["encoder.layers.0.self_attn.q_proj.weight"]);
+        Assert.Contains("pre_layrnorm.weight", shapes.Keys);
+        Assert.Contains("post_layernorm.bias", shapes.Keys);
+        Assert.DoesNotContain("embeddings.position_ids", shapes.Keys);
     }
 }

@@ -29,6 +29,22 @@ internal static class VisionTestFiles
         return e.Count;
     }
 
+    /// <summary>The state-dict shapes of a module built on the meta device: shapes only, no memory, no initialisation cost.</summary>
+    public static Dictionary<string, long[]> MetaShapes(Func<nn.Module> create)
+    {
+        var saved = get_default_device();
+        set_default_device(META);
+        try
+        {
+            using var module = create();
+            return module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
+        }
+        finally
+        {
+            set_default_device(saved);
+        }
+    }
+
     /// <summary>Live tensors on this thread, as TorchSharp's leak diagnostics count them.</summary>
     public static long LiveTensors => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
 }
