@@ -1,4 +1,5 @@
 using System.Text;
+using MiniGemini.Generation;
 
 namespace MiniGemini.Text;
 
@@ -171,7 +172,7 @@ public sealed class ConversationTemplate
             ArgumentNullException.ThrowIfNull(user, $"{nameof(exchanges)}[{i}].{nameof(ChatExchange.User)}");
             if (assistant is null && i < exchanges.Count - 1)
                 throw new ArgumentException($"Exchange {i} has no answer; only the last exchange may be unanswered.", nameof(exchanges));
-            if (generateImage && i == exchanges.Count - 1) user += " <GEN>";
+            if (generateImage && i == exchanges.Count - 1) user += ImageCaption.GenerationSuffix;
             if (imageCount > 0 && i == 0) user = string.Concat(Enumerable.Repeat(ImageTokenSplicer.ImageToken + "\n", imageCount)) + user;
             messages.Add((_userRole, user));
             messages.Add((_assistantRole, assistant));
