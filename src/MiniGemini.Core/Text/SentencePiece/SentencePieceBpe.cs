@@ -125,7 +125,7 @@ internal sealed class SentencePieceBpe(SentencePieceModel model, bool legacy = t
         var count = 0;
         for (var pos = from; pos < to; count++)
         {
-            var userDefined = Model.UserDefined.Match(s.AsSpan(pos, to - pos));
+            var userDefined = Model.UserDefined.Match(s.AsSpan(pos, to - pos))?.Length ?? 0;
             var len = userDefined > 0 ? userDefined
                 : char.IsHighSurrogate(s[pos]) && pos + 1 < to && char.IsLowSurrogate(s[pos + 1]) ? 2 : 1;
             start[count] = pos;

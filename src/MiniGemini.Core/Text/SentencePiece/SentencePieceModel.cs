@@ -56,7 +56,7 @@ internal sealed class SentencePieceModel
     public bool MergesStayWithinWords { get; private set; }
 
     /// <summary>USER_DEFINED pieces, matched whole before BPE.</summary>
-    internal PrefixMatcher UserDefined { get; private set; } = null!;
+    internal PrefixMatcher<string> UserDefined { get; private set; } = null!;
 
     public bool IsByte(int id) => Types[id] == PieceType.Byte;
     public bool IsControl(int id) => Types[id] == PieceType.Control;
@@ -178,7 +178,7 @@ internal sealed class SentencePieceModel
         MergesStayWithinWords = !mergeable.Keys.Any(p => HasSpaceAfterNonSpace(p, space));
         MergeablePieces = new PieceLookup(mergeable);
         ReservedPieces = new PieceLookup(reserved);
-        UserDefined = new PrefixMatcher(userDefined);
+        UserDefined = new PrefixMatcher<string>(userDefined, piece => piece);
         BosId = FindPiece(trainer.BosPiece) ?? -1;
         EosId = FindPiece(trainer.EosPiece) ?? -1;
         PadId = FindPiece(trainer.PadPiece) ?? -1;
