@@ -35,6 +35,9 @@ internal sealed class SentencePieceModel
     public bool RemoveExtraWhitespaces { get; private set; } = true;
     public bool EscapeWhitespaces { get; private set; } = true;
 
+    /// <summary>What a space is written as in normalized text and in pieces: ▁, or ' ' without escape_whitespaces.</summary>
+    public char Whitespace => EscapeWhitespaces ? SpaceSymbol : ' ';
+
     public int UnkId { get; private set; } = -1;
     public int BosId { get; private set; } = -1;
     public int EosId { get; private set; } = -1;
@@ -174,8 +177,7 @@ internal sealed class SentencePieceModel
         if (ByteFallback && Array.IndexOf(ByteIds, -1) >= 0)
             throw new TokenizerException($"{FilePath}: byte_fallback is true but not all 256 byte pieces exist.", FilePath);
 
-        var space = EscapeWhitespaces ? SpaceSymbol : ' ';
-        MergesStayWithinWords = !mergeable.Keys.Any(p => HasSpaceAfterNonSpace(p, space));
+        MergesStayWithinWords = !mergeable.Keys.Any(p => HasSpaceAfterNonSpace(p, Whitespace));
         MergeablePieces = new PieceLookup(mergeable);
         ReservedPieces = new PieceLookup(reserved);
         UserDefined = new PrefixMatcher<string>(userDefined, piece => piece);
