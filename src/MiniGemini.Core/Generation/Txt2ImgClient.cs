@@ -113,6 +113,7 @@ public sealed class Txt2ImgClient : IDisposable
             string failure;
             HttpStatusCode? status = null;
             TimeSpan? retryAfter = null;
+            Exception? error = null;
             try
             {
                 using var response = await _http.PostAsJsonAsync(uri, body, Json, attemptTimeout.Token).ConfigureAwait(false);
@@ -132,15 +133,15 @@ public sealed class Txt2ImgClient : IDisposable
             catch (OperationCanceledException e)
             {
                 failure = $"{uri} did not answer within {_options.Timeout.TotalSeconds:0.#} s.";
-                if (attempt >= _options.MaxRetries) throw new ImageGenerationException(failure + $" Gave up after {attempt + 1} attempts.", null, e);
+                error = e;
             }
             catch (HttpRequestException e)
             {
                 failure = $"{uri} could not be reached: {e.Message}";
-                if (attempt >= _options.MaxRetries) throw new ImageGenerationException(failure + $" Gave up after {attempt + 1} attempts.", null, e);
+                error = e;
             }
             if (attempt >= _options.MaxRetries)
-                throw new ImageGenerationException(failure + $" Gave up after {attempt + 1} attempts.", status);
+                throw new ImageGenerationException(failure + $" Gave up after {attempt + 1} attempts.", status, error);
             var delay = retryAfter ?? _options.RetryDelay * Math.Pow(2, attempt);
             await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
         }

@@ -10,12 +10,9 @@ internal sealed record AddedToken(string Content, int Id, bool Special, bool LSt
 /// <summary>Splits text into plain segments and added tokens, leftmost-longest match first.</summary>
 internal sealed class AddedTokenSplitter
 {
-    readonly Dictionary<char, AddedToken[]> _byFirstChar;
+    readonly PrefixMatcher<AddedToken> _matcher;
 
-    public AddedTokenSplitter(IEnumerable<AddedToken> tokens) =>
-        _byFirstChar = tokens.Where(t => t.Content.Length > 0)
-            .GroupBy(t => t.Content[0])
-            .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Content.Length).ToArray());
+    public AddedTokenSplitter(IEnumerable<AddedToken> tokens) => _matcher = new(tokens, t => t.Content);
 
     /// <summary>The pieces of <paramref name="text"/> in order: a string for plain text, an <see cref="AddedToken"/> otherwise.</summary>
     public List<object> Split(string text)
@@ -25,7 +22,7 @@ internal sealed class AddedTokenSplitter
         var stripNextLeading = false;
         for (var pos = 0; pos < text.Length;)
         {
-            var token = MatchAt(text, pos);
+            var token = _matcher.Match(text.AsSpan(pos));
             if (token is null)
             {
                 pos++;
@@ -46,13 +43,5 @@ internal sealed class AddedTokenSplitter
         if (trimStart) segment = segment.TrimStart();
         if (trimEnd) segment = segment.TrimEnd();
         if (segment.Length > 0) parts.Add(segment);
-    }
-
-    AddedToken? MatchAt(string text, int pos)
-    {
-        if (!_byFirstChar.TryGetValue(text[pos], out var candidates)) return null;
-        foreach (var token in candidates)
-            if (text.AsSpan(pos).StartsWith(token.Content, StringComparison.Ordinal)) return token;
-        return null;
     }
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using MiniGemini.Generation;
 
 namespace MiniGemini.Text;
 
@@ -16,6 +17,9 @@ public sealed record ChatExchange(string User, string? Assistant = null);
 public sealed class ConversationTemplate
 {
     enum Style { Two, Mpt, Llama2, Llama3, Gemma }
+
+    const string ChatMlSystemHeader = "<|im_start|>system\n";
+    const string Llama3SystemHeader = "<|start_header_id|>system<|end_header_id|>\n\n";
 
     const string LlavaVisionSystem =
         "You are a helpful language and vision assistant. You are able to understand the visual content that the user provides, " +
@@ -44,7 +48,7 @@ public sealed class ConversationTemplate
 
     /// <summary><c>chatml_direct</c> (alias <c>mistral_direct</c>): MGM-34B (Nous-Hermes-2-Yi).</summary>
     public static ConversationTemplate ChatMlDirect { get; } = new(
-        "chatml_direct", Style.Mpt, "<|im_start|>system\nAnswer the questions.",
+        "chatml_direct", Style.Mpt, ChatMlSystemHeader + "Answer the questions.",
         "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>", null,
         stop: ["<|im_end|>"], stopTokens: ["<|im_end|>"], aliases: ["mistral_direct"]);
 
@@ -53,8 +57,8 @@ public sealed class ConversationTemplate
     /// tokenizer adds <c>&lt;|begin_of_text|&gt;</c>.
     /// </summary>
     public static ConversationTemplate Llama3 { get; } = new(
-        "llama_3", Style.Llama3, "<|start_header_id|>system<|end_header_id|>\n\n" + LlavaVisionSystem,
-        "<|start_header_id|>user<|end_header_id|>\n\n", "<|start_header_id|>system<|end_header_id|>\n\n", "<|eot_id|>", null,
+        "llama_3", Style.Llama3, Llama3SystemHeader + LlavaVisionSystem,
+        "<|start_header_id|>user<|end_header_id|>\n\n", Llama3SystemHeader, "<|eot_id|>", null,
         stop: ["<|eot_id|>"], stopTokens: ["<|eot_id|>", "<|end_of_text|>"]);
 
     /// <summary>Every template, in the order above.</summary>
@@ -103,8 +107,8 @@ public sealed class ConversationTemplate
         ArgumentNullException.ThrowIfNull(systemPrompt);
         var system = _style switch
         {
-            Style.Mpt => "<|im_start|>system\n" + systemPrompt,
-            Style.Llama3 => "<|start_header_id|>system<|end_header_id|>\n\n" + systemPrompt,
+            Style.Mpt => ChatMlSystemHeader + systemPrompt,
+            Style.Llama3 => Llama3SystemHeader + systemPrompt,
             Style.Gemma when systemPrompt.Length > 0 => systemPrompt + "\n\n",
             _ => systemPrompt,
         };
@@ -171,7 +175,7 @@ public sealed class ConversationTemplate
             ArgumentNullException.ThrowIfNull(user, $"{nameof(exchanges)}[{i}].{nameof(ChatExchange.User)}");
             if (assistant is null && i < exchanges.Count - 1)
                 throw new ArgumentException($"Exchange {i} has no answer; only the last exchange may be unanswered.", nameof(exchanges));
-            if (generateImage && i == exchanges.Count - 1) user += " <GEN>";
+            if (generateImage && i == exchanges.Count - 1) user += ImageCaption.GenerationSuffix;
             if (imageCount > 0 && i == 0) user = string.Concat(Enumerable.Repeat(ImageTokenSplicer.ImageToken + "\n", imageCount)) + user;
             messages.Add((_userRole, user));
             messages.Add((_assistantRole, assistant));

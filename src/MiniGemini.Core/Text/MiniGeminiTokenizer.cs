@@ -167,7 +167,7 @@ public sealed class MiniGeminiTokenizer
             Span<byte> head = stackalloc byte[256];
             return ByteLevelBpe.IsTiktokenFile(head[..stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false)]);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new TokenizerException($"Cannot read '{file}': {e.Message}", file, e);
         }

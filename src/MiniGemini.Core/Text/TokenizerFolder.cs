@@ -55,7 +55,7 @@ internal sealed class TokenizerFolder
         {
             throw new TokenizerException($"{file}: invalid JSON ({e.Message}).", file, e);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new TokenizerException($"Cannot read '{file}': {e.Message}", file, e);
         }

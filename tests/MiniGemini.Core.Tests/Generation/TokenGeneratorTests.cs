@@ -16,6 +16,9 @@ public sealed class TokenGeneratorTests
         return Enumerable.Range(0, list[0].TokenIds.Length).Select(b => list.Select(s => s.TokenIds[b]).ToArray()).ToArray();
     }
 
+    /// <summary>Greedy decoding that never stops early.</summary>
+    static GenerationOptions Greedy(int maxNewTokens) => new() { MaxNewTokens = maxNewTokens, EosTokenIds = [] };
+
     static GenerationOptions Sampling(long? seed) =>
         new() { MaxNewTokens = 16, Temperature = 3.0, TopK = 0, Seed = seed, EosTokenIds = [] };
 
@@ -30,7 +33,7 @@ public sealed class TokenGeneratorTests
         var other = Rows(TokenGenerator.Generate(llm, prompt, null, Sampling(43)));
         Assert.Equal(first, again);
         Assert.NotEqual(first, other);
-        var greedy = Rows(TokenGenerator.Generate(llm, prompt, null, new GenerationOptions { MaxNewTokens = 16, EosTokenIds = [] }));
+        var greedy = Rows(TokenGenerator.Generate(llm, prompt, null, Greedy(16)));
         Assert.NotEqual(greedy, first); // a temperature of 3 over 64 tokens does not follow the argmax for 16 steps
     }
 
@@ -40,7 +43,7 @@ public sealed class TokenGeneratorTests
         using var llm = TinyModels.Create(LlmFamily.Mixtral);
         using var scope = NewDisposeScope();
         var prompt = TinyModels.Prompt(llm, 2, 6);
-        var greedy = Rows(TokenGenerator.Generate(llm, prompt, null, new GenerationOptions { MaxNewTokens = 10, EosTokenIds = [] }));
+        var greedy = Rows(TokenGenerator.Generate(llm, prompt, null, Greedy(10)));
         var topOne = Rows(TokenGenerator.Generate(llm, prompt, null, Sampling(5) with { MaxNewTokens = 10, TopK = 1 }));
         Assert.Equal(greedy, topOne);
     }
@@ -51,7 +54,7 @@ public sealed class TokenGeneratorTests
         using var llm = TinyModels.Create(LlmFamily.Gemma);
         using var scope = NewDisposeScope();
         var prompt = TinyModels.Prompt(llm, 2, 6);
-        var free = Rows(TokenGenerator.Generate(llm, prompt, null, new GenerationOptions { MaxNewTokens = 10, EosTokenIds = [] }));
+        var free = Rows(TokenGenerator.Generate(llm, prompt, null, Greedy(10)));
         int eos = free[0][2];
         Assert.DoesNotContain(eos, free[0][..2]);
         var steps = TokenGenerator.Generate(llm, prompt, null, new GenerationOptions { MaxNewTokens = 10, EosTokenIds = [eos], PadTokenId = 0 }).ToList();
@@ -87,7 +90,7 @@ public sealed class TokenGeneratorTests
         int received = 0;
         Assert.Throws<OperationCanceledException>(() =>
         {
-            foreach (var _ in TokenGenerator.Generate(llm, prompt, null, new GenerationOptions { MaxNewTokens = 50, EosTokenIds = [] }, cts.Token))
+            foreach (var _ in TokenGenerator.Generate(llm, prompt, null, Greedy(50), cts.Token))
                 if (++received == 3) cts.Cancel();
         });
         Assert.Equal(3, received);
@@ -100,7 +103,7 @@ public sealed class TokenGeneratorTests
         var prompt = TinyModels.Prompt(llm, 2, 4).DetachFromDisposeScope();
         try
         {
-            var options = new GenerationOptions { MaxNewTokens = 8, EosTokenIds = [] };
+            var options = Greedy(8);
             var sync = Rows(TokenGenerator.Generate(llm, prompt, null, options));
             var steps = new List<GeneratedTokens>();
             await foreach (var step in TokenGenerator.GenerateAsync(llm, prompt, null, options))
@@ -133,7 +136,7 @@ public sealed class TokenGeneratorTests
         Assert.Equal(17, e.Requested);
         Assert.Equal(16, e.Limit);
         Assert.Contains("max_position_embeddings", e.Message);
-        Assert.Equal(6, TokenGenerator.Generate(llm, prompt, null, new GenerationOptions { MaxNewTokens = 6, EosTokenIds = [] }).Count());
+        Assert.Equal(6, TokenGenerator.Generate(llm, prompt, null, Greedy(6)).Count());
     }
 
     [Fact]
@@ -160,7 +163,7 @@ public sealed class TokenGeneratorTests
         {
             var stats = DisposeScopeManager.Statistics;
             long before = stats.ThreadTotalLiveCount;
-            var options = new GenerationOptions { MaxNewTokens = 40, EosTokenIds = [] };
+            var options = Greedy(40);
             using (var steps = TokenGenerator.Generate(llm, prompt, mask, options).GetEnumerator())
             {
                 for (int i = 0; i < 3; i++) Assert.True(steps.MoveNext());

@@ -56,7 +56,7 @@ internal sealed class SentencePieceBpe(SentencePieceModel model, bool legacy = t
         if (removeExtra) text = text.TrimStart(' ');
         if (text.IsEmpty) return "";
 
-        var space = Model.EscapeWhitespaces ? SentencePieceModel.SpaceSymbol : ' ';
+        var space = Model.Whitespace;
         var sb = new StringBuilder(text.Length + 1);
         if (addDummyPrefix) sb.Append(space);
         var previousWasSpace = removeExtra;
@@ -99,7 +99,7 @@ internal sealed class SentencePieceBpe(SentencePieceModel model, bool legacy = t
         }
         // No piece holds a space after a non-space, so no merge crosses the start of a word: encoding word by word
         // gives SentencePiece's result (merge order within each word is unchanged) with small queues.
-        var space = Model.EscapeWhitespaces ? SentencePieceModel.SpaceSymbol : ' ';
+        var space = Model.Whitespace;
         var wordStart = 0;
         for (var i = 1; i < s.Length; i++)
         {
@@ -125,7 +125,7 @@ internal sealed class SentencePieceBpe(SentencePieceModel model, bool legacy = t
         var count = 0;
         for (var pos = from; pos < to; count++)
         {
-            var userDefined = Model.UserDefined.Match(s.AsSpan(pos, to - pos));
+            var userDefined = Model.UserDefined.Match(s.AsSpan(pos, to - pos))?.Length ?? 0;
             var len = userDefined > 0 ? userDefined
                 : char.IsHighSurrogate(s[pos]) && pos + 1 < to && char.IsLowSurrogate(s[pos + 1]) ? 2 : 1;
             start[count] = pos;

@@ -11,9 +11,7 @@ namespace MiniGemini.Text.SentencePiece;
 internal sealed class SentencePieceDecoder(SentencePieceModel model) : IIncrementalDecoder
 {
     readonly List<byte> _pending = new(4);
-    bool _nothingWritten = true;
-    bool _expectDummyPrefix = true;
-    bool _dummyPrefixSeen;
+    bool _atStart = true; // nothing written and no dummy prefix dropped yet: a leading ▁ is the dummy prefix
 
     public void Append(int id, StringBuilder output)
     {
@@ -24,26 +22,24 @@ internal sealed class SentencePieceDecoder(SentencePieceModel model) : IIncremen
             return;
         }
         DrainBytes(output, final: true);
-        if (_dummyPrefixSeen || !_nothingWritten) _expectDummyPrefix = false;
 
         var piece = model.Pieces[id].AsSpan();
-        _dummyPrefixSeen = false;
-        if (_expectDummyPrefix && (model.AddDummyPrefix || model.RemoveExtraWhitespaces)
+        if (_atStart && (model.AddDummyPrefix || model.RemoveExtraWhitespaces)
             && piece.Length > 0 && piece[0] == SentencePieceModel.SpaceSymbol)
         {
             piece = piece[1..];
             // With remove_extra_whitespaces every leading space is dropped, not just one.
-            _dummyPrefixSeen = !model.RemoveExtraWhitespaces;
+            if (!model.RemoveExtraWhitespaces) _atStart = false;
         }
         foreach (var c in piece) output.Append(c == SentencePieceModel.SpaceSymbol ? ' ' : c);
-        if (!piece.IsEmpty) _nothingWritten = false;
+        if (!piece.IsEmpty) _atStart = false;
     }
 
     public void AppendLiteral(string text, StringBuilder output)
     {
         DrainBytes(output, final: true);
         output.Append(text);
-        if (text.Length > 0) _nothingWritten = false;
+        if (text.Length > 0) _atStart = false;
     }
 
     public void Flush(StringBuilder output) => DrainBytes(output, final: true);
@@ -57,7 +53,7 @@ internal sealed class SentencePieceDecoder(SentencePieceModel model) : IIncremen
             if (status == Utf8Rules.Status.NeedMore) break;
             if (status == Utf8Rules.Status.Valid) output.Append(char.ConvertFromUtf32(codePoint));
             else output.Append('\uFFFD');
-            _nothingWritten = false;
+            _atStart = false;
             consumedTotal += consumed;
         }
         _pending.RemoveRange(0, consumedTotal);

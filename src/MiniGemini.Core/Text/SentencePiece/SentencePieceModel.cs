@@ -35,6 +35,9 @@ internal sealed class SentencePieceModel
     public bool RemoveExtraWhitespaces { get; private set; } = true;
     public bool EscapeWhitespaces { get; private set; } = true;
 
+    /// <summary>What a space is written as in normalized text and in pieces: ▁, or ' ' without escape_whitespaces.</summary>
+    public char Whitespace => EscapeWhitespaces ? SpaceSymbol : ' ';
+
     public int UnkId { get; private set; } = -1;
     public int BosId { get; private set; } = -1;
     public int EosId { get; private set; } = -1;
@@ -56,7 +59,7 @@ internal sealed class SentencePieceModel
     public bool MergesStayWithinWords { get; private set; }
 
     /// <summary>USER_DEFINED pieces, matched whole before BPE.</summary>
-    internal PrefixMatcher UserDefined { get; private set; } = null!;
+    internal PrefixMatcher<string> UserDefined { get; private set; } = null!;
 
     public bool IsByte(int id) => Types[id] == PieceType.Byte;
     public bool IsControl(int id) => Types[id] == PieceType.Control;
@@ -92,9 +95,7 @@ internal sealed class SentencePieceModel
         var pieces = new List<string>();
         var scores = new List<float>();
         var types = new List<PieceType>();
-        var modelType = 1; // proto default: UNIGRAM
         var trainer = new TrainerSpec();
-        var treatWhitespaceAsSuffix = false;
         var hasCharsMap = false;
         var hasDenormalizer = false;
 
@@ -107,7 +108,7 @@ internal sealed class SentencePieceModel
             switch (field)
             {
                 case 1: ReadPiece(new ProtoReader(payload, path, offset), pieces, scores, types); break;
-                case 2: trainer = ReadTrainerSpec(new ProtoReader(payload, path, offset), out modelType, out treatWhitespaceAsSuffix); break;
+                case 2: trainer = ReadTrainerSpec(new ProtoReader(payload, path, offset)); break;
                 case 3: hasCharsMap = model.ReadNormalizerSpec(new ProtoReader(payload, path, offset)); break;
                 case 5: hasDenormalizer = payload.Length > 0; break;
             }
@@ -115,10 +116,10 @@ internal sealed class SentencePieceModel
 
         if (pieces.Count == 0)
             throw new TokenizerException($"{path}: not a valid SentencePiece model (no pieces).", path);
-        if (modelType != ModelTypeBpe)
+        if (trainer.ModelType != ModelTypeBpe)
             throw new TokenizerException(
-                $"{path}: SentencePiece model_type {ModelTypeName(modelType)} is not supported; only BPE models (Llama, Vicuna, Mistral, Gemma, Yi) are.", path);
-        if (treatWhitespaceAsSuffix)
+                $"{path}: SentencePiece model_type {ModelTypeName(trainer.ModelType)} is not supported; only BPE models (Llama, Vicuna, Mistral, Gemma, Yi) are.", path);
+        if (trainer.TreatWhitespaceAsSuffix)
             throw new TokenizerException($"{path}: treat_whitespace_as_suffix = true is not supported.", path);
         if (hasCharsMap)
             throw new TokenizerException(
@@ -174,11 +175,10 @@ internal sealed class SentencePieceModel
         if (ByteFallback && Array.IndexOf(ByteIds, -1) >= 0)
             throw new TokenizerException($"{FilePath}: byte_fallback is true but not all 256 byte pieces exist.", FilePath);
 
-        var space = EscapeWhitespaces ? SpaceSymbol : ' ';
-        MergesStayWithinWords = !mergeable.Keys.Any(p => HasSpaceAfterNonSpace(p, space));
+        MergesStayWithinWords = !mergeable.Keys.Any(p => HasSpaceAfterNonSpace(p, Whitespace));
         MergeablePieces = new PieceLookup(mergeable);
         ReservedPieces = new PieceLookup(reserved);
-        UserDefined = new PrefixMatcher(userDefined);
+        UserDefined = new PrefixMatcher<string>(userDefined, piece => piece);
         BosId = FindPiece(trainer.BosPiece) ?? -1;
         EosId = FindPiece(trainer.EosPiece) ?? -1;
         PadId = FindPiece(trainer.PadPiece) ?? -1;
@@ -225,22 +225,21 @@ internal sealed class SentencePieceModel
 
     sealed class TrainerSpec
     {
-        public bool ByteFallback;
+        public int ModelType = 1; // proto default: UNIGRAM
+        public bool TreatWhitespaceAsSuffix, ByteFallback;
         public string BosPiece = "<s>", EosPiece = "</s>", PadPiece = "<pad>";
     }
 
-    static TrainerSpec ReadTrainerSpec(ProtoReader reader, out int modelType, out bool treatWhitespaceAsSuffix)
+    static TrainerSpec ReadTrainerSpec(ProtoReader reader)
     {
         var spec = new TrainerSpec();
-        modelType = 1;
-        treatWhitespaceAsSuffix = false;
         while (!reader.AtEnd)
         {
             var (field, wire) = reader.ReadKey();
             switch (field, wire)
             {
-                case (3, 0): modelType = reader.ReadInt32(); break;
-                case (24, 0): treatWhitespaceAsSuffix = reader.ReadBool(); break;
+                case (3, 0): spec.ModelType = reader.ReadInt32(); break;
+                case (24, 0): spec.TreatWhitespaceAsSuffix = reader.ReadBool(); break;
                 case (35, 0): spec.ByteFallback = reader.ReadBool(); break;
                 case (46, 2): spec.BosPiece = NonEmpty(reader.ReadString(), "<s>"); break;
                 case (47, 2): spec.EosPiece = NonEmpty(reader.ReadString(), "</s>"); break;
