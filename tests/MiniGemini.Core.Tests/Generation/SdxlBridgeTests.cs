@@ -26,6 +26,8 @@ public sealed class SdxlBridgeTests
     [InlineData("only opening <h> never closed", null)]
     [InlineData("empty <h>  </h>", null)]
     [InlineData("closing first </h> then <h>", null)]
+    [InlineData("<h>a</h>b</h>", "a")]
+    [InlineData("stray </h> <h>b</h> tail </h>", "b")]
     public void Caption_is_the_last_complete_pair(string answer, string? expected) =>
         Assert.Equal(expected, ImageCaption.Extract(answer));
 
