@@ -294,8 +294,6 @@ public sealed class MiniGeminiModel : IDisposable
                 throw new ArgumentException($"Turn {i} is an answer where a user turn was expected (turns must alternate user, assistant, …).", nameof(prompt));
             if (turn.Text.Contains(ImageTokenSplicer.ImageToken, StringComparison.Ordinal))
                 throw new ArgumentException($"Turn {i} contains the literal text '{ImageTokenSplicer.ImageToken}'; pass images as ImageInput instead.", nameof(prompt));
-            // MGM puts one "<image>\n" line per image before the user's text.
-            var user = string.Concat(Enumerable.Repeat(ImageTokenSplicer.ImageToken + "\n", turn.Images.Count)) + turn.Text;
             string? answer = null;
             if (i + 1 < turns.Count)
             {
@@ -304,10 +302,10 @@ public sealed class MiniGeminiModel : IDisposable
                     throw new ArgumentException($"Turn {i} should be the answer to turn {i - 1}.", nameof(prompt));
                 answer = next.Text;
             }
-            exchanges.Add(new ChatExchange(user, answer));
+            exchanges.Add(new ChatExchange(turn.Text, answer, turn.Images.Count));
         }
         var template = prompt.SystemPrompt is null ? Template : Template.WithSystemPrompt(prompt.SystemPrompt);
-        return ImageTokenSplicer.Tokenize(Tokenizer, template.BuildPrompt(exchanges, imageCount: 0, generateImage: prompt.GenerateImage));
+        return ImageTokenSplicer.Tokenize(Tokenizer, template.BuildPrompt(exchanges, prompt.GenerateImage));
     }
 
     Tensor EncodeImageInputs(IReadOnlyList<ImageInput> images)

@@ -3,10 +3,11 @@ using MiniGemini.Generation;
 
 namespace MiniGemini.Text;
 
-/// <summary>One exchange of a conversation: the user's text and, once answered, the assistant's.</summary>
+/// <summary>One exchange of a conversation: the user's text and images and, once answered, the assistant's text.</summary>
 /// <param name="User">The user's text, without any <c>&lt;image&gt;</c> prefix (see <see cref="ConversationTemplate.BuildPrompt"/>).</param>
 /// <param name="Assistant">The answer; null for the exchange the model is to answer.</param>
-public sealed record ChatExchange(string User, string? Assistant = null);
+/// <param name="Images">How many images the user sent with this text.</param>
+public sealed record ChatExchange(string User, string? Assistant = null, int Images = 0);
 
 /// <summary>
 /// A conversation template of MGM (<c>mgm/conversation.py</c>), rendering a prompt exactly as the Python reference
@@ -156,27 +157,27 @@ public sealed class ConversationTemplate
     }
 
     /// <summary>
-    /// Renders a conversation as the MGM CLI does. With <paramref name="imageCount"/> &gt; 0 the first user text is
-    /// prefixed with <c>"&lt;image&gt;\n"</c> once per image; with <paramref name="generateImage"/> the literal
+    /// Renders a conversation as the MGM CLI does: each user text is prefixed with <c>"&lt;image&gt;\n"</c> once per image
+    /// of its exchange (<see cref="ChatExchange.Images"/>); with <paramref name="generateImage"/> the literal
     /// <c>" &lt;GEN&gt;"</c> is appended to the last user text; when the prompt then holds two or more
     /// <c>&lt;image&gt;</c>, each is prefixed with <c>Image k:</c>. The last exchange may leave
     /// <see cref="ChatExchange.Assistant"/> null: the prompt then ends where the model continues.
     /// </summary>
-    /// <exception cref="ArgumentException">No exchanges, or an earlier exchange has no answer.</exception>
-    public string BuildPrompt(IReadOnlyList<ChatExchange> exchanges, int imageCount = 0, bool generateImage = false)
+    /// <exception cref="ArgumentException">No exchanges, an earlier exchange has no answer, or an image count is negative.</exception>
+    public string BuildPrompt(IReadOnlyList<ChatExchange> exchanges, bool generateImage = false)
     {
         ArgumentNullException.ThrowIfNull(exchanges);
-        ArgumentOutOfRangeException.ThrowIfNegative(imageCount);
         if (exchanges.Count == 0) throw new ArgumentException("A conversation needs at least one exchange.", nameof(exchanges));
         var messages = new List<(string Role, string? Text)>();
         for (var i = 0; i < exchanges.Count; i++)
         {
-            var (user, assistant) = exchanges[i] ?? throw new ArgumentException($"Exchange {i} is null.", nameof(exchanges));
+            var (user, assistant, images) = exchanges[i] ?? throw new ArgumentException($"Exchange {i} is null.", nameof(exchanges));
             ArgumentNullException.ThrowIfNull(user, $"{nameof(exchanges)}[{i}].{nameof(ChatExchange.User)}");
+            ArgumentOutOfRangeException.ThrowIfNegative(images, $"{nameof(exchanges)}[{i}].{nameof(ChatExchange.Images)}");
             if (assistant is null && i < exchanges.Count - 1)
                 throw new ArgumentException($"Exchange {i} has no answer; only the last exchange may be unanswered.", nameof(exchanges));
             if (generateImage && i == exchanges.Count - 1) user += ImageCaption.GenerationSuffix;
-            if (imageCount > 0 && i == 0) user = string.Concat(Enumerable.Repeat(ImageTokenSplicer.ImageToken + "\n", imageCount)) + user;
+            user = string.Concat(Enumerable.Repeat(ImageTokenSplicer.ImageToken + "\n", images)) + user;
             messages.Add((_userRole, user));
             messages.Add((_assistantRole, assistant));
         }

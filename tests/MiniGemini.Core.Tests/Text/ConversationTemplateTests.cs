@@ -13,14 +13,14 @@ public class ConversationTemplateTests
     const string Llama3System =
         "You are a helpful language and vision assistant. You are able to understand the visual content that the user provides, and assist the user with a variety of tasks using natural language.";
 
-    static readonly ChatExchange[] OneQuestion = [new("What is in the picture?")];
+    static readonly ChatExchange[] OneQuestion = [new("What is in the picture?", Images: 1)];
     static readonly ChatExchange[] TwoTurns = [new("Describe it.", "A cat."), new("What colour?")];
 
     [Fact]
     public void VicunaV1()
     {
         var t = ConversationTemplate.Get("vicuna_v1");
-        Assert.Equal($"{VicunaSystem} USER: <image>\nWhat is in the picture? ASSISTANT:", t.BuildPrompt(OneQuestion, imageCount: 1));
+        Assert.Equal($"{VicunaSystem} USER: <image>\nWhat is in the picture? ASSISTANT:", t.BuildPrompt(OneQuestion));
         Assert.Equal($"{VicunaSystem} USER: Describe it. ASSISTANT: A cat.</s>USER: What colour? ASSISTANT:", t.BuildPrompt(TwoTurns));
         Assert.Same(t, ConversationTemplate.Get("v1"));
         Assert.Equal(["</s>"], t.StopStrings);
@@ -30,7 +30,7 @@ public class ConversationTemplateTests
     public void Gemma()
     {
         var t = ConversationTemplate.Get("gemma");
-        Assert.Equal("<start_of_turn>user\n<image>\nWhat is in the picture?<end_of_turn>\n<start_of_turn>model\n", t.BuildPrompt(OneQuestion, imageCount: 1));
+        Assert.Equal("<start_of_turn>user\n<image>\nWhat is in the picture?<end_of_turn>\n<start_of_turn>model\n", t.BuildPrompt(OneQuestion));
         Assert.Equal(
             "<start_of_turn>user\nDescribe it.<end_of_turn>\n<start_of_turn>model\nA cat.<end_of_turn>\n<eos>" +
             "<start_of_turn>user\nWhat colour?<end_of_turn>\n<start_of_turn>model\n",
@@ -42,7 +42,7 @@ public class ConversationTemplateTests
     public void MistralInstruct()
     {
         var t = ConversationTemplate.Get("mistral_instruct");
-        Assert.Equal("[INST] <image>\nWhat is in the picture? [/INST]", t.BuildPrompt(OneQuestion, imageCount: 1));
+        Assert.Equal("[INST] <image>\nWhat is in the picture? [/INST]", t.BuildPrompt(OneQuestion));
         Assert.Equal("[INST] Describe it. [/INST] A cat. </s><s>[INST] What colour? [/INST]", t.BuildPrompt(TwoTurns));
     }
 
@@ -52,7 +52,7 @@ public class ConversationTemplateTests
         var t = ConversationTemplate.Get("chatml_direct");
         Assert.Equal(
             "<|im_start|>system\nAnswer the questions.<|im_end|><|im_start|>user\n<image>\nWhat is in the picture?<|im_end|><|im_start|>assistant\n",
-            t.BuildPrompt(OneQuestion, imageCount: 1));
+            t.BuildPrompt(OneQuestion));
         Assert.Equal(
             "<|im_start|>system\nAnswer the questions.<|im_end|><|im_start|>user\nDescribe it.<|im_end|><|im_start|>assistant\nA cat.<|im_end|>" +
             "<|im_start|>user\nWhat colour?<|im_end|><|im_start|>assistant\n",
@@ -69,7 +69,7 @@ public class ConversationTemplateTests
             $"<|start_header_id|>system<|end_header_id|>\n\n{Llama3System}<|eot_id|>" +
             "<|start_header_id|>user<|end_header_id|>\n\n<image>\nWhat is in the picture?<|eot_id|>" +
             "<|start_header_id|>system<|end_header_id|>\n\n",
-            t.BuildPrompt(OneQuestion, imageCount: 1));
+            t.BuildPrompt(OneQuestion));
         Assert.Equal(
             $"<|start_header_id|>system<|end_header_id|>\n\n{Llama3System}<|eot_id|>" +
             "<|start_header_id|>user<|end_header_id|>\n\nDescribe it.<|eot_id|>" +
@@ -87,11 +87,14 @@ public class ConversationTemplateTests
         var t = ConversationTemplate.Get("vicuna_v1");
         Assert.Equal(
             $"{VicunaSystem} USER: Image 1:<image>\nImage 2:<image>\nCompare them. ASSISTANT:",
-            t.BuildPrompt([new("Compare them.")], imageCount: 2));
-        // Images are placed before the first user text only.
+            t.BuildPrompt([new("Compare them.", Images: 2)]));
+        // Images go before the user text of the exchange they came with.
         Assert.Equal(
             $"{VicunaSystem} USER: <image>\nDescribe it. ASSISTANT: A cat.</s>USER: What colour? ASSISTANT:",
-            t.BuildPrompt(TwoTurns, imageCount: 1));
+            t.BuildPrompt([TwoTurns[0] with { Images = 1 }, TwoTurns[1]]));
+        Assert.Equal(
+            $"{VicunaSystem} USER: Describe it. ASSISTANT: A cat.</s>USER: <image>\nWhat colour? ASSISTANT:",
+            t.BuildPrompt([TwoTurns[0], TwoTurns[1] with { Images = 1 }]));
     }
 
     [Fact]
@@ -99,7 +102,7 @@ public class ConversationTemplateTests
     {
         Assert.Equal(
             $"{VicunaSystem} USER: <image>\nDraw a cat. <GEN> ASSISTANT:",
-            ConversationTemplate.VicunaV1.BuildPrompt([new("Draw a cat.")], imageCount: 1, generateImage: true));
+            ConversationTemplate.VicunaV1.BuildPrompt([new("Draw a cat.", Images: 1)], generateImage: true));
         Assert.Equal(
             "[INST] Describe it. [/INST] A cat. </s><s>[INST] What colour? <GEN> [/INST]",
             ConversationTemplate.MistralInstruct.BuildPrompt(TwoTurns, generateImage: true));
@@ -110,7 +113,7 @@ public class ConversationTemplateTests
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(FixtureCatalog.Bundled("mgm-tiny"), "case.json")));
         var prompt = doc.RootElement.GetProperty("prompt").GetString();
-        Assert.Equal(prompt, ConversationTemplate.Get("llava_v1").BuildPrompt([new("Describe the picture.")], imageCount: 1));
+        Assert.Equal(prompt, ConversationTemplate.Get("llava_v1").BuildPrompt([new("Describe the picture.", Images: 1)]));
     }
 
     [Fact]
