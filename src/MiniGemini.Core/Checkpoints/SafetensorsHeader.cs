@@ -102,10 +102,10 @@ internal static class SafetensorsHeader
         }
         catch (OverflowException)
         {
-            throw Bad($"shape [{string.Join(", ", shape)}] is too large.");
+            throw Bad($"shape {TensorHelpers.Shape(shape)} is too large.");
         }
         if (end - begin != expected)
-            throw Bad($"holds {end - begin} bytes but {dtypeName} [{string.Join(", ", shape)}] needs {expected}.");
+            throw Bad($"holds {end - begin} bytes but {dtypeName} {TensorHelpers.Shape(shape)} needs {expected}.");
         return new SafetensorsEntry(name, dtype, shape, begin, end);
 
         long ReadOffset(JsonElement e, string which) =>

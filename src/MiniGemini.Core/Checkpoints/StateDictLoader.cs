@@ -102,7 +102,7 @@ public static class StateDictLoader
                 continue;
             }
             if (!info.Shape.SequenceEqual(target.shape))
-                mismatches.Add((key, info.ShapeText, "[" + string.Join(", ", target.shape) + "]"));
+                mismatches.Add((key, info.ShapeText, TensorHelpers.Shape(target.shape)));
             else
                 loaded.Add(key);
         }

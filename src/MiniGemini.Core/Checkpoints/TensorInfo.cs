@@ -13,7 +13,7 @@ public sealed record TensorInfo(string Name, torch.ScalarType DType, long[] Shap
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
 
     /// <summary>The shape as <c>[a, b, c]</c>.</summary>
-    public string ShapeText => "[" + string.Join(", ", Shape) + "]";
+    public string ShapeText => TensorHelpers.Shape(Shape);
 }
 
 /// <summary>A set of named tensors on disk: a safetensors file, a sharded folder, or a PyTorch pickle.</summary>

@@ -71,7 +71,7 @@ internal static class TokenGenerator
         options.Validate();
         var config = llm.Config;
         if (embeds.ndim != 3 || embeds.shape[2] != config.HiddenSize || embeds.shape[0] < 1 || embeds.shape[1] < 1)
-            throw new ArgumentException($"inputsEmbeds must be [B, T, {config.HiddenSize}] with B, T ≥ 1, got [{string.Join(", ", embeds.shape)}].", nameof(embeds));
+            throw new ArgumentException($"inputsEmbeds must be [B, T, {config.HiddenSize}] with B, T ≥ 1, got {TensorHelpers.Shape(embeds.shape)}.", nameof(embeds));
         if (embeds.dtype != llm.DType || embeds.device.type != llm.Device.type)
             throw new ArgumentException($"inputsEmbeds is {embeds.dtype} on {embeds.device}; the model is {llm.DType} on {llm.Device}.", nameof(embeds));
         if (mask is not null) ValidateLeftPadded(mask, embeds.shape[0], embeds.shape[1]);
@@ -95,7 +95,7 @@ internal static class TokenGenerator
     static void ValidateLeftPadded(Tensor mask, long batch, long length)
     {
         if (!mask.shape.SequenceEqual(new[] { batch, length }))
-            throw new ArgumentException($"attentionMask must be [{batch}, {length}], got [{string.Join(", ", mask.shape)}].", nameof(mask));
+            throw new ArgumentException($"attentionMask must be [{batch}, {length}], got {TensorHelpers.Shape(mask.shape)}.", nameof(mask));
         using var scope = NewDisposeScope();
         if (!mask.select(1, -1).ne(0).all().item<bool>())
             throw new ArgumentException(

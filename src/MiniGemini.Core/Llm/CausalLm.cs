@@ -42,7 +42,7 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
         if (validate) ValidateIds(ids);
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
-        if (!Layers.SameDevice(ids.device, Device)) ids = ids.to(Device);
+        if (!TensorHelpers.SameDevice(ids.device, Device)) ids = ids.to(Device);
         return model.embed_tokens.call(ids).MoveToOuterDisposeScope();
     }
 
@@ -54,7 +54,7 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
         var hidden = model.call(inputsEmbeds, positionIds, attentionMask, cache);      // [B, T, H]
         if (!allLogits) hidden = hidden.select(1, -1);                                 // [B, H]
         var logits = lm_head is null ? nn.functional.linear(hidden, model.embed_tokens.weight) : lm_head.call(hidden);
-        return Layers.Cast(logits, ScalarType.Float32).MoveToOuterDisposeScope();      // [B, V] or [B, T, V]
+        return TensorHelpers.Cast(logits, ScalarType.Float32).MoveToOuterDisposeScope();      // [B, V] or [B, T, V]
     }
 
     public KvCache CreateCache(int batch, int maxLength) =>
@@ -82,15 +82,15 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
     {
         var shape = embeds.shape;
         if (shape.Length != 3 || shape[2] != Config.HiddenSize)
-            throw new ArgumentException($"inputsEmbeds must be [B, T, {Config.HiddenSize}], got [{string.Join(", ", shape)}].", nameof(embeds));
-        if (embeds.dtype != DType || !Layers.SameDevice(embeds.device, Device))
+            throw new ArgumentException($"inputsEmbeds must be [B, T, {Config.HiddenSize}], got {TensorHelpers.Shape(shape)}.", nameof(embeds));
+        if (embeds.dtype != DType || !TensorHelpers.SameDevice(embeds.device, Device))
             throw new ArgumentException($"inputsEmbeds is {embeds.dtype} on {embeds.device}; the model is {DType} on {Device}.", nameof(embeds));
         long b = shape[0], t = shape[1], past = cache?.Length ?? 0;
         if (t == 0) throw new ArgumentException("inputsEmbeds has no positions.", nameof(embeds));
         if (!positions.shape.SequenceEqual(new[] { b, t }))
-            throw new ArgumentException($"positionIds must be [{b}, {t}], got [{string.Join(", ", positions.shape)}].", nameof(positions));
+            throw new ArgumentException($"positionIds must be [{b}, {t}], got {TensorHelpers.Shape(positions.shape)}.", nameof(positions));
         if (mask is not null && !mask.shape.SequenceEqual(new[] { b, past + t }))
-            throw new ArgumentException($"attentionMask must be [{b}, {past + t}] (cached + new positions), got [{string.Join(", ", mask.shape)}].", nameof(mask));
+            throw new ArgumentException($"attentionMask must be [{b}, {past + t}] (cached + new positions), got {TensorHelpers.Shape(mask.shape)}.", nameof(mask));
         if (cache is not null && cache.Batch != b)
             throw new ArgumentException($"The cache holds {cache.Batch} rows but inputsEmbeds has {b}.", nameof(cache));
     }

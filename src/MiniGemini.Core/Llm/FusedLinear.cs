@@ -48,7 +48,7 @@ internal sealed class FusedLinear : IDisposable
     public void Rejoin()
     {
         var first = _parts[0].weight;
-        if (first.dtype == _weight.dtype && Layers.SameDevice(first.device, _weight.device)) return;
+        if (first.dtype == _weight.dtype && TensorHelpers.SameDevice(first.device, _weight.device)) return;
         using var _ = no_grad();
         var weight = cat(_parts.Select(p => (Tensor)p.weight).ToArray(), 0).DetachFromDisposeScope();
         var bias = _bias is null ? null : cat(_parts.Select(p => (Tensor)p.bias!).ToArray(), 0).DetachFromDisposeScope();

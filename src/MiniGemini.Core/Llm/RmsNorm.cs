@@ -24,7 +24,7 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         // weight · norm(x) cast back, multiplied into the fresh normalised tensor.
-        return Layers.Cast(Normalize(x, _eps), x.dtype).mul_(weight).MoveToOuterDisposeScope();
+        return TensorHelpers.Cast(Normalize(x, _eps), x.dtype).mul_(weight).MoveToOuterDisposeScope();
     }
 
     /// <summary><c>x / sqrt(mean(x²) + eps)</c> over the last dimension, in float32 (a new tensor; x is left as it is).</summary>

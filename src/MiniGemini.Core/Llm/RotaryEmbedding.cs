@@ -59,7 +59,7 @@ internal sealed class RotaryEmbedding : nn.Module<Tensor, ScalarType, RotaryAngl
     // non-persistent buffers (named_buffers(recurse: false) drops them), which would leave inv_freq behind.
     protected override void _toEpilog(ScalarType? dtype, Device? device, bool non_blocking)
     {
-        if (device is null || Layers.SameDevice(inv_freq.device, device)) return;
+        if (device is null || TensorHelpers.SameDevice(inv_freq.device, device)) return;
         var moved = inv_freq.to(ScalarType.Float32, device, non_blocking: non_blocking).DetachFromDisposeScope();
         inv_freq.Dispose();
         inv_freq = moved;

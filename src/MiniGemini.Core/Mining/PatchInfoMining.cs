@@ -1,5 +1,4 @@
 using MiniGemini.Checkpoints;
-using MiniGemini.Llm;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -104,7 +103,7 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
         using var _ = inference_mode();
         var layout = TokenExtension.Describe(lrFeatures, hrMap, imageGrid, imageGlobal, HiddenSize, AuxHiddenSize);
         var weight = vlm_uni_aux_projector.linear.weight;
-        if (lrFeatures.dtype != weight.dtype || !Layers.SameDevice(lrFeatures.device, weight.device))
+        if (lrFeatures.dtype != weight.dtype || !TensorHelpers.SameDevice(lrFeatures.device, weight.device))
             throw new ArgumentException($"{nameof(PatchInfoMining)}: inputs are {lrFeatures.dtype} on {lrFeatures.device} but the weights are {weight.dtype} on {weight.device}.", nameof(lrFeatures));
         return Implementation == MiningImplementation.Reference
             ? ReferenceMining.Encode(this, lrFeatures, hrMap, layout)

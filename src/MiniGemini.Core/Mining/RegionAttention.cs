@@ -1,4 +1,3 @@
-using MiniGemini.Llm;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -93,7 +92,7 @@ internal static class RegionAttention
         if (map.stride(3) != 1 || map.stride(2) != grid.Width) map = map.contiguous();
         // var_mean, not var: TorchSharp's var(dim) also reduces the whole tensor first (one more pass over the map).
         var (variance, _) = map.var_mean(1, unbiased: false);                               // [N, H, W]
-        var rstd = Layers.Cast(variance, scoreType).add_(eps).rsqrt_();
+        var rstd = TensorHelpers.Cast(variance, scoreType).add_(eps).rsqrt_();
         var results = new Tensor[images];
         for (long n = 0; n < images; n++)
         {
@@ -105,10 +104,10 @@ internal static class RegionAttention
             var scores = c.addcmul(u.bmm(blockRows), r, 1);                                  // [Rows, Cols, s·W], r(ũ·x) + c
             scores.nan_to_num_().add_(blockMask);                                            // −∞ outside each token's block
             var weights = scores.softmax(-1).mul_(r);                                        // pᵢrᵢ
-            results[n] = Layers.Cast(weights, map.dtype).bmm(blockRows.transpose(1, 2));      // [Rows, Cols, Da]
+            results[n] = TensorHelpers.Cast(weights, map.dtype).bmm(blockRows.transpose(1, 2)); // [Rows, Cols, Da]
         }
         var sums = images == 1 ? results[0] : stack(results);
-        return Layers.Cast(sums.view(images, grid.Tokens, channels), queries.dtype).MoveToOuterDisposeScope(); // [N, T, Da]
+        return TensorHelpers.Cast(sums.view(images, grid.Tokens, channels), queries.dtype).MoveToOuterDisposeScope(); // [N, T, Da]
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using MiniGemini.Llm;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn.functional;
@@ -30,10 +29,10 @@ internal static class TokenExtension
         const string Who = nameof(PatchInfoMining);
         if (grid < 1) throw new ArgumentOutOfRangeException(nameof(grid), grid, $"{Who}: image_grid must be at least 1.");
         if (lrFeatures.dim() != 3 || lrFeatures.shape[2] != hiddenSize)
-            throw new ArgumentException($"{Who}: LR features must be [views, tokens, {hiddenSize}], got {Shape(lrFeatures)}.", nameof(lrFeatures));
+            throw new ArgumentException($"{Who}: LR features must be [views, tokens, {hiddenSize}], got {TensorHelpers.Shape(lrFeatures.shape)}.", nameof(lrFeatures));
         if (hrMap.dim() != 4 || hrMap.shape[1] != auxHiddenSize)
-            throw new ArgumentException($"{Who}: the HR map must be [B, {auxHiddenSize}, H, W], got {Shape(hrMap)}.", nameof(hrMap));
-        if (!Layers.SameDevice(lrFeatures.device, hrMap.device) || lrFeatures.dtype != hrMap.dtype)
+            throw new ArgumentException($"{Who}: the HR map must be [B, {auxHiddenSize}, H, W], got {TensorHelpers.Shape(hrMap.shape)}.", nameof(hrMap));
+        if (!TensorHelpers.SameDevice(lrFeatures.device, hrMap.device) || lrFeatures.dtype != hrMap.dtype)
             throw new ArgumentException($"{Who}: LR features ({lrFeatures.dtype} on {lrFeatures.device}) and the HR map ({hrMap.dtype} on {hrMap.device}) must share dtype and device.", nameof(hrMap));
 
         long batch = hrMap.shape[0];
@@ -41,19 +40,19 @@ internal static class TokenExtension
         if (lrFeatures.shape[0] != views)
             throw new ArgumentException(
                 $"{Who}: {batch} HR map(s) with image_grid {grid}{(global ? " and a global view" : "")} need {views} LR views " +
-                $"([B·{grid * grid} crops ; {(global ? "B globals" : "no globals")}]), got {lrFeatures.shape[0]} ({Shape(lrFeatures)}).", nameof(lrFeatures));
+                $"([B·{grid * grid} crops ; {(global ? "B globals" : "no globals")}]), got {lrFeatures.shape[0]} ({TensorHelpers.Shape(lrFeatures.shape)}).", nameof(lrFeatures));
 
         long tokens = lrFeatures.shape[1];
         long patches = (long)Math.Round(Math.Sqrt(tokens));
         if (tokens < 1 || patches * patches != tokens)
-            throw new ArgumentException($"{Who}: each LR view must be a square grid of tokens, got {tokens} tokens ({Shape(lrFeatures)}).", nameof(lrFeatures));
+            throw new ArgumentException($"{Who}: each LR view must be a square grid of tokens, got {tokens} tokens ({TensorHelpers.Shape(lrFeatures.shape)}).", nameof(lrFeatures));
 
         long height = hrMap.shape[2], width = hrMap.shape[3];
         long side = grid * patches;
         if (height != width || width % side != 0)
             throw new ArgumentException(
                 $"{Who}: the HR map must be square with a side that is a multiple of image_grid × tokens per side = {grid} × {patches}, " +
-                $"so that each LR token owns a whole block; got {height}×{width} ({Shape(hrMap)}).", nameof(hrMap));
+                $"so that each LR token owns a whole block; got {height}×{width} ({TensorHelpers.Shape(hrMap.shape)}).", nameof(hrMap));
         return new ViewLayout(batch, grid, global, patches, width / side);
     }
 
@@ -102,6 +101,4 @@ internal static class TokenExtension
             .reshape(b * grid * grid, c, h, w)          // [B·g², Da, h, w]
             .contiguous();
     }
-
-    static string Shape(Tensor t) => "[" + string.Join(", ", t.shape) + "]";
 }

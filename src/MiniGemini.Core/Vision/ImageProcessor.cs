@@ -108,7 +108,7 @@ public sealed class ImageProcessor
     {
         ArgumentNullException.ThrowIfNull(hr);
         if (hr.dim() != 4 || hr.shape[1] != 3 || !hr.is_floating_point())
-            throw new ArgumentException($"Expected normalized HR images [B, 3, H, W] of a floating type; got [{string.Join(", ", hr.shape)}] {hr.dtype}.", nameof(hr));
+            throw new ArgumentException($"Expected normalized HR images [B, 3, H, W] of a floating type; got {TensorHelpers.Shape(hr.shape)} {hr.dtype}.", nameof(hr));
         if (lrSize <= 0) throw new ArgumentOutOfRangeException(nameof(lrSize), lrSize, "The LR view side must be positive.");
         if (grid <= 0) throw new ArgumentOutOfRangeException(nameof(grid), grid, "The grid must be positive.");
 

@@ -23,7 +23,7 @@ internal sealed class GemmaRmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var scale = Layers.Cast(weight, ScalarType.Float32) + 1.0;
-        return Layers.Cast(RmsNorm.Normalize(x, _eps).mul_(scale), x.dtype).MoveToOuterDisposeScope();
+        var scale = TensorHelpers.Cast(weight, ScalarType.Float32) + 1.0;
+        return TensorHelpers.Cast(RmsNorm.Normalize(x, _eps).mul_(scale), x.dtype).MoveToOuterDisposeScope();
     }
 }

@@ -97,7 +97,7 @@ internal sealed partial class ViTEncoder : nn.Module<Tensor, ViTOutput>
         var shape = pixels.shape;
         if (shape.Length != 4 || shape[1] != Config.NumChannels || shape[2] != Config.ImageSize || shape[3] != Config.ImageSize)
             throw new ArgumentException(
-                $"CLIP vision tower expects pixels [B, {Config.NumChannels}, {Config.ImageSize}, {Config.ImageSize}] but got [{string.Join(", ", shape)}].",
+                $"CLIP vision tower expects pixels [B, {Config.NumChannels}, {Config.ImageSize}, {Config.ImageSize}] but got {TensorHelpers.Shape(shape)}.",
                 nameof(pixels));
     }
 }

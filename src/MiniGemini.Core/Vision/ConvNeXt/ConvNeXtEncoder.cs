@@ -81,6 +81,6 @@ internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<
         var shape = pixels.shape;
         if (shape.Length != 4 || shape[1] != Config.InChannels || shape[2] < 4 || shape[3] < 4)
             throw new ArgumentException(
-                $"ConvNeXt expects pixels [B, {Config.InChannels}, H, W] with H, W ≥ 4 but got [{string.Join(", ", shape)}].", nameof(pixels));
+                $"ConvNeXt expects pixels [B, {Config.InChannels}, H, W] with H, W ≥ 4 but got {TensorHelpers.Shape(shape)}.", nameof(pixels));
     }
 }
