@@ -18,10 +18,9 @@ public static class LlmDecodeConsole
     /// <summary>Runs the measurement; returns the process exit code.</summary>
     public static int Run(string[] args)
     {
-        string Arg(string name, string fallback) => Option(args, name, fallback);
-        var deviceName = Arg("--device", "cpu");
-        var dtype = DType(args);
-        var config = Arg("--shape", "7b") switch
+        var arguments = new ConsoleArgs(args);
+        var dtype = arguments.DType();
+        var config = arguments.Get("shape", "7b") switch
         {
             "7b" => LlmShapes.Llama7B,
             "mid" => LlmShapes.Mid,
@@ -30,14 +29,13 @@ public static class LlmDecodeConsole
             "deep-narrow" => LlmShapes.Llama(64, 32, 4, 128, 400),
             var other => throw new ArgumentException($"--shape {other}: use 7b, mid, tiny or deep-narrow."),
         };
-        int promptLength = int.Parse(Arg("--prompt", "600"));
-        int newTokens = int.Parse(Arg("--new", "128"));
-        int batch = int.Parse(Arg("--batch", "1"));
-        int runs = int.Parse(Arg("--runs", "3"));
-        if (Arg("--threads", "") is { Length: > 0 } threads) set_num_threads(int.Parse(threads));
+        int promptLength = arguments.Int("prompt", 600);
+        int newTokens = arguments.Int("new", 128);
+        int batch = arguments.Int("batch", 1);
+        int runs = arguments.Int("runs", 3);
+        if (arguments.Int("threads", 0) is > 0 and var threads) set_num_threads(threads);
 
-        if (deviceName.StartsWith("cuda", StringComparison.Ordinal)) InitializeDeviceType(DeviceType.CUDA);
-        var device = new Device(deviceName);
+        var device = arguments.Device();
         Console.WriteLine($"device {device} ({(device.type == DeviceType.CUDA ? "CUDA" : $"{get_num_threads()} of {Environment.ProcessorCount} CPU threads")}), dtype {dtype}, " +
                           $"hidden {config.HiddenSize}, layers {config.NumHiddenLayers}, heads {config.NumAttentionHeads}, ffn {config.IntermediateSize}, vocab {config.VocabSize}");
 
@@ -77,12 +75,11 @@ public static class LlmDecodeConsole
     /// </summary>
     public static int RunParity(string[] args)
     {
-        var deviceName = Option(args, "--device", "cpu");
-        var dtype = DType(args);
-        if (deviceName.StartsWith("cuda", StringComparison.Ordinal)) InitializeDeviceType(DeviceType.CUDA);
-        var device = new Device(deviceName);
+        var arguments = new ConsoleArgs(args);
+        var dtype = arguments.DType();
+        var device = arguments.Device();
         bool ok = true;
-        foreach (var folder in args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || !args[i - 1].StartsWith("--", StringComparison.Ordinal))))
+        foreach (var folder in arguments.Words)
         {
             using var llm = LlmAdapter.FromPretrained(folder, device, dtype);
             using var io = SafetensorsFile.Open(Path.Combine(folder, "io.safetensors"));
@@ -103,22 +100,6 @@ public static class LlmDecodeConsole
         }
         return ok ? 0 : 1;
     }
-
-    /// <summary>The value after <paramref name="name"/> in <paramref name="args"/>, or <paramref name="fallback"/>.</summary>
-    static string Option(string[] args, string name, string fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-    }
-
-    /// <summary><c>--dtype fp32|bf16|fp16</c> (default fp32).</summary>
-    static ScalarType DType(string[] args) => Option(args, "--dtype", "fp32") switch
-    {
-        "bf16" => ScalarType.BFloat16,
-        "fp16" => ScalarType.Float16,
-        "fp32" => ScalarType.Float32,
-        var other => throw new ArgumentException($"--dtype {other}: use fp32, bf16 or fp16."),
-    };
 
     static (TimeSpan Prefill, TimeSpan Decode) Measure(ILlmAdapter llm, Tensor prompt, GenerationOptions options, Device device)
     {

@@ -15,23 +15,16 @@ static class MiningTiming
 {
     public static int Run(string[] args)
     {
-        var options = Parse(args);
-        var deviceName = options.GetValueOrDefault("device", "cpu");
-        var dtype = options.GetValueOrDefault("dtype", "fp32") switch
-        {
-            "fp32" => ScalarType.Float32,
-            "bf16" => ScalarType.BFloat16,
-            "fp16" => ScalarType.Float16,
-            var other => throw new ArgumentException($"--dtype {other}: expected fp32, bf16 or fp16."),
-        };
-        if (deviceName.StartsWith("cuda", StringComparison.Ordinal)) InitializeDeviceType(DeviceType.CUDA);
-        var device = new Device(deviceName);
-        var sizes = options.GetValueOrDefault("sizes", "mgm7b,hd").Split(',')
+        var options = new ConsoleArgs(args);
+        if (options.Words.Count > 0) throw new ArgumentException($"Unexpected argument '{options.Words[0]}': use --name value.");
+        var dtype = options.DType();
+        var device = options.Device();
+        var sizes = options.Get("sizes", "mgm7b,hd").Split(',')
             .Select(s => Enum.Parse<MiningSize>(s, ignoreCase: true)).ToList();
-        var methods = options.GetValueOrDefault("methods", "reference,fast").Split(',')
+        var methods = options.Get("methods", "reference,fast").Split(',')
             .Select(s => Enum.Parse<MiningImplementation>(s, ignoreCase: true)).ToList();
-        int warmup = int.Parse(options.GetValueOrDefault("warmup", "3"), CultureInfo.InvariantCulture);
-        int iterations = int.Parse(options.GetValueOrDefault("iterations", "20"), CultureInfo.InvariantCulture);
+        int warmup = options.Int("warmup", 3);
+        int iterations = options.Int("iterations", 20);
 
         Console.WriteLine($"device {device}, dtype {dtype}, torch threads {get_num_threads()}, load {LoadAverage()}");
         Console.WriteLine();
@@ -98,16 +91,4 @@ static class MiningTiming
     }
 
     static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
-
-    static Dictionary<string, string> Parse(string[] args)
-    {
-        var options = new Dictionary<string, string>();
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
-                throw new ArgumentException($"Unexpected argument '{args[i]}': use --name value.");
-            options[args[i][2..]] = args[++i];
-        }
-        return options;
-    }
 }
