@@ -29,5 +29,6 @@ read -r passed failed skipped < <(awk '
   summary && /^ +Total time: / { summary = 0 }
   END { printf "%d %d %d\n", p, f, s }' "$log")
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+echo "${skipped} skipped"
+echo "${passed} passed, ${failed} failed"
 exit "$status"
