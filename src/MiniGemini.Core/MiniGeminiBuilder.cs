@@ -217,19 +217,27 @@ public sealed class MiniGeminiBuilder
             Keep(clip);
 
             Progress("ConvNeXt tower");
-            if (options.AuxVisionTowerPath is null && string.IsNullOrWhiteSpace(declared?.VisionTowerAux) && ConvNeXtEncoder.FindPrefix(mgmCheckpoint) != ConvNeXtEncoder.MgmPrefix)
+            bool noAuxTower = options.AuxVisionTowerPath is null && string.IsNullOrWhiteSpace(declared?.VisionTowerAux) &&
+                              ConvNeXtEncoder.FindPrefix(mgmCheckpoint) != ConvNeXtEncoder.MgmPrefix;
+            // A model without an aux tower, mining and HR size is LR-only (LLaVA's layout): CLIP features go to the projector.
+            bool lrOnly = noAuxTower && declared is { MmHiddenSizeAux: null, ImageSizeAux: null, ImageGrid: 1 };
+            if (noAuxTower && !lrOnly)
                 throw new MiniGeminiConfigurationException(
                     $"No ConvNeXt (aux) tower: patch info mining{(declared?.ImageGrid > 1 ? $" and the image grid {declared.ImageGrid}" : "")} need one, but " +
                     "mm_vision_tower_aux is not set, the checkpoint embeds none, and no path was given (WithAuxVisionTower).");
-            var convNeXt = Keep(resolver.LoadConvNeXt(options.AuxVisionTowerPath, declared?.VisionTowerAux, mgmCheckpoint));
+            var convNeXt = lrOnly ? null : Keep(resolver.LoadConvNeXt(options.AuxVisionTowerPath, declared?.VisionTowerAux, mgmCheckpoint));
 
             var config = Configure(declared, llmFolder, clip, convNeXt, multimodal);
+            if (lrOnly) config = config with { ImageSizeAux = options.ImageSize ?? clip.Config.ImageSize };
             CheckFit(config, clip, convNeXt);
 
             Progress("patch info mining and projector");
-            var mining = Keep(PatchInfoMining.FromConfig(config));
-            mining.Implementation = options.Mining;
-            mining.Load(multimodal);
+            var mining = convNeXt is null ? null : Keep(PatchInfoMining.FromConfig(config));
+            if (mining is not null)
+            {
+                mining.Implementation = options.Mining;
+                mining.Load(multimodal);
+            }
             var projector = Keep(VisionProjector.FromConfig(config));
             projector.Load(multimodal);
 
@@ -252,7 +260,7 @@ public sealed class MiniGeminiBuilder
             _logger?.LogInformation("Loaded {Model}: {Family} LLM, template {Template}, {Tokens} tokens per image, {Device} {Precision}.",
                 Path.GetFileName(modelFolder), config.Llm.Family, template.Name, vision.TokensPerImage, device, options.Precision);
             return new MiniGeminiModel(Path.GetFileName(modelFolder.TrimEnd('/', '\\')), config, vision, llm, tokenizer, template, device,
-                options.Precision, options.ImageGenerator, _logger);
+                options.Precision, options.ImageGenerator, _logger) { Source = (modelFolder, clipFolder) };
         }
 
         /// <summary>The MGM config at <paramref name="path"/>, or null when there is none or it is a plain LLM config.</summary>
@@ -270,13 +278,13 @@ public sealed class MiniGeminiBuilder
         }
 
         /// <summary>The MGM config with builder overrides; for compositions, derived from the parts.</summary>
-        MgmConfig Configure(MgmConfig? declared, string llmFolder, ViTEncoder clip, ConvNeXtEncoder convNeXt, ITensorSource multimodal)
+        MgmConfig Configure(MgmConfig? declared, string llmFolder, ViTEncoder clip, ConvNeXtEncoder? convNeXt, ITensorSource multimodal)
         {
             var config = declared ?? new MgmConfig
             {
                 Llm = LlmConfig.Load(Path.Combine(llmFolder, "config.json")),
                 MmHiddenSize = clip.Config.HiddenSize,
-                MmHiddenSizeAux = convNeXt.Config.FusedChannels,
+                MmHiddenSizeAux = convNeXt?.Config.FusedChannels,
                 ProjectorType = ProjectorTypeOf(multimodal),
                 ImageSizeAux = 768,
             };
@@ -303,12 +311,12 @@ public sealed class MiniGeminiBuilder
             throw new CheckpointException($"{source.Location}: no projector weights (mm_projector.*).", source.Location, "mm_projector.0.weight");
         }
 
-        static void CheckFit(MgmConfig config, ViTEncoder clip, ConvNeXtEncoder convNeXt)
+        static void CheckFit(MgmConfig config, ViTEncoder clip, ConvNeXtEncoder? convNeXt)
         {
             if (clip.Config.HiddenSize != config.MmHiddenSize)
                 throw new MiniGeminiConfigurationException(
                     $"The CLIP tower is {clip.Config.HiddenSize} wide but mm_hidden_size is {config.MmHiddenSize}: the tower does not belong to this model.");
-            if (config.MmHiddenSizeAux is { } aux && aux != convNeXt.Config.FusedChannels)
+            if (convNeXt is not null && config.MmHiddenSizeAux is { } aux && aux != convNeXt.Config.FusedChannels)
                 throw new MiniGeminiConfigurationException(
                     $"The ConvNeXt tower fuses {convNeXt.Config.FusedChannels} channels but mm_hidden_size_aux is {aux}: the tower does not belong to this model.");
             if (config.VisionSelectFeature != "patch")
@@ -317,6 +325,7 @@ public sealed class MiniGeminiBuilder
             if (config.ImageGrid < 1)
                 throw new MiniGeminiConfigurationException($"The image grid must be at least 1 (got {config.ImageGrid}).");
             int size = config.ImageSizeAux ?? 0, patches = clip.Config.PatchesPerSide * config.ImageGrid;
+            if (convNeXt is null) return;
             if (size <= 0 || size % 4 != 0 || size / 4 % patches != 0)
                 throw new MiniGeminiConfigurationException(
                     $"High-resolution size {size} does not fit: the ConvNeXt map (size / 4 = {size / 4.0}) must split into {patches}×{patches} equal regions " +

@@ -34,7 +34,6 @@ public sealed class MiniGeminiModel : IDisposable
     readonly SdxlBridge? _imageGenerator;
     readonly ILogger _logger;
     readonly SemaphoreSlim _gate = new(1, 1);
-    readonly ScalarType _dtype;
     bool _disposed;
 
     internal MiniGeminiModel(string name, MgmConfig config, VisionStack vision, ILlmAdapter llm, MiniGeminiTokenizer tokenizer,
@@ -48,7 +47,6 @@ public sealed class MiniGeminiModel : IDisposable
         Template = template;
         TorchDevice = device;
         Precision = precision;
-        _dtype = MiniGeminiBuilder.ScalarTypeOf(precision);
         _images = new ImageProcessor(vision.Preprocess);
         _imageGenerator = imageGenerator;
         _logger = logger ?? NullLogger.Instance;
@@ -98,6 +96,16 @@ public sealed class MiniGeminiModel : IDisposable
     internal ILlmAdapter Llm => _llm;
 
     internal VisionStack Vision => _vision;
+
+    /// <summary>The folder the model was loaded from, and the CLIP tower folder that gave its architecture (saving copies their configs).</summary>
+    internal (string ModelFolder, string? ClipFolder)? Source { get; init; }
+
+    /// <summary>Reads and preprocesses images → normalized HR pixels <c>[B, 3, S, S]</c> on the CPU.</summary>
+    internal Tensor PreprocessImages(IReadOnlyList<ImageInput> images)
+    {
+        using var tensors = _images.ToTensors(images.Select(Read).ToList());
+        return tensors.Hr.alias();
+    }
 
     /// <summary>Answers one prompt.</summary>
     /// <exception cref="ArgumentException">The prompt is empty, ends with an answer, or its text contains a literal <c>&lt;image&gt;</c>.</exception>
@@ -321,7 +329,7 @@ public sealed class MiniGeminiModel : IDisposable
 
     /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens (and the intermediates, for parity checks).</summary>
     internal ImageFeatures EncodeImages(Tensor hr, bool keepIntermediates = false) =>
-        _vision.Encode(hr, TorchDevice, _dtype, keepIntermediates);
+        _vision.Encode(hr, TorchDevice, _llm.DType, keepIntermediates);
 
     /// <summary>
     /// Embeds text ids and puts image tokens where −200 stands (one image per placeholder, in order) → <c>[L, H]</c>,

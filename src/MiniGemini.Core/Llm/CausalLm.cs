@@ -40,7 +40,7 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
     public Tensor Embed(Tensor ids, bool validate = true)
     {
         if (validate) ValidateIds(ids);
-        using var _ = inference_mode();
+        using var _ = inference_mode(!training);
         using var scope = NewDisposeScope();
         if (!TensorHelpers.SameDevice(ids.device, Device)) ids = ids.to(Device);
         return model.embed_tokens.call(ids).MoveToOuterDisposeScope();
@@ -49,12 +49,14 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
     public Tensor Forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? attentionMask = null, KvCache? cache = null, bool allLogits = false)
     {
         ValidateForward(inputsEmbeds, positionIds, attentionMask, cache);
-        using var _ = inference_mode();
+        using var _ = inference_mode(!training);
         using var scope = NewDisposeScope();
         var hidden = model.call(inputsEmbeds, positionIds, attentionMask, cache);      // [B, T, H]
         if (!allLogits) hidden = hidden.select(1, -1);                                 // [B, H]
         var logits = lm_head is null ? nn.functional.linear(hidden, model.embed_tokens.weight) : lm_head.call(hidden);
-        return TensorHelpers.Cast(logits, ScalarType.Float32).MoveToOuterDisposeScope();      // [B, V] or [B, T, V]
+        // Half-precision logits are widened for sampling and the loss; float64 (gradient checks) stays float64.
+        if (logits.dtype is ScalarType.BFloat16 or ScalarType.Float16) logits = logits.to(ScalarType.Float32);
+        return logits.MoveToOuterDisposeScope();                                       // [B, V] or [B, T, V]
     }
 
     public KvCache CreateCache(int batch, int maxLength) =>

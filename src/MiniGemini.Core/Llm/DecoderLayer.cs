@@ -31,8 +31,8 @@ internal sealed class DecoderLayer : nn.Module<Tensor, AttentionContext, Tensor>
     public override Tensor forward(Tensor x, AttentionContext context)
     {
         using var scope = NewDisposeScope();
-        var h = self_attn.call(input_layernorm.call(x), context).add_(x);          // x + attn(norm₁(x)), into attn's fresh output
+        var h = TensorHelpers.AddInto(self_attn.call(input_layernorm.call(x), context), x);          // x + attn(norm₁(x)), into attn's fresh output
         var feedForward = mlp ?? block_sparse_moe!;
-        return h.add_(feedForward.call(post_attention_layernorm.call(h))).MoveToOuterDisposeScope();
+        return TensorHelpers.AddInto(h, feedForward.call(post_attention_layernorm.call(h))).MoveToOuterDisposeScope();
     }
 }

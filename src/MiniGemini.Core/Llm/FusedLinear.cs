@@ -38,8 +38,17 @@ internal sealed class FusedLinear : IDisposable
     /// <summary>The layers, in the order of their outputs.</summary>
     public IReadOnlyList<Linear> Parts => _parts;
 
-    /// <summary>x [.., in] → [.., Σ out]: the parts' outputs side by side along the last dimension.</summary>
-    public Tensor Forward(Tensor x) => nn.functional.linear(x, _weight, _bias);
+    /// <summary>
+    /// x [.., in] → [.., Σ out]: the parts' outputs side by side along the last dimension. When a part's weight
+    /// requires gradients (training), the joint weight is assembled from the parts so that autograd reaches them.
+    /// </summary>
+    public Tensor Forward(Tensor x)
+    {
+        if (!_parts.Any(p => p.weight!.requires_grad || (p.bias?.requires_grad ?? false))) return nn.functional.linear(x, _weight, _bias);
+        using var weight = cat(_parts.Select(p => (Tensor)p.weight!).ToArray(), 0);
+        using var bias = _bias is null ? null : cat(_parts.Select(p => (Tensor)p.bias!).ToArray(), 0);
+        return nn.functional.linear(x, weight, bias);
+    }
 
     /// <summary>
     /// Joins the parts into one tensor again if a move gave them storages of their own; a no-op when they still

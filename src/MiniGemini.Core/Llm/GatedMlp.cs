@@ -39,7 +39,7 @@ internal sealed class GatedMlp : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var gateUp = _gateUp.Forward(x).chunk(2, -1);      // gate, up: [.., intermediate] each
-        var gated = _act(gateUp[0]).mul_(gateUp[1]);
+        var gated = TensorHelpers.MulInto(_act(gateUp[0]), gateUp[1]);
         return _down.call(gated).MoveToOuterDisposeScope();
     }
 

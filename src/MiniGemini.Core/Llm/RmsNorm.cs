@@ -24,15 +24,16 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         // weight · norm(x) cast back, multiplied into the fresh normalised tensor.
-        return TensorHelpers.Cast(Normalize(x, _eps), x.dtype).mul_(weight).MoveToOuterDisposeScope();
+        return TensorHelpers.MulInto(TensorHelpers.Cast(Normalize(x, _eps), x.dtype), weight).MoveToOuterDisposeScope();
     }
 
-    /// <summary><c>x / sqrt(mean(x²) + eps)</c> over the last dimension, in float32 (a new tensor; x is left as it is).</summary>
+    /// <summary><c>x / sqrt(mean(x²) + eps)</c> over the last dimension, in at least float32 (a new tensor; x is left as it is).</summary>
     internal static Tensor Normalize(Tensor x, double eps)
     {
-        if (x.dtype == ScalarType.Float32) return x * InverseRms(x, eps);
+        // At least float32, as HF computes it; float64 stays float64 (gradient checks).
+        if (x.dtype is ScalarType.Float32 or ScalarType.Float64) return x * InverseRms(x, eps);
         var x32 = x.to(ScalarType.Float32); // a copy of its own, so it is scaled in place
-        return x32.mul_(InverseRms(x32, eps));
+        return TensorHelpers.MulInto(x32, InverseRms(x32, eps));
     }
 
     /// <summary>x32 [.., n] → <c>1 / sqrt(mean(x²) + eps)</c> [.., 1].</summary>

@@ -30,6 +30,7 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
         vlm_uni_aux_projector = new NormLinear(mmHiddenSizeAux, mmHiddenSize);
         vlm_uni_val_projector = new NormLinear(mmHiddenSizeAux, mmHiddenSize);
         RegisterComponents();
+        eval(); // inference by default; a trainer switches to train mode
     }
 
     /// <summary>Creates the module for an MGM config (<c>mm_hidden_size</c>, <c>mm_hidden_size_aux</c>).</summary>
@@ -100,13 +101,15 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     /// <exception cref="ArgumentException">Shapes, view counts, dtypes or devices do not fit together.</exception>
     public Tensor Encode(Tensor lrFeatures, Tensor hrMap, int imageGrid = 1, bool imageGlobal = false)
     {
-        using var _ = inference_mode();
+        using var _ = inference_mode(!training);
         var layout = TokenExtension.Describe(lrFeatures, hrMap, imageGrid, imageGlobal, HiddenSize, AuxHiddenSize);
         var weight = vlm_uni_aux_projector.linear.weight;
         if (lrFeatures.dtype != weight.dtype || !TensorHelpers.SameDevice(lrFeatures.device, weight.device))
             throw new ArgumentException($"{nameof(PatchInfoMining)}: inputs are {lrFeatures.dtype} on {lrFeatures.device} but the weights are {weight.dtype} on {weight.device}.", nameof(lrFeatures));
+        // Training needs autograd: the fast path's folded weights and kernel have none, the factored formulation does.
+        if (training) return ReferenceMining.Encode(this, lrFeatures, hrMap, layout, ReferenceMining.FactoredResampler);
         return Implementation == MiningImplementation.Reference
-            ? ReferenceMining.Encode(this, lrFeatures, hrMap, layout)
+            ? ReferenceMining.Encode(this, lrFeatures, hrMap, layout, ReferenceMining.UnifiedResampler)
             : FastMining.Encode(this, lrFeatures, hrMap, layout, Backend);
     }
 

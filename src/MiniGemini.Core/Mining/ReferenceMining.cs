@@ -9,19 +9,20 @@ namespace MiniGemini.Mining;
 internal static class ReferenceMining
 {
     /// <summary>LR + mined features in output token order (<c>[global, crop00, crop01, …]</c> per image).</summary>
-    public static Tensor Encode(PatchInfoMining mining, Tensor lrFeatures, Tensor hrMap, ViewLayout layout)
+    public static Tensor Encode(PatchInfoMining mining, Tensor lrFeatures, Tensor hrMap, ViewLayout layout,
+        Func<PatchInfoMining, Tensor, Tensor, Tensor> resampler)
     {
         using var scope = NewDisposeScope();
         long batch = layout.Batch, tokens = layout.TokensPerView;
         var crops = TokenExtension.Crops(lrFeatures, layout);
         var hrCrops = layout.Grid > 1 ? TokenExtension.SplitCrops(hrMap, layout.Grid) : hrMap;
-        var mined = crops + UnifiedResampler(mining, crops, hrCrops);                    // [B·g², P², D]
+        var mined = crops + resampler(mining, crops, hrCrops);                    // [B·g², P², D]
         mined = mined.reshape(batch, layout.Grid * layout.Grid * tokens, -1);             // [B, g²·P², D]
         if (layout.Global)
         {
             var globals = TokenExtension.Globals(lrFeatures, layout);
             var hrGlobal = TokenExtension.GlobalMap(hrMap, layout.Grid);
-            mined = cat([globals + UnifiedResampler(mining, globals, hrGlobal), mined], dim: 1); // [B, (1+g²)·P², D]
+            mined = cat([globals + resampler(mining, globals, hrGlobal), mined], dim: 1); // [B, (1+g²)·P², D]
         }
         return mined.MoveToOuterDisposeScope();
     }
@@ -44,5 +45,32 @@ internal static class ReferenceMining
         var attention = query.unsqueeze(2).matmul(key.transpose(-1, -2) / Math.Sqrt(key.shape[^1])); // [N, P², 1, s²]
         attention = attention.nan_to_num();
         return attention.softmax(-1).matmul(value).mean([2]).MoveToOuterDisposeScope(); // [N, P², D]
+    }
+
+    /// <summary>
+    /// <see cref="UnifiedResampler"/> rewritten so that no HR feature is projected, in plain autograd ops (training).
+    /// With x̂ the LayerNorm-standardised HR feature, the key is W_k(γ_k ⊙ x̂ + β_k) + b_k, so q·k = (W_kᵀq ⊙ γ_k)·x̂ plus a
+    /// term constant per query, which softmax ignores; and the attended value is W_v(γ_v ⊙ Σ a·x̂ + β_v) + b_v because
+    /// the weights a sum to one. Cost per HR feature: O(Da) instead of O(Da·D).
+    /// </summary>
+    public static Tensor FactoredResampler(PatchInfoMining mining, Tensor images, Tensor imagesAux)
+    {
+        using var scope = NewDisposeScope();
+        long n = imagesAux.shape[0], channels = imagesAux.shape[1];
+        long patchNum = (long)Math.Round(Math.Sqrt(images.shape[1]));
+        long patchSize = imagesAux.shape[^1] / patchNum;
+        var aux = imagesAux.permute(0, 2, 3, 1)                                   // [N, H, W, Da]
+            .reshape(n, patchNum, patchSize, patchNum, patchSize, channels)      // [N, P, s, P, s, Da]
+            .permute(0, 1, 3, 2, 4, 5)                                            // [N, P, P, s, s, Da]
+            .reshape(n, patchNum * patchNum, patchSize * patchSize, channels);    // [N, P², s², Da]
+        var (keyNorm, keyLinear) = (mining.Key.norm, mining.Key.linear);
+        var (valueNorm, valueLinear) = (mining.Value.norm, mining.Value.linear);
+        var standardised = nn.functional.layer_norm(aux, [channels], eps: keyNorm.eps);   // [N, P², s², Da]
+        var query = mining.Query.call(images);                                            // [N, P², D]
+        var folded = query.matmul(keyLinear.weight!) * keyNorm.weight!;                    // [N, P², Da]
+        var scores = standardised.matmul(folded.unsqueeze(-1)).squeeze(-1) / Math.Sqrt(query.shape[^1]); // [N, P², s²]
+        var weights = scores.nan_to_num().softmax(-1);                                     // [N, P², s²]
+        var pooled = weights.unsqueeze(2).matmul(standardised).squeeze(2);                 // [N, P², Da]
+        return valueLinear.call(pooled * valueNorm.weight! + valueNorm.bias!).MoveToOuterDisposeScope(); // [N, P², D]
     }
 }

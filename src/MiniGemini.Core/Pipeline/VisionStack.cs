@@ -31,11 +31,12 @@ internal sealed class ImageFeatures : IDisposable
 /// <summary>
 /// The image side of Mini-Gemini: the LR views are derived from the normalized HR tensor (as MGM's CLI does), CLIP
 /// encodes them, the ConvNeXt encodes the HR tensor and fuses its stages, patch info mining lets each LR token attend to
-/// its own HR region, and the projector maps the result to the LLM's width.
+/// its own HR region, and the projector maps the result to the LLM's width. Without a ConvNeXt (an LR-only model, as
+/// LLaVA) the CLIP features go straight to the projector.
 /// </summary>
 internal sealed class VisionStack : IDisposable
 {
-    public VisionStack(ViTEncoder clip, ConvNeXtEncoder convNeXt, PatchInfoMining mining, VisionProjector projector,
+    public VisionStack(ViTEncoder clip, ConvNeXtEncoder? convNeXt, PatchInfoMining? mining, VisionProjector projector,
         MgmConfig config, ImagePreprocessOptions preprocess)
     {
         Clip = clip;
@@ -47,8 +48,8 @@ internal sealed class VisionStack : IDisposable
     }
 
     public ViTEncoder Clip { get; }
-    public ConvNeXtEncoder ConvNeXt { get; }
-    public PatchInfoMining Mining { get; }
+    public ConvNeXtEncoder? ConvNeXt { get; }
+    public PatchInfoMining? Mining { get; }
     public VisionProjector Projector { get; }
     public MgmConfig Config { get; }
     public ImagePreprocessOptions Preprocess { get; }
@@ -60,18 +61,20 @@ internal sealed class VisionStack : IDisposable
     public ImageFeatures Encode(Tensor hr, Device device, ScalarType dtype, bool keepIntermediates = false)
     {
         using var scope = NewDisposeScope();
-        using var _ = inference_mode();
+        using var _ = inference_mode(!Clip.training);
         // MGM derives the LR views from the normalized float HR tensor before casting to the model dtype.
         var hrFloat = hr.to(ScalarType.Float32, device);
         var lr = ImageProcessor.LowResolutionViews(hrFloat, Preprocess.LrSize, Preprocess.Grid, Preprocess.HasGlobalView); // [B·V, 3, s, s]
         var lrFeatures = Clip.SelectFeatures(lr.to(dtype), Config.VisionSelectLayer, Config.VisionSelectFeature); // [B·V, N, D]
-        var fused = ConvNeXt.ForwardFused(hrFloat.to(dtype));                                                         // [B, Da, S/4, S/4]
-        var mined = Mining.Encode(lrFeatures, fused, Preprocess.Grid, Preprocess.HasGlobalView);                     // [B, V·N, D]
+        var fused = ConvNeXt?.ForwardFused(hrFloat.to(dtype));                                                        // [B, Da, S/4, S/4]
+        var mined = fused is null || Mining is null
+            ? lrFeatures                                                                                             // [B, N, D]
+            : Mining.Encode(lrFeatures, fused, Preprocess.Grid, Preprocess.HasGlobalView);                           // [B, V·N, D]
         var tokens = Projector.call(mined);                                                                          // [B, V·N, H]
         return new ImageFeatures
         {
             LrFeatures = keepIntermediates ? lrFeatures.MoveToOuterDisposeScope() : null,
-            HrFused = keepIntermediates ? fused.MoveToOuterDisposeScope() : null,
+            HrFused = keepIntermediates ? fused?.MoveToOuterDisposeScope() : null,
             Mined = keepIntermediates ? mined.MoveToOuterDisposeScope() : null,
             Tokens = tokens.MoveToOuterDisposeScope(),
         };
@@ -80,14 +83,20 @@ internal sealed class VisionStack : IDisposable
     public void To(Device device, ScalarType dtype)
     {
         // One conversion per parameter: the weights never sit on the device in float32 first.
-        foreach (var module in new nn.Module[] { Clip, ConvNeXt, Mining, Projector }) module.to(device, dtype);
+        foreach (var module in Modules) module.to(device, dtype);
+    }
+
+    /// <summary>The modules, with the prefix of their keys in an MGM checkpoint (the ConvNeXt's parts are renamed there).</summary>
+    public IEnumerable<nn.Module> Modules => new nn.Module?[] { Clip, ConvNeXt, Mining, Projector }.OfType<nn.Module>();
+
+    /// <summary>Train or eval mode for every module: in train mode <see cref="Encode"/> records the autograd graph.</summary>
+    public void Train(bool training)
+    {
+        foreach (var module in Modules) module.train(training);
     }
 
     public void Dispose()
     {
-        Clip.Dispose();
-        ConvNeXt.Dispose();
-        Mining.Dispose();
-        Projector.Dispose();
+        foreach (var module in Modules) module.Dispose();
     }
 }

@@ -29,6 +29,7 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
         ProjectorType = projectorType;
         mm_projector = Build(projectorType, mmHiddenSize, hiddenSize);
         RegisterComponents();
+        eval(); // inference by default; a trainer switches to train mode
     }
 
     /// <summary>Creates the projector an MGM config asks for (<c>mm_projector_type</c>, <c>mm_hidden_size</c>, <c>hidden_size</c>).</summary>
@@ -41,7 +42,7 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
     /// <summary>Projects mined features <c>[…, D]</c> to <c>[…, H]</c>.</summary>
     public override Tensor forward(Tensor features)
     {
-        using var _ = inference_mode();
+        using var _ = inference_mode(!training);
         using var scope = NewDisposeScope();
         return mm_projector.call(features).MoveToOuterDisposeScope();
     }

@@ -6,7 +6,7 @@ namespace MiniGemini.Vision;
 
 /// <summary>
 /// MGM's fusion of the four ConvNeXt stages into one high-resolution map: stages 1–3 are upsampled bilinearly
-/// (align_corners = false, computed in float32 as MGM does) to stage 0's size and concatenated in stage order.
+/// (align_corners = false, computed in at least float32 as MGM does) to stage 0's size and concatenated in stage order.
 /// </summary>
 internal static class MultiStageFusion
 {
@@ -19,7 +19,7 @@ internal static class MultiStageFusion
         var size = new[] { first.shape[2], first.shape[3] };
         var parts = new List<Tensor> { first };
         foreach (var stage in stages.Skip(1))
-            parts.Add(interpolate(stage.to(ScalarType.Float32), size, mode: InterpolationMode.Bilinear, align_corners: false).to(first.dtype));
+            parts.Add(interpolate(TensorHelpers.AtLeastFloat32(stage), size, mode: InterpolationMode.Bilinear, align_corners: false).to(first.dtype));
         return cat(parts, dim: 1).MoveToOuterDisposeScope(); // [B, ΣC, H/4, W/4]
     }
 }

@@ -20,7 +20,7 @@ public sealed class DeviceMoveTests
         using var model = MiniGeminiBuilder.FromPretrained(TinyModelFixture.ModelFolder).Build();
         model.Vision.To(Meta, ScalarType.Float32);
         model.Llm.To(Meta, ScalarType.Float32);
-        var modules = new nn.Module[] { model.Vision.Clip, model.Vision.ConvNeXt, model.Vision.Mining, model.Vision.Projector, (nn.Module)model.Llm };
+        var modules = model.Vision.Modules.Append((nn.Module)model.Llm).ToArray();
         var left = modules.SelectMany(m => m.named_modules().Select(n => n.module).Prepend(m))
             .SelectMany(TensorFields)
             .Where(f => f.Tensor.device_type != DeviceType.META)

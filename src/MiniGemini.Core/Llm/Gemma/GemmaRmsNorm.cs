@@ -24,6 +24,6 @@ internal sealed class GemmaRmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var scale = TensorHelpers.Cast(weight, ScalarType.Float32) + 1.0;
-        return TensorHelpers.Cast(RmsNorm.Normalize(x, _eps).mul_(scale), x.dtype).MoveToOuterDisposeScope();
+        return TensorHelpers.Cast(TensorHelpers.MulInto(RmsNorm.Normalize(x, _eps), scale), x.dtype).MoveToOuterDisposeScope();
     }
 }

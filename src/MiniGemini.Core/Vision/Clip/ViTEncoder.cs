@@ -11,7 +11,8 @@ namespace MiniGemini.Vision;
 /// <c>CLIPVisionModel</c>) with the same submodule names, so its state-dict keys are the checkpoint keys below
 /// <c>vision_model.</c>. MGM uses <see cref="SelectFeatures"/>; <see cref="Forward"/> gives HF's full output.
 /// </summary>
-/// <remarks>Forwards run under <c>inference_mode</c>: outputs are inference tensors (no autograd, no in-place updates outside it).</remarks>
+/// <remarks>In eval mode (the default) forwards run under <c>inference_mode</c>: outputs are inference tensors (no autograd,
+/// no in-place updates outside it). In train mode they record the autograd graph.</remarks>
 internal sealed partial class ViTEncoder : nn.Module<Tensor, ViTOutput>
 {
     [ComponentName(Name = "embeddings")] readonly ClipVisionEmbeddings _embeddings;
@@ -28,6 +29,7 @@ internal sealed partial class ViTEncoder : nn.Module<Tensor, ViTOutput>
         _encoder = new ClipEncoder(config);
         _postLayernorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         RegisterComponents();
+        eval(); // inference by default; a trainer switches to train mode
     }
 
     public ClipVisionConfig Config { get; }
@@ -44,7 +46,7 @@ internal sealed partial class ViTEncoder : nn.Module<Tensor, ViTOutput>
     public ViTOutput Forward(Tensor pixels, bool outputHiddenStates)
     {
         using var scope = NewDisposeScope();
-        using var _ = inference_mode();
+        using var _ = inference_mode(!training);
         var hidden = outputHiddenStates ? new List<Tensor>() : null;
         var x = Run(pixels, Config.NumHiddenLayers, hidden); // [B, 1 + P, D]
         var pooled = _postLayernorm.call(x.select(1, 0));     // [B, D], the CLS token only
@@ -70,7 +72,7 @@ internal sealed partial class ViTEncoder : nn.Module<Tensor, ViTOutput>
             throw new ArgumentException($"Unknown select feature '{feature}' (patch or cls_patch).", nameof(feature));
 
         using var scope = NewDisposeScope();
-        using var _ = inference_mode();
+        using var _ = inference_mode(!training);
         var x = Run(pixels, hiddenIndex, hidden: null); // [B, 1 + P, D]
         if (feature == "patch") x = x.narrow(1, 1, x.shape[1] - 1); // [B, P, D]
         return x.MoveToOuterDisposeScope();

@@ -11,7 +11,8 @@ namespace MiniGemini.Vision;
 /// submodule names (<c>stem.*</c>, <c>stages.*</c>), so its state-dict keys are the checkpoint keys below
 /// <c>visual.trunk.</c>. MGM uses the four stage outputs, fused by <see cref="ForwardFused"/>.
 /// </summary>
-/// <remarks>Forwards run under <c>inference_mode</c>: outputs are inference tensors (no autograd, no in-place updates outside it).</remarks>
+/// <remarks>In eval mode (the default) forwards run under <c>inference_mode</c>: outputs are inference tensors (no autograd,
+/// no in-place updates outside it). In train mode they record the autograd graph.</remarks>
 internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<Tensor>>
 {
     [ComponentName(Name = "stem")] readonly Sequential _stem;
@@ -29,6 +30,7 @@ internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<
             .Select(i => new ConvNeXtStage(config.Dims[Math.Max(i - 1, 0)], config.Dims[i], config.Depths[i], config.NormEps, downsample: i > 0))
             .ToArray());
         RegisterComponents();
+        eval(); // inference by default; a trainer switches to train mode
     }
 
     public ConvNeXtConfig Config { get; }
@@ -53,7 +55,7 @@ internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<
     {
         CheckPixels(pixels);
         using var scope = NewDisposeScope();
-        using var _ = inference_mode();
+        using var _ = inference_mode(!training);
         var x = _stem.call(pixels.to(_stem.parameters().First().dtype)); // [B, C0, H/4, W/4]
         var outputs = new List<Tensor>(_stages.Count);
         foreach (var stage in _stages)
@@ -72,7 +74,7 @@ internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<
     public Tensor ForwardFused(Tensor pixels)
     {
         using var scope = NewDisposeScope();
-        using var _ = inference_mode();
+        using var _ = inference_mode(!training);
         return MultiStageFusion.Fuse(forward(pixels)).MoveToOuterDisposeScope();
     }
 

@@ -1,0 +1,310 @@
+using System.Diagnostics;
+using System.Text.Json;
+using MiniGemini.Checkpoints;
+using MiniGemini.Text;
+using MiniGemini.Vision;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Training;
+
+/// <summary>
+/// Trains a <see cref="MiniGeminiModel"/> in place, on its own modules: the parameters the stage names learn (all
+/// others are frozen and get no gradient), with MGM's loss — next-token cross-entropy on the answers only — AdamW,
+/// warm-up + cosine learning rate, gradient clipping and accumulation. Runs are resumable: <see cref="Train"/>
+/// writes a checkpoint (the model in the MGM layout, the optimizer state and the step) every
+/// <see cref="TrainingOptions.CheckpointEvery"/> steps and continues from one it finds.
+/// </summary>
+/// <remarks>
+/// Samples come from an indexed stream (<c>sampleAt(i)</c>): step s uses samples s·B·A … (s+1)·B·A − 1, so a resumed
+/// run sees exactly the data the uninterrupted one would have seen. On the CPU with a fixed thread count runs are
+/// deterministic for a given seed.
+/// </remarks>
+public sealed class MiniGeminiTrainer : IDisposable
+{
+    const string CheckpointFolder = "checkpoint";
+    const string OptimizerFile = "optimizer.bin";
+    const string StateFile = "trainer_state.json";
+
+    readonly MiniGeminiModel _model;
+    readonly TrainingOptions _options;
+    readonly List<(string Key, Parameter Parameter)> _trainable;
+    readonly OptimizerHelper _optimizer;
+
+    /// <summary>Prepares <paramref name="model"/> for training: freezes what the stage does not train and builds AdamW.</summary>
+    /// <exception cref="MiniGeminiTrainingException">The stage leaves no parameter of this model trainable.</exception>
+    public MiniGeminiTrainer(MiniGeminiModel model, TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        (_model, _options) = (model, options);
+        var all = CheckpointLayout.Parameters(model).ToList();
+        foreach (var (key, p) in all) p.requires_grad = options.Stage.Trains(key);
+        _trainable = all.Where(x => x.Parameter.requires_grad).ToList();
+        if (_trainable.Count == 0)
+            throw new MiniGeminiTrainingException(
+                $"Stage '{options.Stage.Name}' trains nothing in this model: no parameter key starts with {string.Join(", ", options.Stage.TrainablePrefixes)}.");
+        // Decoupled weight decay on matrices only; norms, biases and other vectors are not decayed.
+        var decay = _trainable.Where(x => x.Parameter.dim() >= 2).Select(x => x.Parameter).ToList();
+        var noDecay = _trainable.Where(x => x.Parameter.dim() < 2).Select(x => x.Parameter).ToList();
+        _optimizer = optim.AdamW(
+        [
+            new AdamW.ParamGroup(decay, new AdamW.Options { LearningRate = options.LearningRate, weight_decay = options.WeightDecay }),
+            new AdamW.ParamGroup(noDecay, new AdamW.Options { LearningRate = options.LearningRate, weight_decay = 0 }),
+        ], options.LearningRate, options.Beta1, options.Beta2);
+    }
+
+    /// <summary>Keys (as in the checkpoint) of the parameters that learn.</summary>
+    public IReadOnlyList<string> TrainableParameters => _trainable.Select(x => x.Key).ToList();
+
+    /// <summary>
+    /// Runs the optimizer steps from the last checkpoint under <paramref name="outputFolder"/> (or from step 0) to
+    /// <see cref="TrainingOptions.Steps"/>, then saves the model there in the MGM layout. Returns the loss per step.
+    /// </summary>
+    /// <param name="sampleAt">The training stream: sample <c>i</c>, for any i ≥ 0.</param>
+    /// <param name="outputFolder">Where checkpoints and the final model go. It must not hold anything but this run's checkpoint.</param>
+    /// <param name="progress">Receives one report per step.</param>
+    /// <param name="cancellationToken">Stops the run between micro-batches; what the last checkpoint holds is kept.</param>
+    /// <exception cref="MiniGeminiTrainingException">The output folder holds something else than a checkpoint of this run.</exception>
+    /// <exception cref="TrainingDataException">A sample cannot be learned from (no answer, too long, image that does not decode).</exception>
+    public IReadOnlyList<double> Train(Func<long, TrainingSample> sampleAt, string outputFolder,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sampleAt);
+        ArgumentException.ThrowIfNullOrWhiteSpace(outputFolder);
+        var checkpoint = Path.Combine(outputFolder, CheckpointFolder);
+        var losses = PrepareOutput(outputFolder, checkpoint);
+        int step = losses.Count, perStep = _options.BatchSize * _options.GradientAccumulation;
+        random.manual_seed(_options.Seed + step);
+        SetTraining(true);
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            for (; step < _options.Steps; step++)
+            {
+                var started = clock.Elapsed;
+                double lr = _options.LearningRateAt(step);
+                foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
+
+                double loss = 0;
+                for (int micro = 0; micro < _options.GradientAccumulation; micro++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    long first = (long)step * perStep + (long)micro * _options.BatchSize;
+                    var batch = Enumerable.Range(0, _options.BatchSize).Select(i => sampleAt(first + i)).ToList();
+                    using var scope = NewDisposeScope();
+                    var microLoss = Loss(batch) / _options.GradientAccumulation;
+                    microLoss.backward();
+                    loss += microLoss.ToDouble();
+                }
+                if (_options.GradientClip > 0) nn.utils.clip_grad_norm_(_trainable.Select(x => x.Parameter), _options.GradientClip);
+                _optimizer.step();
+                _optimizer.zero_grad();
+                _model.Vision.Mining?.RefoldWeights();
+
+                losses.Add(loss);
+                var seconds = (clock.Elapsed - started).TotalSeconds;
+                progress?.Report(new TrainingProgress(step + 1, _options.Steps, loss, lr, perStep / Math.Max(seconds, 1e-9), clock.Elapsed));
+                if (_options.CheckpointEvery > 0 && (step + 1) % _options.CheckpointEvery == 0 && step + 1 < _options.Steps)
+                    SaveCheckpoint(checkpoint, losses);
+            }
+        }
+        finally
+        {
+            SetTraining(false);
+        }
+        Save(outputFolder);
+        WriteLosses(Path.Combine(outputFolder, "losses.json"), losses);
+        if (Directory.Exists(checkpoint)) Directory.Delete(checkpoint, recursive: true);
+        return losses;
+    }
+
+    /// <summary>
+    /// The mean masked next-token cross-entropy of a batch (a scalar with the autograd graph when the model is in
+    /// train mode): conversations are right-padded, and only answer tokens count.
+    /// </summary>
+    internal Tensor Loss(IReadOnlyList<TrainingSample> batch)
+    {
+        var rows = batch.Select(s => LabelledConversation.Create(s, _model.Tokenizer, _model.Template)).ToList();
+        int perImage = _model.ImageTokensPerImage, context = _model.ContextLength;
+        for (int i = 0; i < rows.Count; i++)
+            if (rows[i].Length(perImage) > context)
+                throw new TrainingDataException(batch[i].Name, $"the conversation takes {rows[i].Length(perImage)} positions but the context holds {context}.");
+        var withImages = batch.Where(s => s.Image is not null).ToList();
+        if (withImages.Count == 0) return Loss(_model, rows, null, string.Join(", ", batch.Select(s => s.Name)));
+        using var scope = NewDisposeScope();
+        Tensor hr;
+        try
+        {
+            hr = _model.PreprocessImages(withImages.Select(s => s.Image!).ToList());
+        }
+        catch (InvalidImageException e)
+        {
+            throw new TrainingDataException(string.Join(", ", withImages.Select(s => s.Name)), $"an image does not decode: {e.Message}", e);
+        }
+        return Loss(_model, rows, hr, string.Join(", ", batch.Select(s => s.Name))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The loss of labelled rows whose image slots take, in order, the images of <paramref name="hr"/> <c>[I, 3, S, S]</c>.</summary>
+    internal static Tensor Loss(MiniGeminiModel model, IReadOnlyList<LabelledConversation> rows, Tensor? hr, string names)
+    {
+        using var scope = NewDisposeScope();
+        var llm = model.Llm;
+        using var mode = inference_mode(!((nn.Module)llm).training);
+        int perImage = model.ImageTokensPerImage;
+        Tensor? imageTokens = null;
+        if (hr is not null)
+        {
+            using var features = model.EncodeImages(hr);
+            imageTokens = features.Tokens.alias(); // [I, N, H]
+        }
+
+        var embeds = new List<Tensor>();
+        var labels = new List<long[]>();
+        int image = 0;
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var (ids, rowLabels) = rows[i];
+            int images = ImageTokenSplicer.CountImages(ids);
+            embeds.Add(model.Splice(ids, images == 0 ? null : imageTokens!.narrow(0, image, images))); // [L, H]
+            image += images;
+            labels.Add(ExpandLabels(ids, rowLabels, perImage));
+        }
+        long length = embeds.Max(e => e.shape[0]), hidden = embeds[0].shape[1];
+        var padded = stack(embeds.Select(e => e.shape[0] == length ? e
+            : cat([e, zeros([length - e.shape[0], hidden], e.dtype, e.device)], 0)).ToArray()); // [B, T, H]
+        var target = tensor(labels.SelectMany(l => l.Concat(Enumerable.Repeat((long)LabelledConversation.IgnoreIndex, (int)length - l.Length))).ToArray(),
+            device: padded.device).view(rows.Count, length);                                 // [B, T]
+        var positions = arange(length, dtype: ScalarType.Int64, device: padded.device).expand(rows.Count, length); // [B, T]
+        // Right padding: causal attention alone keeps every real position from seeing the padding after it.
+        var logits = llm.Forward(padded, positions, attentionMask: null, cache: null, allLogits: true); // [B, T, V]
+        var predicted = logits.narrow(1, 0, length - 1).reshape(-1, logits.shape[2]);           // [B·(T−1), V]
+        var next = target.narrow(1, 1, length - 1).reshape(-1);                                 // [B·(T−1)]
+        if ((next != LabelledConversation.IgnoreIndex).sum().item<long>() == 0)
+            throw new TrainingDataException(names, "the batch has no answer tokens to learn.");
+        return nn.functional.cross_entropy(predicted, next, ignore_index: LabelledConversation.IgnoreIndex).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Labels aligned with the spliced sequence: each image slot becomes its N positions, all ignored.</summary>
+    static long[] ExpandLabels(int[] ids, int[] labels, int perImage)
+    {
+        var expanded = new List<long>(ids.Length + perImage);
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if (ids[i] == ImageTokenSplicer.ImageTokenIndex) expanded.AddRange(Enumerable.Repeat((long)LabelledConversation.IgnoreIndex, perImage));
+            else expanded.Add(labels[i]);
+        }
+        return expanded.ToArray();
+    }
+
+    /// <summary>
+    /// Saves the model in the MGM layout: config.json, generation_config.json and tokenizer files as the model was
+    /// loaded with, model.safetensors with every tensor (towers embedded), and the CLIP tower's config in a folder of
+    /// the name config.json gives it, so that <see cref="MiniGeminiBuilder.FromPretrained"/> loads it unchanged.
+    /// </summary>
+    public void Save(string folder)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        var (source, clipFolder) = _model.Source ?? throw new InvalidOperationException("The model was not loaded from a folder, so there is no config to save with it.");
+        var temporary = folder.TrimEnd('/', '\\') + ".saving";
+        if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
+        Directory.CreateDirectory(temporary);
+        foreach (var file in Directory.EnumerateFiles(source).Where(IsModelMetadata))
+            File.Copy(file, Path.Combine(temporary, Path.GetFileName(file)));
+        if (clipFolder is not null && _model.Config.VisionTower is { } tower)
+        {
+            var towerFolder = Directory.CreateDirectory(Path.Combine(temporary, Path.GetFileName(tower.TrimEnd('/', '\\')))).FullName;
+            foreach (var name in new[] { "config.json", "preprocessor_config.json" })
+                if (File.Exists(Path.Combine(clipFolder, name))) File.Copy(Path.Combine(clipFolder, name), Path.Combine(towerFolder, name));
+        }
+        using (var scope = NewDisposeScope())
+        {
+            var tensors = CheckpointLayout.Parameters(_model).ToDictionary(x => x.Key, x => x.Parameter.detach().cpu());
+            SafetensorsWriter.Write(Path.Combine(temporary, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        }
+        // Replace the folder's model files only once the new ones are complete.
+        Directory.CreateDirectory(folder);
+        foreach (var entry in Directory.EnumerateFileSystemEntries(temporary))
+        {
+            var target = Path.Combine(folder, Path.GetFileName(entry));
+            if (File.Exists(entry)) File.Move(entry, target, overwrite: true);
+            else
+            {
+                if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
+                Directory.Move(entry, target);
+            }
+        }
+        Directory.Delete(temporary, recursive: true);
+    }
+
+    static bool IsModelMetadata(string path)
+    {
+        var name = Path.GetFileName(path);
+        return name is "config.json" or "generation_config.json" or "special_tokens_map.json" || name.StartsWith("tokenizer", StringComparison.Ordinal);
+    }
+
+    void SaveCheckpoint(string folder, IReadOnlyList<double> losses)
+    {
+        var temporary = folder + ".tmp";
+        if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
+        Save(temporary);
+        _optimizer.save_state_dict(Path.Combine(temporary, OptimizerFile));
+        WriteLosses(Path.Combine(temporary, StateFile), losses);
+        if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        Directory.Move(temporary, folder);
+    }
+
+    /// <summary>Checks the output folder and, when it holds a checkpoint, loads it: returns the losses of the steps already done.</summary>
+    List<double> PrepareOutput(string output, string checkpoint)
+    {
+        if (Directory.Exists(checkpoint))
+        {
+            var losses = ReadLosses(Path.Combine(checkpoint, StateFile));
+            if (losses.Count > _options.Steps)
+                throw new MiniGeminiTrainingException($"{checkpoint} is at step {losses.Count}, beyond this run's {_options.Steps} steps.");
+            using var source = Checkpoint.Open(checkpoint);
+            using (no_grad())
+                foreach (var (key, p) in CheckpointLayout.Parameters(_model))
+                {
+                    if (!source.TryGetInfo(key, out _)) throw new MiniGeminiTrainingException($"{checkpoint}: the checkpoint has no '{key}'; it belongs to another model.");
+                    using var stored = source.Load(key);
+                    if (!stored.shape.SequenceEqual(p.shape))
+                        throw new MiniGeminiTrainingException($"{checkpoint}: '{key}' is {TensorHelpers.Shape(stored.shape)} but the model's is {TensorHelpers.Shape(p.shape)}.");
+                    p.copy_(stored);
+                }
+            _model.Vision.Mining?.RefoldWeights();
+            _optimizer.load_state_dict(Path.Combine(checkpoint, OptimizerFile));
+            return losses;
+        }
+        if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
+            throw new MiniGeminiTrainingException($"The output folder {Path.GetFullPath(output)} already exists and holds no checkpoint of a run to resume; choose a new folder.");
+        return [];
+    }
+
+    static void WriteLosses(string path, IReadOnlyList<double> losses) =>
+        File.WriteAllText(path, JsonSerializer.Serialize(new { step = losses.Count, losses }));
+
+    static List<double> ReadLosses(string path)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(File.ReadAllText(path));
+            return json.RootElement.GetProperty("losses").EnumerateArray().Select(e => e.GetDouble()).ToList();
+        }
+        catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new MiniGeminiTrainingException($"{path}: the training state cannot be read ({e.Message}).", e);
+        }
+    }
+
+    internal void SetTraining(bool training)
+    {
+        _model.Vision.Train(training);
+        ((nn.Module)_model.Llm).train(training);
+    }
+
+    /// <summary>Releases the optimizer state; the model stays usable (in eval mode).</summary>
+    public void Dispose() => _optimizer.Dispose();
+}

@@ -1,0 +1,31 @@
+using MiniGemini.Text;
+
+namespace MiniGemini.Training;
+
+/// <summary>
+/// One training conversation: an optional image (placed before the first user message, as MGM's data has it) and
+/// the exchanges, every one with its answer. Only the answers are learned; system prompt, user turns and image
+/// positions are masked from the loss.
+/// </summary>
+/// <param name="Image">The picture the conversation is about, or null for a text-only sample (e.g. a draw request).</param>
+/// <param name="Exchanges">User messages and the answers to learn, in order.</param>
+/// <param name="GenerateImage">Whether the last user message is an image-generation request (MGM's <c>&lt;GEN&gt;</c> suffix).</param>
+/// <param name="Name">A name for error messages (e.g. the index of the sample in its stream).</param>
+public sealed record TrainingSample(ImageInput? Image, IReadOnlyList<ChatExchange> Exchanges, bool GenerateImage = false, string Name = "sample");
+
+/// <summary>A training sample that cannot be learned from; the message names the sample and what is wrong.</summary>
+public sealed class TrainingDataException : MiniGeminiTrainingException
+{
+    /// <summary>Creates the exception.</summary>
+    public TrainingDataException(string sample, string message, Exception? inner = null) : base($"{sample}: {message}", inner) => Sample = sample;
+
+    /// <summary>The name of the sample at fault.</summary>
+    public string Sample { get; }
+}
+
+/// <summary>Training cannot start or continue: options that leave nothing to train, an output folder in the way, a checkpoint that does not fit.</summary>
+public class MiniGeminiTrainingException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public MiniGeminiTrainingException(string message, Exception? inner = null) : base(message, inner) { }
+}

@@ -1,0 +1,61 @@
+namespace MiniGemini.Training;
+
+/// <summary>
+/// Which parameters learn, by their key prefix in the MGM checkpoint (the names config.json and safetensors use).
+/// The paper's two stages are presets: <see cref="Pretrain"/> (stage 1: patch info mining and the projector learn,
+/// towers and LLM are frozen) and <see cref="Finetune"/> (stage 2: the LLM learns too).
+/// </summary>
+public sealed record TrainingStage
+{
+    /// <summary>Patch info mining (<c>model.vlm_uni_*</c>).</summary>
+    public const string MiningPrefix = "model.vlm_uni_";
+    /// <summary>The projector (<c>model.mm_projector.</c>).</summary>
+    public const string ProjectorPrefix = "model.mm_projector.";
+    /// <summary>The CLIP (LR) tower (<c>model.vision_tower.</c>).</summary>
+    public const string VisionTowerPrefix = "model.vision_tower.";
+    /// <summary>The ConvNeXt (HR) tower (<c>model.vision_tower_aux.</c>).</summary>
+    public const string AuxVisionTowerPrefix = "model.vision_tower_aux.";
+    /// <summary>The language model: embeddings, layers, final norm (<c>model.embed_tokens.</c>, …) and <c>lm_head.</c>.</summary>
+    public static IReadOnlyList<string> LanguageModelPrefixes { get; } = ["model.embed_tokens.", "model.layers.", "model.norm.", "lm_head."];
+
+    /// <summary>The preset's name, for messages and logs.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Key prefixes of the parameters that learn; every other parameter is frozen.</summary>
+    public required IReadOnlyList<string> TrainablePrefixes { get; init; }
+
+    /// <summary>Stage 1 of the paper: mining and projector learn; towers and LLM are frozen.</summary>
+    public static TrainingStage Pretrain { get; } = new() { Name = "pretrain", TrainablePrefixes = [MiningPrefix, ProjectorPrefix] };
+
+    /// <summary>Stage 2 of the paper: mining, projector and the LLM learn; the towers are frozen.</summary>
+    public static TrainingStage Finetune { get; } = new() { Name = "finetune", TrainablePrefixes = [MiningPrefix, ProjectorPrefix, .. LanguageModelPrefixes] };
+
+    /// <summary>Everything learns: towers, mining, projector, LLM (a model trained from scratch).</summary>
+    public static TrainingStage Full { get; } = new()
+    {
+        Name = "full", TrainablePrefixes = [VisionTowerPrefix, AuxVisionTowerPrefix, MiningPrefix, ProjectorPrefix, .. LanguageModelPrefixes],
+    };
+
+    /// <summary>This stage with the CLIP and/or ConvNeXt tower trainable as well (MGM's <c>optimize_vision_tower*</c>).</summary>
+    public TrainingStage WithTowers(bool visionTower = true, bool auxVisionTower = true) => this with
+    {
+        Name = Name + (visionTower ? "+vision_tower" : "") + (auxVisionTower ? "+vision_tower_aux" : ""),
+        TrainablePrefixes = TrainablePrefixes
+            .Concat(visionTower ? [VisionTowerPrefix] : [])
+            .Concat(auxVisionTower ? [AuxVisionTowerPrefix] : [])
+            .Distinct().ToList(),
+    };
+
+    /// <summary>The preset called <paramref name="name"/>: pretrain (alias stage1), finetune (stage2) or full.</summary>
+    /// <exception cref="ArgumentException">Unknown name.</exception>
+    public static TrainingStage Get(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "pretrain" or "stage1" => Pretrain,
+        "finetune" or "stage2" => Finetune,
+        "full" => Full,
+        _ => throw new ArgumentException($"Unknown training stage '{name}': use pretrain (stage1), finetune (stage2) or full.", nameof(name)),
+    };
+
+    /// <summary>Whether the parameter stored under <paramref name="key"/> learns in this stage.</summary>
+    public bool Trains(string key) => TrainablePrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal));
+}
