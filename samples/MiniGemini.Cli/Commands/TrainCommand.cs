@@ -1,0 +1,132 @@
+using System.CommandLine;
+using System.Text.Json;
+using MiniGemini.Text;
+using MiniGemini.Training;
+using MiniGemini.Training.DetailShapes;
+
+namespace MiniGemini.Cli.Commands;
+
+/// <summary>
+/// <c>train</c>: trains a new Mini-Gemini (or the LR-only baseline) from scratch on the Detail Shapes task and saves
+/// it in the MGM checkpoint layout. A run that stopped resumes from its last checkpoint when started again.
+/// </summary>
+static class TrainCommand
+{
+    /// <summary>Model shapes: the demo model and its LR-only baseline, and a tiny one for quick checks.</summary>
+    static readonly Dictionary<string, ModelBlueprint> Variants = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["mgm"] = new ModelBlueprint(),
+        ["lr-only"] = new ModelBlueprint { AuxDims = null },
+        ["tiny"] = new ModelBlueprint
+        {
+            LrImageSize = 56, VisionWidth = 32, VisionLayers = 1, VisionHeads = 2, HrImageSize = 224, AuxDims = [8, 16, 16, 16],
+            Hidden = 64, Layers = 2, Heads = 2, Intermediate = 128,
+        },
+    };
+
+    public static Command Define(CliDefinition cli)
+    {
+        var output = new Option<string>("--out") { Description = "Folder for checkpoints and the trained model (must be new, or hold a run to resume).", HelpName = "FOLDER", Required = true };
+        var task = new Option<string>("--task") { Description = "Training task: detail-shapes.", DefaultValueFactory = _ => "detail-shapes" };
+        var variant = new Option<string>("--variant") { Description = $"Model to train: {string.Join(", ", Variants.Keys)} (lr-only: the same without HR tower and mining).", DefaultValueFactory = _ => "mgm" };
+        var stage = new Option<string>("--stage") { Description = "What learns: full (from scratch: everything), pretrain (stage 1: mining + projector), finetune (stage 2: + LLM).", DefaultValueFactory = _ => "full" };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps.", CustomParser = CountOption.Parser("--steps", 1), DefaultValueFactory = _ => 1500 };
+        var batch = new Option<int>("--batch-size") { Description = "Conversations per step.", CustomParser = CountOption.Parser("--batch-size", 1), DefaultValueFactory = _ => 16 };
+        var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per step (gradient accumulation).", CustomParser = CountOption.Parser("--accumulation", 1), DefaultValueFactory = _ => 1 };
+        var learningRate = new Option<double>("--lr") { Description = "Peak learning rate (AdamW).", DefaultValueFactory = _ => 2e-3 };
+        var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", CustomParser = CountOption.Parser("--warmup", 0), DefaultValueFactory = _ => 100 };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between resumable checkpoints.", CustomParser = CountOption.Parser("--checkpoint-every", 0), DefaultValueFactory = _ => 100 };
+        var command = new Command("train", "Train a model from scratch on a synthetic task and save it as an MGM checkpoint (resumes an interrupted run in the same --out).")
+        {
+            output, task, variant, stage, steps, batch, accumulation, learningRate, warmup, checkpointEvery,
+        };
+        command.SetAction((parse, token) => Task.FromResult(Run(cli.Settings(parse), parse.GetRequiredValue(output), parse.GetRequiredValue(task),
+            parse.GetRequiredValue(variant), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1),
+            new TrainingOptions
+            {
+                Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), GradientAccumulation = parse.GetValue(accumulation),
+                LearningRate = parse.GetValue(learningRate), MinLearningRate = parse.GetValue(learningRate) / 20, WarmupSteps = parse.GetValue(warmup),
+                CheckpointEvery = parse.GetValue(checkpointEvery), Seed = parse.GetValue(cli.Seed) ?? 1,
+            }, token)));
+        return command;
+    }
+
+    static int Run(CommonSettings settings, string output, string task, string variant, string stageName, int seed, TrainingOptions options, CancellationToken token)
+    {
+        if (!task.Equals("detail-shapes", StringComparison.OrdinalIgnoreCase)) return Usage($"Unknown --task '{task}': the task is detail-shapes.");
+        if (!Variants.TryGetValue(variant, out var blueprint)) return Usage($"Unknown --variant '{variant}': use {string.Join(", ", Variants.Keys)}.");
+        TrainingStage stage;
+        try { stage = TrainingStage.Get(stageName); }
+        catch (ArgumentException e) { return Usage(e.Message); }
+        options = options with { Stage = stage };
+
+        var checkpoint = Path.Combine(output, "checkpoint");
+        string? initial = null;
+        string modelFolder;
+        if (Directory.Exists(checkpoint))
+        {
+            modelFolder = checkpoint;
+            settings.Note($"Resuming the run in {Path.GetFullPath(output)}.");
+        }
+        else
+        {
+            if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
+                throw new MiniGeminiTrainingException($"The output folder {Path.GetFullPath(output)} already exists and holds no checkpoint of a run to resume; choose a new folder.");
+            initial = Path.Combine(Path.GetTempPath(), $"minigemini-init-{Guid.NewGuid():N}");
+            blueprint.Create(initial, DetailShapesTraining.TokenizerCorpus(ConversationTemplate.VicunaV1), seed);
+            modelFolder = initial;
+        }
+        try
+        {
+            using var model = MiniGeminiBuilder.FromPretrained(modelFolder).WithTemplate("vicuna_v1").OnDevice(settings.Device).Build();
+            var data = new DetailShapesTraining(seed);
+            using var trainer = new MiniGeminiTrainer(model, options);
+            settings.Note($"Training {variant} ({stage.Name}, {trainer.TrainableParameters.Count} tensors) for {options.Steps} steps of " +
+                          $"{options.BatchSize * options.GradientAccumulation} conversations on {model.Device}.");
+            var bar = new TrainingProgressBar(settings.Quiet);
+            var losses = trainer.Train(data.Sample, output, bar, token);
+            bar.Done();
+            LossPlot.Write(Path.Combine(output, "loss.png"), losses, $"{variant}: training loss");
+            if (settings.Json) Console.Out.WriteLine(JsonSerializer.Serialize(new { output = Path.GetFullPath(output), steps = losses.Count, final_loss = losses[^1] }));
+            else Console.Out.WriteLine(Path.GetFullPath(output));
+            return 0;
+        }
+        finally
+        {
+            if (initial is not null && Directory.Exists(initial)) Directory.Delete(initial, recursive: true);
+        }
+    }
+
+    static int Usage(string message)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        Console.Error.WriteLine("Run with --help for the commands and options.");
+        return ErrorReport.Usage;
+    }
+}
+
+/// <summary>One stderr line per step, rewritten in place on a terminal: step, loss, learning rate, samples/s, time left.</summary>
+sealed class TrainingProgressBar(bool quiet) : IProgress<TrainingProgress>
+{
+    double _smoothed = double.NaN;
+
+    public void Report(TrainingProgress p)
+    {
+        if (quiet) return;
+        _smoothed = double.IsNaN(_smoothed) ? p.Loss : 0.95 * _smoothed + 0.05 * p.Loss;
+        var left = TimeSpan.FromSeconds(p.Elapsed.TotalSeconds / p.Step * (p.Steps - p.Step));
+        int width = 24, filled = (int)((long)width * p.Step / p.Steps);
+        var line = $"[{new string('#', filled)}{new string('.', width - filled)}] step {p.Step}/{p.Steps}  loss {p.Loss:0.0000} (avg {_smoothed:0.0000})  " +
+                   $"lr {p.LearningRate:0.0e+0}  {p.SamplesPerSecond:0.0} samples/s  {left:hh\\:mm\\:ss} left";
+        if (Console.IsErrorRedirected)
+        {
+            if (p.Step % 10 == 0 || p.Step == p.Steps) Console.Error.WriteLine(line);
+        }
+        else Console.Error.Write("\r" + line);
+    }
+
+    public void Done()
+    {
+        if (!quiet && !Console.IsErrorRedirected) Console.Error.WriteLine();
+    }
+}

@@ -1,0 +1,74 @@
+using MiniGemini.Text;
+
+namespace MiniGemini.Training.DetailShapes;
+
+/// <summary>
+/// The Detail Shapes training stream: sample <c>i</c> of a seed is a fresh scene with a conversation of its questions
+/// in random order (image before the first), or, for a share of the samples, a draw request without image. The
+/// stream is a pure function of (seed, i), so any sample can be regenerated and a resumed run sees the same data.
+/// </summary>
+public sealed class DetailShapesTraining
+{
+    /// <summary>Creates the stream.</summary>
+    /// <param name="seed">Seed of the stream (keep it apart from the seeds of evaluation sets).</param>
+    /// <param name="maxExchanges">Questions per conversation at most (all the scene allows when fewer).</param>
+    /// <param name="drawShare">Share of the samples that are draw requests.</param>
+    public DetailShapesTraining(int seed, int maxExchanges = 12, double drawShare = 0.1)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxExchanges, 1);
+        if (!(drawShare >= 0 && drawShare <= 1)) throw new ArgumentOutOfRangeException(nameof(drawShare), drawShare, "The draw share must be in [0, 1].");
+        (Seed, MaxExchanges, DrawShare) = (seed, maxExchanges, drawShare);
+    }
+
+    /// <summary>Seed of the stream.</summary>
+    public int Seed { get; }
+    /// <summary>Questions per conversation at most.</summary>
+    public int MaxExchanges { get; }
+    /// <summary>Share of draw requests.</summary>
+    public double DrawShare { get; }
+
+    /// <summary>Sample <paramref name="index"/> of the stream.</summary>
+    public TrainingSample Sample(long index)
+    {
+        var random = new Random(Mix(Seed, index));
+        var name = $"detail-shapes seed {Seed} sample {index}";
+        if (random.NextDouble() < DrawShare)
+        {
+            var draw = QuestionWriter.Draw(random);
+            return new TrainingSample(null, [new ChatExchange(draw.Question, draw.Answer)], GenerateImage: true, Name: name);
+        }
+        var scene = new SceneSampler(random).Next();
+        var questions = QuestionWriter.Questions(scene).OrderBy(_ => random.Next()).Take(MaxExchanges)
+            .Select(q => new ChatExchange(q.Question, q.Answer)).ToList();
+        return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), questions, Name: name);
+    }
+
+    /// <summary>
+    /// Texts that hold every word the task and the template use (system prompt, roles, questions, answers, draw
+    /// requests): the corpus of a word-level tokenizer for the task.
+    /// </summary>
+    public static IEnumerable<string> TokenizerCorpus(ConversationTemplate template)
+    {
+        var random = new Random(0);
+        var sampler = new SceneSampler(random);
+        var texts = new List<string>();
+        for (int i = 0; i < 400; i++)
+        {
+            var scene = sampler.Next();
+            var exchanges = QuestionWriter.Questions(scene).Select(q => new ChatExchange(q.Question, q.Answer)).ToList();
+            texts.Add(template.BuildPrompt([exchanges[0] with { Images = 1 }, .. exchanges.Skip(1)]));
+            var draw = QuestionWriter.Draw(random);
+            texts.Add(template.BuildPrompt([new ChatExchange(draw.Question, draw.Answer)], generateImage: true));
+        }
+        return texts;
+    }
+
+    // SplitMix64 of (seed, index): neighbouring indices get unrelated generators.
+    static int Mix(int seed, long index)
+    {
+        ulong z = unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)index + 0x632BE59BD9B4E5CCUL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        return (int)((z ^ (z >> 31)) & 0x7FFFFFFF);
+    }
+}

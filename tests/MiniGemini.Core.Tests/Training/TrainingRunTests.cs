@@ -1,0 +1,121 @@
+using MiniGemini.Text;
+using MiniGemini.Training;
+using MiniGemini.Training.DetailShapes;
+using Xunit;
+
+namespace MiniGemini.Tests.Training;
+
+/// <summary>Short runs of a tiny Detail Shapes model: the loss falls, runs resume exactly, bad input is refused by name.</summary>
+public sealed class TrainingRunTests : IDisposable
+{
+    static readonly ModelBlueprint Tiny = new()
+    {
+        LrImageSize = 56, VisionWidth = 32, VisionLayers = 1, VisionHeads = 2, HrImageSize = 224, AuxDims = [8, 16, 16, 16],
+        Hidden = 64, Layers = 2, Heads = 2, Intermediate = 128,
+    };
+
+    readonly string _root = Path.Combine(Path.GetTempPath(), "mgm-train-" + Guid.NewGuid().ToString("N"));
+
+    string NewModel(ModelBlueprint? blueprint = null)
+    {
+        var folder = Path.Combine(_root, "initial-" + Guid.NewGuid().ToString("N")[..8]);
+        (blueprint ?? Tiny).Create(folder, DetailShapesTraining.TokenizerCorpus(ConversationTemplate.VicunaV1), seed: 3);
+        return folder;
+    }
+
+    static MiniGeminiModel Load(string folder) => MiniGeminiBuilder.FromPretrained(folder).WithTemplate("vicuna_v1").Build();
+
+    static TrainingOptions Options(int steps) => new()
+    {
+        Stage = TrainingStage.Full, Steps = steps, BatchSize = 4, LearningRate = 3e-3, WarmupSteps = 3, CheckpointEvery = 5,
+    };
+
+    [Fact]
+    public void Thirty_steps_of_a_tiny_model_lower_the_loss()
+    {
+        using var model = Load(NewModel());
+        using var trainer = new MiniGeminiTrainer(model, Options(30));
+        var losses = trainer.Train(new DetailShapesTraining(seed: 5).Sample, Path.Combine(_root, "run"));
+
+        Assert.Equal(30, losses.Count);
+        double first = losses.Take(5).Average(), last = losses.TakeLast(5).Average();
+        Assert.True(last < 0.7 * first, $"loss went from {first:0.000} (first 5 steps) to {last:0.000} (last 5)");
+    }
+
+    [Fact]
+    public void A_cancelled_run_resumes_from_its_checkpoint_and_ends_where_an_uninterrupted_one_does()
+    {
+        var initial = NewModel();
+        var data = new DetailShapesTraining(seed: 9);
+        IReadOnlyList<double> straight;
+        using (var model = Load(initial))
+        using (var trainer = new MiniGeminiTrainer(model, Options(8)))
+            straight = trainer.Train(data.Sample, Path.Combine(_root, "straight"));
+
+        var output = Path.Combine(_root, "interrupted");
+        using (var model = Load(initial))
+        using (var trainer = new MiniGeminiTrainer(model, Options(8)))
+        using (var cancel = new CancellationTokenSource())
+        {
+            var progress = new Progress(p => { if (p.Step == 7) cancel.Cancel(); });
+            Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(data.Sample, output, progress, cancel.Token));
+        }
+        Assert.True(Directory.Exists(Path.Combine(output, "checkpoint")), "the checkpoint of step 5 is kept");
+
+        using var resumedModel = Load(Path.Combine(output, "checkpoint"));
+        IReadOnlyList<double> resumed;
+        using (var trainer = new MiniGeminiTrainer(resumedModel, Options(8)))
+            resumed = trainer.Train(data.Sample, output);
+
+        Assert.Equal(straight.Count, resumed.Count);
+        for (int i = 0; i < straight.Count; i++)
+            Assert.True(Math.Abs(straight[i] - resumed[i]) <= 1e-4 * Math.Max(1, straight[i]), $"step {i + 1}: {straight[i]} uninterrupted, {resumed[i]} resumed");
+        // What was saved loads unchanged: every tensor equals the trained one.
+        using var saved = Load(output);
+        var trainedTensors = CheckpointLayout.Parameters(resumedModel).ToDictionary(x => x.Key, x => x.Parameter);
+        foreach (var (key, p) in CheckpointLayout.Parameters(saved))
+            Assert.True(p.equal(trainedTensors[key]).all().item<bool>(), $"{key} differs after saving and loading");
+        Assert.Equal(trainedTensors.Count, CheckpointLayout.Parameters(saved).Count());
+    }
+
+    [Fact]
+    public void An_output_folder_that_holds_something_else_is_refused()
+    {
+        var output = Directory.CreateDirectory(Path.Combine(_root, "taken")).FullName;
+        File.WriteAllText(Path.Combine(output, "notes.txt"), "mine");
+        using var model = Load(NewModel());
+        using var trainer = new MiniGeminiTrainer(model, Options(2));
+        var e = Assert.Throws<MiniGeminiTrainingException>(() => trainer.Train(new DetailShapesTraining(1).Sample, output));
+        Assert.Contains(output, e.Message);
+    }
+
+    [Fact]
+    public void Bad_samples_are_refused_naming_the_sample()
+    {
+        using var model = Load(NewModel());
+        using var trainer = new MiniGeminiTrainer(model, Options(1) with { BatchSize = 1 });
+        var image = ImageInput.FromBytes(SceneRenderer.RenderPng(new SceneSampler(2).Next()));
+        void Refused(TrainingSample sample, string words)
+        {
+            var e = Assert.Throws<TrainingDataException>(() => trainer.Train(_ => sample, Path.Combine(_root, Guid.NewGuid().ToString("N"))));
+            Assert.Equal(sample.Name, e.Sample);
+            Assert.Contains(words, e.Message);
+        }
+        Refused(new TrainingSample(image, [new ChatExchange("How many shapes are there?", "")], Name: "no-answer"), "no answer");
+        Refused(new TrainingSample(image, [], Name: "empty"), "no exchanges");
+        var chatty = Enumerable.Repeat(new ChatExchange("Describe the picture in every detail you can see.", "There are 4 shapes."), 60).ToList();
+        Refused(new TrainingSample(image, chatty, Name: "too-long"), "context holds");
+        Refused(new TrainingSample(ImageInput.FromBytes(new byte[] { 0x89, 0x50, 0x4E, 0x47, 1, 2, 3 }, "broken.png"),
+            [new ChatExchange("How many shapes are there?", "1")], Name: "broken"), "does not decode");
+    }
+
+    sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
+    }
+}
