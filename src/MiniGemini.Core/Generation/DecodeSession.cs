@@ -27,18 +27,18 @@ internal sealed class DecodeSession : IDisposable
     Tensor? _last;                // [B] int64: the tokens to feed next
     int _step;
 
-    public DecodeSession(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask, GenerationOptions options,
+    public DecodeSession(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask, GenerationOptions options, int maxNewTokens,
         IReadOnlyList<int> eos, long pad)
     {
         _llm = llm;
-        _maxNewTokens = options.MaxNewTokens;
+        _maxNewTokens = maxNewTokens;
         _pad = pad;
         _eos = [.. eos];
         int batch = (int)inputsEmbeds.shape[0], promptLength = (int)inputsEmbeds.shape[1];
         var device = llm.Device;
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
-        _cache = llm.CreateCache(batch, promptLength + options.MaxNewTokens - 1);
+        _cache = llm.CreateCache(batch, promptLength + maxNewTokens - 1);
         _sampler = new Sampler(options, batch, llm.Config.VocabSize, device);
         _prompt = inputsEmbeds;
         if (attentionMask is not null)

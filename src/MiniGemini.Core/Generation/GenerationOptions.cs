@@ -8,8 +8,13 @@ namespace MiniGemini.Generation;
 /// </summary>
 public sealed record GenerationOptions
 {
-    /// <summary>Most tokens to generate per row (default 512, Mini-Gemini's CLI value).</summary>
-    public int MaxNewTokens { get; init; } = 512;
+    /// <summary>
+    /// Most tokens to generate per row. Null (the default): as many as the context has left after the prompt, so a
+    /// default request never fails for its length; generation then ends with <see cref="FinishReason.Length"/> at the
+    /// context's end. A number that does not fit beside the prompt is refused with
+    /// <see cref="Llm.ContextLengthExceededException"/>.
+    /// </summary>
+    public int? MaxNewTokens { get; init; }
 
     /// <summary>Softmax temperature; 0 (the default) decodes greedily and ignores <see cref="TopK"/>, <see cref="TopP"/> and <see cref="Seed"/>.</summary>
     public double Temperature { get; init; }
@@ -71,7 +76,7 @@ public sealed record GenerationOptions
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first setting out of range.</summary>
     public void Validate()
     {
-        if (MaxNewTokens < 1)
+        if (MaxNewTokens is < 1)
             throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "MaxNewTokens must be at least 1.");
         if (!(Temperature >= 0) || double.IsInfinity(Temperature))
             throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "Temperature must be a finite number ≥ 0 (0 = greedy).");

@@ -25,8 +25,8 @@ internal static class TokenGenerator
     public static IEnumerable<GeneratedTokens> Generate(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask,
         GenerationOptions options, CancellationToken cancellationToken = default)
     {
-        var (eos, pad) = Prepare(llm, inputsEmbeds, attentionMask, options);
-        return Run(() => new DecodeSession(llm, inputsEmbeds, attentionMask, options, eos, pad), cancellationToken);
+        var (eos, pad, maxNew) = Prepare(llm, inputsEmbeds, attentionMask, options);
+        return Run(() => new DecodeSession(llm, inputsEmbeds, attentionMask, options, maxNew, eos, pad), cancellationToken);
     }
 
     /// <summary>
@@ -37,8 +37,8 @@ internal static class TokenGenerator
     public static IAsyncEnumerable<GeneratedTokens> GenerateAsync(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask,
         GenerationOptions options, CancellationToken cancellationToken = default)
     {
-        var (eos, pad) = Prepare(llm, inputsEmbeds, attentionMask, options);
-        return RunAsync(() => new DecodeSession(llm, inputsEmbeds, attentionMask, options, eos, pad), cancellationToken);
+        var (eos, pad, maxNew) = Prepare(llm, inputsEmbeds, attentionMask, options);
+        return RunAsync(() => new DecodeSession(llm, inputsEmbeds, attentionMask, options, maxNew, eos, pad), cancellationToken);
     }
 
     static IEnumerable<GeneratedTokens> Run(Func<DecodeSession> start, CancellationToken cancellationToken)
@@ -65,7 +65,7 @@ internal static class TokenGenerator
     }
 
     /// <summary>Checks everything a request could get wrong and resolves the stop and pad ids.</summary>
-    static (IReadOnlyList<int> Eos, long Pad) Prepare(ILlmAdapter llm, Tensor embeds, Tensor? mask, GenerationOptions options)
+    static (IReadOnlyList<int> Eos, long Pad, int MaxNewTokens) Prepare(ILlmAdapter llm, Tensor embeds, Tensor? mask, GenerationOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -76,11 +76,15 @@ internal static class TokenGenerator
             throw new ArgumentException($"inputsEmbeds is {embeds.dtype} on {embeds.device}; the model is {llm.DType} on {llm.Device}.", nameof(embeds));
         if (mask is not null) ValidateLeftPadded(mask, embeds.shape[0], embeds.shape[1]);
 
-        long length = embeds.shape[1] + options.MaxNewTokens;
-        if (length > config.MaxPositionEmbeddings)
-            throw new ContextLengthExceededException((int)length, config.MaxPositionEmbeddings,
-                $"The prompt has {embeds.shape[1]} positions and {options.MaxNewTokens} new tokens were asked for: " +
-                $"{length} exceeds the model's max_position_embeddings ({config.MaxPositionEmbeddings}).");
+        long prompt = embeds.shape[1], room = config.MaxPositionEmbeddings - prompt;
+        if (room < 1)
+            throw new ContextLengthExceededException((int)prompt + 1, config.MaxPositionEmbeddings,
+                $"The prompt has {prompt} positions: with one new token that exceeds the model's max_position_embeddings ({config.MaxPositionEmbeddings}).");
+        int maxNew = options.MaxNewTokens ?? (int)room;
+        if (maxNew > room)
+            throw new ContextLengthExceededException((int)(prompt + maxNew), config.MaxPositionEmbeddings,
+                $"The prompt has {prompt} positions and {maxNew} new tokens were asked for: " +
+                $"{prompt + maxNew} exceeds the model's max_position_embeddings ({config.MaxPositionEmbeddings}).");
 
         var eos = options.EosTokenIds ?? llm.EosTokenIds;
         foreach (var id in eos)
@@ -89,7 +93,7 @@ internal static class TokenGenerator
         long pad = options.PadTokenId ?? config.PadTokenId ?? (eos.Count > 0 ? eos[0] : 0);
         if (pad < 0 || pad >= config.VocabSize)
             throw new ArgumentOutOfRangeException(nameof(options), pad, $"Pad id {pad} is outside the vocabulary [0, {config.VocabSize}).");
-        return (eos, pad);
+        return (eos, pad, maxNew);
     }
 
     static void ValidateLeftPadded(Tensor mask, long batch, long length)
