@@ -61,44 +61,24 @@ static class EvalCommand
         using var session = await ModelSession.LoadAsync(settings, imageGenerator: null, cancellationToken);
         var model = session.Model;
         using var predictionFile = predictionsPath is null ? null : new StreamWriter(predictionsPath, append: false, new UTF8Encoding(false));
-        var report = new EvaluationReport();
         var progress = new Progress(settings, items.Count);
         var clock = Stopwatch.StartNew();
-        for (int start = 0; start < items.Count; start += batchSize)
+        int done = 0;
+        // Greedy answers that may use the context's room, unless a token budget was given.
+        var options = settings.MaxNewTokensGiven ? settings.Generation : null;
+        EvaluationReport? running = null;
+        var report = Evaluator.Evaluate(model, items, batchSize, options, (item, answer, correct) =>
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var batch = items.Skip(start).Take(batchSize).ToList();
-            var prompts = batch.Select(PromptFor).ToList();
-            var responses = model.GenerateBatch(prompts, OptionsFor(session, settings, prompts), cancellationToken);
-            for (int i = 0; i < batch.Count; i++)
-            {
-                bool correct = report.Score(batch[i], responses[i].Text);
-                predictionFile?.Write(PredictionLine(batch[i], responses[i].Text, correct) + "\n");
-            }
-            progress.Report(start + batch.Count, report.Overall, clock.Elapsed);
-        }
+            predictionFile?.Write(PredictionLine(item, answer, correct) + "\n");
+            (running ??= new EvaluationReport()).Add(item.Type, correct);
+            if (++done % batchSize == 0 || done == items.Count) progress.Report(done, running.Overall, clock.Elapsed);
+        }, cancellationToken);
         progress.End();
         Console.Out.Write(settings.Json ? report.ToJson() + "\n" : report.ToTable());
         return 0;
     }
 
-    /// <summary>The question after its image (the template puts <c>&lt;image&gt;</c> first); draw requests ask for a picture.</summary>
-    static MiniGeminiPrompt PromptFor(EvaluationItem item)
-    {
-        ImageInput[] images = item.Image is null ? [] : [ImageInput.FromFile(item.Image)];
-        var prompt = MiniGeminiPrompt.Ask(item.Question, images);
-        return item.Type == QuestionType.Draw ? prompt with { GenerateImage = true } : prompt;
-    }
-
-    /// <summary>The sampling options; the default token budget shrinks to what the longest prompt of the batch leaves.</summary>
-    static GenerationOptions OptionsFor(ModelSession session, CommonSettings settings, IReadOnlyList<MiniGeminiPrompt> prompts)
-    {
-        var options = settings.Generation;
-        if (settings.MaxNewTokensGiven) return options;
-        int room = session.Model.ContextLength - prompts.Max(session.Model.CountPromptTokens);
-        return room < options.MaxNewTokens ? options with { MaxNewTokens = Math.Max(1, room) } : options;
-    }
-
+    /// <summary>The item as its JSONL line with the model's answer and whether it was right.</summary>
     static string PredictionLine(EvaluationItem item, string prediction, bool correct)
     {
         var line = EvaluationSet.ToJsonLine(item);

@@ -21,8 +21,8 @@ public sealed record ModelBlueprint
 {
     /// <summary>Side of the LR view (the CLIP tower's image size).</summary>
     public int LrImageSize { get; init; } = 112;
-    /// <summary>CLIP patch side; the LR view has (LrImageSize / PatchSize)² tokens.</summary>
-    public int PatchSize { get; init; } = 14;
+    /// <summary>CLIP patch side; the LR view has (LrImageSize / PatchSize)² tokens (default: 2×2, one per quadrant).</summary>
+    public int PatchSize { get; init; } = 56;
     /// <summary>CLIP width (<c>mm_hidden_size</c>).</summary>
     public int VisionWidth { get; init; } = 128;
     /// <summary>CLIP layers; the features are the last layer's (<c>mm_vision_select_layer</c> −1).</summary>
@@ -32,7 +32,7 @@ public sealed record ModelBlueprint
     /// <summary>Side of the HR image (<c>image_size_aux</c>).</summary>
     public int HrImageSize { get; init; } = 448;
     /// <summary>ConvNeXt channels per stage; null makes an LR-only model (no HR tower, no mining).</summary>
-    public IReadOnlyList<int>? AuxDims { get; init; } = [32, 64, 96, 128];
+    public IReadOnlyList<int>? AuxDims { get; init; } = [24, 48, 96, 96];
     /// <summary>ConvNeXt blocks per stage.</summary>
     public IReadOnlyList<int> AuxDepths { get; init; } = [1, 1, 1, 1];
     /// <summary>LLM width.</summary>

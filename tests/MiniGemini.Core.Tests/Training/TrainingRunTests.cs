@@ -10,7 +10,7 @@ public sealed class TrainingRunTests : IDisposable
 {
     static readonly ModelBlueprint Tiny = new()
     {
-        LrImageSize = 56, VisionWidth = 32, VisionLayers = 1, VisionHeads = 2, HrImageSize = 224, AuxDims = [8, 16, 16, 16],
+        LrImageSize = 56, PatchSize = 28, VisionWidth = 32, VisionLayers = 1, VisionHeads = 2, HrImageSize = 224, AuxDims = [8, 16, 16, 16],
         Hidden = 64, Layers = 2, Heads = 2, Intermediate = 128,
     };
 
