@@ -29,19 +29,20 @@ static class TrainCommand
         var output = new Option<string>("--out") { Description = "Folder for checkpoints and the trained model (must be new, or hold a run to resume).", HelpName = "FOLDER", Required = true };
         var task = new Option<string>("--task") { Description = "Training task: detail-shapes.", DefaultValueFactory = _ => "detail-shapes" };
         var variant = new Option<string>("--variant") { Description = $"Model to train: {string.Join(", ", Variants.Keys)} (lr-only: the same without HR tower and mining).", DefaultValueFactory = _ => "mgm" };
-        var stage = new Option<string>("--stage") { Description = "What learns: full (from scratch: everything), pretrain (stage 1: mining + projector), finetune (stage 2: + LLM).", DefaultValueFactory = _ => "full" };
+        var stage = new Option<string>("--stage") { Description = "What learns: full (everything), language (the LLM only), pretrain (stage 1: mining + projector), finetune (stage 2: + LLM).", DefaultValueFactory = _ => "full" };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", CustomParser = CountOption.Parser("--steps", 1), DefaultValueFactory = _ => 1500 };
         var batch = new Option<int>("--batch-size") { Description = "Conversations per step.", CustomParser = CountOption.Parser("--batch-size", 1), DefaultValueFactory = _ => 16 };
         var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per step (gradient accumulation).", CustomParser = CountOption.Parser("--accumulation", 1), DefaultValueFactory = _ => 1 };
         var learningRate = new Option<double>("--lr") { Description = "Peak learning rate (AdamW).", DefaultValueFactory = _ => 2e-3 };
         var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", CustomParser = CountOption.Parser("--warmup", 0), DefaultValueFactory = _ => 100 };
+        var exchanges = new Option<int>("--exchanges") { Description = "Questions per training conversation at most.", CustomParser = CountOption.Parser("--exchanges", 1), DefaultValueFactory = _ => 12 };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between resumable checkpoints.", CustomParser = CountOption.Parser("--checkpoint-every", 0), DefaultValueFactory = _ => 100 };
         var command = new Command("train", "Train a model from scratch on a synthetic task and save it as an MGM checkpoint (resumes an interrupted run in the same --out).")
         {
-            output, task, variant, stage, steps, batch, accumulation, learningRate, warmup, checkpointEvery,
+            output, task, variant, stage, steps, batch, accumulation, learningRate, warmup, exchanges, checkpointEvery,
         };
         command.SetAction((parse, token) => Task.FromResult(Run(cli.Settings(parse), parse.GetRequiredValue(output), parse.GetRequiredValue(task),
-            parse.GetRequiredValue(variant), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1),
+            parse.GetRequiredValue(variant), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges),
             new TrainingOptions
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), GradientAccumulation = parse.GetValue(accumulation),
@@ -51,7 +52,7 @@ static class TrainCommand
         return command;
     }
 
-    static int Run(CommonSettings settings, string output, string task, string variant, string stageName, int seed, TrainingOptions options, CancellationToken token)
+    static int Run(CommonSettings settings, string output, string task, string variant, string stageName, int seed, int exchanges, TrainingOptions options, CancellationToken token)
     {
         if (!task.Equals("detail-shapes", StringComparison.OrdinalIgnoreCase)) return Usage($"Unknown --task '{task}': the task is detail-shapes.");
         if (!Variants.TryGetValue(variant, out var blueprint)) return Usage($"Unknown --variant '{variant}': use {string.Join(", ", Variants.Keys)}.");
@@ -79,7 +80,7 @@ static class TrainCommand
         try
         {
             using var model = MiniGeminiBuilder.FromPretrained(modelFolder).WithTemplate("vicuna_v1").OnDevice(settings.Device).Build();
-            var data = new DetailShapesTraining(seed);
+            var data = new DetailShapesTraining(seed, exchanges);
             using var trainer = new MiniGeminiTrainer(model, options);
             settings.Note($"Training {variant} ({stage.Name}, {trainer.TrainableParameters.Count} tensors) for {options.Steps} steps of " +
                           $"{options.BatchSize * options.GradientAccumulation} conversations on {model.Device}.");

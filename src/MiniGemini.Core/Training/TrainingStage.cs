@@ -30,6 +30,13 @@ public sealed record TrainingStage
     /// <summary>Stage 2 of the paper: mining, projector and the LLM learn; the towers are frozen.</summary>
     public static TrainingStage Finetune { get; } = new() { Name = "finetune", TrainablePrefixes = [MiningPrefix, ProjectorPrefix, .. LanguageModelPrefixes] };
 
+    /// <summary>
+    /// Only the LLM learns; towers, mining and projector stay as they are. From scratch this comes first: the LLM learns
+    /// to read image tokens while they still vary with the image (trained vision parts at that point would drift to
+    /// image-independent features that the LLM uses as extra prompt tokens).
+    /// </summary>
+    public static TrainingStage LanguageModel { get; } = new() { Name = "language", TrainablePrefixes = LanguageModelPrefixes };
+
     /// <summary>Everything learns: towers, mining, projector, LLM (a model trained from scratch).</summary>
     public static TrainingStage Full { get; } = new()
     {
@@ -53,7 +60,8 @@ public sealed record TrainingStage
         "pretrain" or "stage1" => Pretrain,
         "finetune" or "stage2" => Finetune,
         "full" => Full,
-        _ => throw new ArgumentException($"Unknown training stage '{name}': use pretrain (stage1), finetune (stage2) or full.", nameof(name)),
+        "language" => LanguageModel,
+        _ => throw new ArgumentException($"Unknown training stage '{name}': use pretrain (stage1), finetune (stage2), language or full.", nameof(name)),
     };
 
     /// <summary>Whether the parameter stored under <paramref name="key"/> learns in this stage.</summary>
