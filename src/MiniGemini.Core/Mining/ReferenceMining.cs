@@ -31,14 +31,7 @@ internal static class ReferenceMining
     public static Tensor UnifiedResampler(PatchInfoMining mining, Tensor images, Tensor imagesAux)
     {
         using var scope = NewDisposeScope();
-        long n = imagesAux.shape[0], channels = imagesAux.shape[1];
-        long patchNum = (long)Math.Round(Math.Sqrt(images.shape[1]));
-        long patchSize = imagesAux.shape[^1] / patchNum;
-        var aux = imagesAux.permute(0, 2, 3, 1)                                   // [N, H, W, Da]
-            .reshape(n, patchNum, patchSize, patchNum, patchSize, channels)      // [N, P, s, P, s, Da]
-            .permute(0, 1, 3, 2, 4, 5)                                            // [N, P, P, s, s, Da]
-            .reshape(n, patchNum * patchNum, patchSize * patchSize, channels)     // [N, P², s², Da]
-            .contiguous();
+        var aux = Regions(images, imagesAux).contiguous();                        // [N, P², s², Da]
         var query = mining.Query.call(images);                                    // [N, P², D]
         var key = mining.Key.call(aux);                                           // [N, P², s², D]
         var value = mining.Value.call(aux);                                       // [N, P², s², D]
@@ -56,13 +49,8 @@ internal static class ReferenceMining
     public static Tensor FactoredResampler(PatchInfoMining mining, Tensor images, Tensor imagesAux)
     {
         using var scope = NewDisposeScope();
-        long n = imagesAux.shape[0], channels = imagesAux.shape[1];
-        long patchNum = (long)Math.Round(Math.Sqrt(images.shape[1]));
-        long patchSize = imagesAux.shape[^1] / patchNum;
-        var aux = imagesAux.permute(0, 2, 3, 1)                                   // [N, H, W, Da]
-            .reshape(n, patchNum, patchSize, patchNum, patchSize, channels)      // [N, P, s, P, s, Da]
-            .permute(0, 1, 3, 2, 4, 5)                                            // [N, P, P, s, s, Da]
-            .reshape(n, patchNum * patchNum, patchSize * patchSize, channels);    // [N, P², s², Da]
+        long channels = imagesAux.shape[1];
+        var aux = Regions(images, imagesAux);                                                 // [N, P², s², Da]
         var (keyNorm, keyLinear) = (mining.Key.norm, mining.Key.linear);
         var (valueNorm, valueLinear) = (mining.Value.norm, mining.Value.linear);
         var standardised = nn.functional.layer_norm(aux, [channels], eps: keyNorm.eps);   // [N, P², s², Da]
@@ -72,5 +60,17 @@ internal static class ReferenceMining
         var weights = scores.nan_to_num().softmax(-1);                                     // [N, P², s²]
         var pooled = weights.unsqueeze(2).matmul(standardised).squeeze(2);                 // [N, P², Da]
         return valueLinear.call(pooled * valueNorm.weight! + valueNorm.bias!).MoveToOuterDisposeScope(); // [N, P², D]
+    }
+
+    /// <summary>The HR map <c>[N, Da, P·s, P·s]</c> as the s×s block of each of the P² LR tokens, <c>[N, P², s², Da]</c>.</summary>
+    static Tensor Regions(Tensor images, Tensor imagesAux)
+    {
+        long n = imagesAux.shape[0], channels = imagesAux.shape[1];
+        long patchNum = (long)Math.Round(Math.Sqrt(images.shape[1]));
+        long patchSize = imagesAux.shape[^1] / patchNum;
+        return imagesAux.permute(0, 2, 3, 1)                                       // [N, H, W, Da]
+            .reshape(n, patchNum, patchSize, patchNum, patchSize, channels)       // [N, P, s, P, s, Da]
+            .permute(0, 1, 3, 2, 4, 5)                                             // [N, P, P, s, s, Da]
+            .reshape(n, patchNum * patchNum, patchSize * patchSize, channels);     // [N, P², s², Da]
     }
 }
