@@ -23,7 +23,7 @@ static class LossPlot
         plot.Title(title);
         plot.XLabel("step");
         plot.YLabel("masked cross-entropy");
-        plot.ShowLegend();
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
         plot.SavePng(path, 900, 500);
     }
 }
