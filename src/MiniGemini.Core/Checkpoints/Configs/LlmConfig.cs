@@ -172,17 +172,22 @@ public sealed record LlmConfig
 
     static void Validate(LlmConfig c, ConfigJson json)
     {
-        void Positive(int value, string key)
+        // Bounds far above every released model (Llama-3.1-405B: hidden 16384, 126 layers, 131072 positions), checked
+        // before anything is allocated, so an absurd config is an error naming its key, not an allocator failure.
+        void Size(int value, string key, int max)
         {
-            if (value <= 0) throw json.Invalid(key, "a positive integer");
+            if (value <= 0 || value > max) throw json.Invalid(key, $"a positive integer of at most {max}");
         }
-        Positive(c.VocabSize, "vocab_size");
-        Positive(c.HiddenSize, "hidden_size");
-        Positive(c.IntermediateSize, "intermediate_size");
-        Positive(c.NumHiddenLayers, "num_hidden_layers");
-        Positive(c.NumAttentionHeads, "num_attention_heads");
-        Positive(c.NumKeyValueHeads, "num_key_value_heads");
-        Positive(c.HeadDim, "head_dim");
+        Size(c.VocabSize, "vocab_size", 4_194_304);
+        Size(c.HiddenSize, "hidden_size", 65_536);
+        Size(c.IntermediateSize, "intermediate_size", 1_048_576);
+        Size(c.NumHiddenLayers, "num_hidden_layers", 1_024);
+        Size(c.NumAttentionHeads, "num_attention_heads", 1_024);
+        Size(c.NumKeyValueHeads, "num_key_value_heads", 1_024);
+        Size(c.HeadDim, "head_dim", 4_096);
+        Size(c.MaxPositionEmbeddings, "max_position_embeddings", 16_777_216);
+        if (!(c.RmsNormEps > 0 && c.RmsNormEps < 1)) throw json.Invalid("rms_norm_eps", "a number in (0, 1)");
+        if (!(c.RopeTheta > 0) || double.IsInfinity(c.RopeTheta)) throw json.Invalid("rope_theta", "a positive finite number");
         if (c.NumAttentionHeads % c.NumKeyValueHeads != 0)
             throw json.Invalid("num_key_value_heads", $"a divisor of num_attention_heads ({c.NumAttentionHeads})");
         if (c.HeadDim % 2 != 0) throw json.Invalid("head_dim", "even (rotary embeddings rotate pairs)");
