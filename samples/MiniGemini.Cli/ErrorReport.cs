@@ -39,7 +39,8 @@ static class ErrorReport
     /// <summary>Failures the library documents, whose messages name what is at fault.</summary>
     static bool IsExpected(Exception error) => error is CheckpointException or InvalidImageException or MiniGeminiConfigurationException
         or ContextLengthExceededException or ImageGenerationException or TokenizerException or FileNotFoundException
-        or DirectoryNotFoundException or UnauthorizedAccessException or ArgumentException or IOException;
+        or DirectoryNotFoundException or UnauthorizedAccessException or ArgumentException or IOException
+        or MiniGemini.Training.MiniGeminiTrainingException;
 
     static bool IsNativeLoadFailure(Exception error) =>
         Innermost(error) is DllNotFoundException || (error is TypeInitializationException t && t.TypeName?.StartsWith("TorchSharp", StringComparison.Ordinal) == true);

@@ -35,14 +35,15 @@ static class TrainCommand
         var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per step (gradient accumulation).", CustomParser = CountOption.Parser("--accumulation", 1), DefaultValueFactory = _ => 1 };
         var learningRate = new Option<double>("--lr") { Description = "Peak learning rate (AdamW).", DefaultValueFactory = _ => 2e-3 };
         var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", CustomParser = CountOption.Parser("--warmup", 0), DefaultValueFactory = _ => 100 };
+        var from = new Option<string?>("--from") { Description = "Start from this trained model (e.g. the output of an earlier stage) instead of a new one; --variant is then ignored.", HelpName = "FOLDER" };
         var exchanges = new Option<int>("--exchanges") { Description = "Questions per training conversation at most.", CustomParser = CountOption.Parser("--exchanges", 1), DefaultValueFactory = _ => 12 };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between resumable checkpoints.", CustomParser = CountOption.Parser("--checkpoint-every", 0), DefaultValueFactory = _ => 100 };
         var command = new Command("train", "Train a model from scratch on a synthetic task and save it as an MGM checkpoint (resumes an interrupted run in the same --out).")
         {
-            output, task, variant, stage, steps, batch, accumulation, learningRate, warmup, exchanges, checkpointEvery,
+            output, task, variant, from, stage, steps, batch, accumulation, learningRate, warmup, exchanges, checkpointEvery,
         };
         command.SetAction((parse, token) => Task.FromResult(Run(cli.Settings(parse), parse.GetRequiredValue(output), parse.GetRequiredValue(task),
-            parse.GetRequiredValue(variant), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges),
+            parse.GetRequiredValue(variant), parse.GetValue(from), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges),
             new TrainingOptions
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), GradientAccumulation = parse.GetValue(accumulation),
@@ -52,7 +53,7 @@ static class TrainCommand
         return command;
     }
 
-    static int Run(CommonSettings settings, string output, string task, string variant, string stageName, int seed, int exchanges, TrainingOptions options, CancellationToken token)
+    static int Run(CommonSettings settings, string output, string task, string variant, string? from, string stageName, int seed, int exchanges, TrainingOptions options, CancellationToken token)
     {
         if (!task.Equals("detail-shapes", StringComparison.OrdinalIgnoreCase)) return Usage($"Unknown --task '{task}': the task is detail-shapes.");
         if (!Variants.TryGetValue(variant, out var blueprint)) return Usage($"Unknown --variant '{variant}': use {string.Join(", ", Variants.Keys)}.");
@@ -63,16 +64,21 @@ static class TrainCommand
 
         var checkpoint = Path.Combine(output, "checkpoint");
         string? initial = null;
-        string modelFolder;
+        string? modelFolder = null;
         if (Directory.Exists(checkpoint))
         {
             modelFolder = checkpoint;
             settings.Note($"Resuming the run in {Path.GetFullPath(output)}.");
         }
-        else
+        else if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
+            throw new MiniGeminiTrainingException($"The output folder {Path.GetFullPath(output)} already exists and holds no checkpoint of a run to resume; choose a new folder.");
+        if (modelFolder is null && from is not null)
         {
-            if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
-                throw new MiniGeminiTrainingException($"The output folder {Path.GetFullPath(output)} already exists and holds no checkpoint of a run to resume; choose a new folder.");
+            if (!File.Exists(Path.Combine(from, "config.json"))) throw new MiniGeminiTrainingException($"--from {Path.GetFullPath(from)}: no model there (config.json is missing).");
+            modelFolder = from;
+        }
+        if (modelFolder is null)
+        {
             initial = Path.Combine(Path.GetTempPath(), $"minigemini-init-{Guid.NewGuid():N}");
             blueprint.Create(initial, DetailShapesTraining.TokenizerCorpus(ConversationTemplate.VicunaV1), seed);
             modelFolder = initial;
@@ -82,7 +88,7 @@ static class TrainCommand
             using var model = MiniGeminiBuilder.FromPretrained(modelFolder).WithTemplate("vicuna_v1").OnDevice(settings.Device).Build();
             var data = new DetailShapesTraining(seed, exchanges);
             using var trainer = new MiniGeminiTrainer(model, options);
-            settings.Note($"Training {variant} ({stage.Name}, {trainer.TrainableParameters.Count} tensors) for {options.Steps} steps of " +
+            settings.Note($"Training {from ?? variant} ({stage.Name}, {trainer.TrainableParameters.Count} tensors) for {options.Steps} steps of " +
                           $"{options.BatchSize * options.GradientAccumulation} conversations on {model.Device}.");
             var bar = new TrainingProgressBar(settings.Quiet);
             var losses = trainer.Train(data.Sample, output, bar, token);

@@ -1,0 +1,49 @@
+using Xunit;
+
+namespace MiniGemini.Tests.Cli;
+
+/// <summary>The train command as a user runs it: a stage on a new tiny model, a second stage --from it, refusals.</summary>
+public sealed class TrainCliTests : IDisposable
+{
+    readonly string _root = Directory.CreateTempSubdirectory("minigemini-cli-train-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Fact]
+    public async Task A_second_stage_starts_from_the_first_and_saves_a_loadable_model()
+    {
+        var first = Path.Combine(_root, "stage1");
+        var run1 = await CliProcess.RunAsync(["train", "--out", first, "--variant", "tiny", "--stage", "language", "--steps", "3", "--warmup", "1", "--batch-size", "2", "--quiet"]);
+        Assert.True(run1.ExitCode == 0, run1.ToString());
+        foreach (var file in new[] { "config.json", "model.safetensors", "tokenizer.model", "losses.json", "loss.png", "clip-vit/config.json" })
+            Assert.True(File.Exists(Path.Combine(first, file)), $"{file} is missing\n{run1}");
+
+        var second = Path.Combine(_root, "stage2");
+        var run2 = await CliProcess.RunAsync(["train", "--out", second, "--from", first, "--stage", "full", "--steps", "2", "--warmup", "1", "--batch-size", "2", "--seed", "2", "--json"]);
+        Assert.True(run2.ExitCode == 0, run2.ToString());
+        Assert.Contains("\"steps\":2", run2.Stdout, StringComparison.Ordinal);
+
+        var answer = await CliProcess.RunAsync(["describe", "--model", second, "--template", "vicuna_v1", "--max-new-tokens", "4", "--json"]);
+        Assert.True(answer.ExitCode == 0, answer.ToString());
+    }
+
+    [Fact]
+    public async Task Bad_arguments_exit_with_a_message_naming_them()
+    {
+        var taken = Directory.CreateDirectory(Path.Combine(_root, "taken")).FullName;
+        File.WriteAllText(Path.Combine(taken, "notes.txt"), "mine");
+        var occupied = await CliProcess.RunAsync(["train", "--out", taken, "--variant", "tiny", "--steps", "1"]);
+        Assert.True(occupied.ExitCode == 1, occupied.ToString());
+        Assert.Contains(taken, occupied.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", occupied.Stderr, StringComparison.Ordinal);
+
+        var variant = await CliProcess.RunAsync(["train", "--out", Path.Combine(_root, "x"), "--variant", "huge"]);
+        Assert.True(variant.ExitCode == 2, variant.ToString());
+        Assert.Contains("huge", variant.Stderr, StringComparison.Ordinal);
+
+        var from = await CliProcess.RunAsync(["train", "--out", Path.Combine(_root, "y"), "--from", Path.Combine(_root, "nothing"), "--steps", "1"]);
+        Assert.True(from.ExitCode == 1, from.ToString());
+        Assert.Contains("nothing", from.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", from.Stderr, StringComparison.Ordinal);
+    }
+}
