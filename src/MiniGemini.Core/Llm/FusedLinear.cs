@@ -44,7 +44,9 @@ internal sealed class FusedLinear : IDisposable
     /// </summary>
     public Tensor Forward(Tensor x)
     {
-        if (!_parts.Any(p => p.weight!.requires_grad || (p.bias?.requires_grad ?? false))) return nn.functional.linear(x, _weight, _bias);
+        // Inference (grad disabled) takes the joint tensor without looking at the parts.
+        if (!is_grad_enabled() || !_parts.Any(p => p.weight!.requires_grad || (p.bias?.requires_grad ?? false)))
+            return nn.functional.linear(x, _weight, _bias);
         using var weight = cat(_parts.Select(p => (Tensor)p.weight!).ToArray(), 0);
         using var bias = _bias is null ? null : cat(_parts.Select(p => (Tensor)p.bias!).ToArray(), 0);
         return nn.functional.linear(x, weight, bias);

@@ -172,6 +172,9 @@ public sealed class MiniGeminiTrainer : IDisposable
             image += images;
             labels.Add(ExpandLabels(ids, rowLabels, perImage));
         }
+        // Checked on the host labels, before any LLM work: the first position of a row is never a target.
+        if (labels.All(l => l.Skip(1).All(label => label == LabelledConversation.IgnoreIndex)))
+            throw new TrainingDataException(names, "the batch has no answer tokens to learn.");
         long length = embeds.Max(e => e.shape[0]), hidden = embeds[0].shape[1];
         var padded = stack(embeds.Select(e => e.shape[0] == length ? e
             : cat([e, zeros([length - e.shape[0], hidden], e.dtype, e.device)], 0)).ToArray()); // [B, T, H]
@@ -182,8 +185,6 @@ public sealed class MiniGeminiTrainer : IDisposable
         var logits = llm.Forward(padded, positions, attentionMask: null, cache: null, allLogits: true); // [B, T, V]
         var predicted = logits.narrow(1, 0, length - 1).reshape(-1, logits.shape[2]);           // [B·(T−1), V]
         var next = target.narrow(1, 1, length - 1).reshape(-1);                                 // [B·(T−1)]
-        if ((next != LabelledConversation.IgnoreIndex).sum().item<long>() == 0)
-            throw new TrainingDataException(names, "the batch has no answer tokens to learn.");
         return nn.functional.cross_entropy(predicted, next, ignore_index: LabelledConversation.IgnoreIndex).MoveToOuterDisposeScope();
     }
 
