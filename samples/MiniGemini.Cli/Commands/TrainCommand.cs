@@ -34,20 +34,22 @@ static class TrainCommand
         var batch = new Option<int>("--batch-size") { Description = "Conversations per step.", CustomParser = CountOption.Parser("--batch-size", 1), DefaultValueFactory = _ => 16 };
         var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per step (gradient accumulation).", CustomParser = CountOption.Parser("--accumulation", 1), DefaultValueFactory = _ => 1 };
         var learningRate = new Option<double>("--lr") { Description = "Peak learning rate (AdamW).", DefaultValueFactory = _ => 2e-3 };
+        var towerScale = new Option<double>("--tower-lr-scale") { Description = "The vision towers' learning rate as a share of --lr.", DefaultValueFactory = _ => 1.0 };
         var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", CustomParser = CountOption.Parser("--warmup", 0), DefaultValueFactory = _ => 100 };
         var from = new Option<string?>("--from") { Description = "Start from this trained model (e.g. the output of an earlier stage) instead of a new one; --variant is then ignored.", HelpName = "FOLDER" };
         var exchanges = new Option<int>("--exchanges") { Description = "Questions per training conversation at most.", CustomParser = CountOption.Parser("--exchanges", 1), DefaultValueFactory = _ => 12 };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between resumable checkpoints.", CustomParser = CountOption.Parser("--checkpoint-every", 0), DefaultValueFactory = _ => 100 };
         var command = new Command("train", "Train a model from scratch on a synthetic task and save it as an MGM checkpoint (resumes an interrupted run in the same --out).")
         {
-            output, task, variant, from, stage, steps, batch, accumulation, learningRate, warmup, exchanges, checkpointEvery,
+            output, task, variant, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, checkpointEvery,
         };
         command.SetAction((parse, token) => Task.FromResult(Run(cli.Settings(parse), parse.GetRequiredValue(output), parse.GetRequiredValue(task),
             parse.GetRequiredValue(variant), parse.GetValue(from), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges),
             new TrainingOptions
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), GradientAccumulation = parse.GetValue(accumulation),
-                LearningRate = parse.GetValue(learningRate), MinLearningRate = parse.GetValue(learningRate) / 20, WarmupSteps = parse.GetValue(warmup),
+                LearningRate = parse.GetValue(learningRate), MinLearningRate = parse.GetValue(learningRate) / 20,
+                TowerLearningRateScale = parse.GetValue(towerScale), WarmupSteps = parse.GetValue(warmup),
                 CheckpointEvery = parse.GetValue(checkpointEvery), Seed = parse.GetValue(cli.Seed) ?? 1,
             }, token)));
         return command;

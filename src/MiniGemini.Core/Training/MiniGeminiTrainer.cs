@@ -31,6 +31,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     readonly TrainingOptions _options;
     readonly List<(string Key, Parameter Parameter)> _trainable;
     readonly OptimizerHelper _optimizer;
+    readonly List<(double Scale, AdamW.ParamGroup Group)> _groups;
 
     /// <summary>Prepares <paramref name="model"/> for training: freezes what the stage does not train and builds AdamW.</summary>
     /// <exception cref="MiniGeminiTrainingException">The stage leaves no parameter of this model trainable.</exception>
@@ -46,15 +47,17 @@ public sealed class MiniGeminiTrainer : IDisposable
         if (_trainable.Count == 0)
             throw new MiniGeminiTrainingException(
                 $"Stage '{options.Stage.Name}' trains nothing in this model: no parameter key starts with {string.Join(", ", options.Stage.TrainablePrefixes)}.");
-        // Decoupled weight decay on matrices only; norms, biases and other vectors are not decayed.
-        var decay = _trainable.Where(x => x.Parameter.dim() >= 2).Select(x => x.Parameter).ToList();
-        var noDecay = _trainable.Where(x => x.Parameter.dim() < 2).Select(x => x.Parameter).ToList();
-        _optimizer = optim.AdamW(
-        [
-            new AdamW.ParamGroup(decay, new AdamW.Options { LearningRate = options.LearningRate, weight_decay = options.WeightDecay }),
-            new AdamW.ParamGroup(noDecay, new AdamW.Options { LearningRate = options.LearningRate, weight_decay = 0 }),
-        ], options.LearningRate, options.Beta1, options.Beta2);
+        // Decoupled weight decay on matrices only; norms, biases and other vectors are not decayed. Towers may learn slower.
+        _groups = _trainable.GroupBy(x => (Decay: x.Parameter.dim() >= 2, Tower: IsTower(x.Key)))
+            .Select(g => (Scale: g.Key.Tower ? options.TowerLearningRateScale : 1.0,
+                Group: new AdamW.ParamGroup(g.Select(x => x.Parameter).ToList(),
+                    new AdamW.Options { LearningRate = options.LearningRate, weight_decay = g.Key.Decay ? options.WeightDecay : 0 })))
+            .ToList();
+        _optimizer = optim.AdamW(_groups.Select(g => g.Group).ToList(), options.LearningRate, options.Beta1, options.Beta2);
     }
+
+    static bool IsTower(string key) => key.StartsWith(TrainingStage.VisionTowerPrefix, StringComparison.Ordinal)
+        || key.StartsWith(TrainingStage.AuxVisionTowerPrefix, StringComparison.Ordinal);
 
     /// <summary>Keys (as in the checkpoint) of the parameters that learn.</summary>
     public IReadOnlyList<string> TrainableParameters => _trainable.Select(x => x.Key).ToList();
@@ -86,7 +89,7 @@ public sealed class MiniGeminiTrainer : IDisposable
             {
                 var started = clock.Elapsed;
                 double lr = _options.LearningRateAt(step);
-                foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
+                foreach (var (scale, group) in _groups) group.LearningRate = lr * scale;
 
                 double loss = 0;
                 for (int micro = 0; micro < _options.GradientAccumulation; micro++)

@@ -91,10 +91,19 @@ public sealed record ModelBlueprint
 
     static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary>GPT-2/timm-style initialisation: matrices N(0, 0.02²) (residual outputs scaled by 1/√(2·layers)), norms 1, biases 0.</summary>
+    /// <summary>
+    /// GPT-2/timm-style initialisation: matrices N(0, 0.02²) (residual outputs scaled by 1/√(2·layers)), norms 1,
+    /// biases 0; the CLIP position embedding N(0, 1).
+    /// </summary>
+    /// <remarks>
+    /// A CLIP patch embedding of this fan-in (3·P² inputs) gives tokens of size ≈ 0.02·√(3·P²) ≫ 0.02, so a position
+    /// embedding at 0.02 would leave the tokens of a picture nearly unaware of where they are, and every question that
+    /// names a position would first have to learn it.
+    /// </remarks>
     void Initialise(string key, Tensor p, Generator generator)
     {
-        if (p.dim() >= 2 || key.EndsWith("class_embedding", StringComparison.Ordinal))
+        if (key.EndsWith("position_embedding.weight", StringComparison.Ordinal)) p.normal_(0, 1.0, generator);
+        else if (p.dim() >= 2 || key.EndsWith("class_embedding", StringComparison.Ordinal))
         {
             bool residualOutput = key.EndsWith("o_proj.weight", StringComparison.Ordinal) || key.EndsWith("down_proj.weight", StringComparison.Ordinal);
             p.normal_(0, residualOutput ? 0.02 / Math.Sqrt(2.0 * Layers) : 0.02, generator);

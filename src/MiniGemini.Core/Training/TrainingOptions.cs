@@ -16,6 +16,12 @@ public sealed record TrainingOptions
     public int GradientAccumulation { get; init; } = 1;
     /// <summary>Peak learning rate, reached after <see cref="WarmupSteps"/>.</summary>
     public double LearningRate { get; init; } = 1e-3;
+    /// <summary>
+    /// The vision towers' (CLIP and ConvNeXt) learning rate as a share of the schedule's, as MGM's
+    /// <c>mm_vision_tower_lr</c>: encoders trained from scratch at the LLM's rate tend to drift to features that no
+    /// longer depend on the picture.
+    /// </summary>
+    public double TowerLearningRateScale { get; init; } = 1.0;
     /// <summary>Learning rate at the last step.</summary>
     public double MinLearningRate { get; init; } = 1e-4;
     /// <summary>Steps of linear warm-up from 0.</summary>
@@ -54,6 +60,7 @@ public sealed record TrainingOptions
         Check(GradientAccumulation >= 1, nameof(GradientAccumulation), GradientAccumulation, "≥ 1");
         Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "positive and finite");
         Check(MinLearningRate >= 0 && MinLearningRate <= LearningRate, nameof(MinLearningRate), MinLearningRate, "in [0, LearningRate]");
+        Check(TowerLearningRateScale > 0 && double.IsFinite(TowerLearningRateScale), nameof(TowerLearningRateScale), TowerLearningRateScale, "positive and finite");
         Check(WarmupSteps >= 0, nameof(WarmupSteps), WarmupSteps, "≥ 0");
         Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "≥ 0");
         Check(Beta1 is >= 0 and < 1, nameof(Beta1), Beta1, "in [0, 1)");

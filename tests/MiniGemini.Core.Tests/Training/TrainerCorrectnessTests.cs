@@ -147,6 +147,35 @@ public sealed class TrainerCorrectnessTests
     }
 
     [Fact]
+    public void Towers_move_by_their_share_of_the_learning_rate()
+    {
+        using var model = MgmFixture.Load(Fixture).Build();
+        var before = CheckpointLayoutOf(model, all: true).ToDictionary(x => x.Key, x => x.Parameter.detach().clone());
+        const double lr = 1e-3, scale = 0.1;
+        using var trainer = new MiniGeminiTrainer(model, new TrainingOptions
+        {
+            Stage = TrainingStage.Full, Steps = 1, BatchSize = 1, WarmupSteps = 0, CheckpointEvery = 0,
+            LearningRate = lr, MinLearningRate = lr, WeightDecay = 0, TowerLearningRateScale = scale,
+        });
+        var output = Path.Combine(Path.GetTempPath(), "mgm-train-tower-lr-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            trainer.Train(_ => new TrainingSample(ImageInput.FromFile(TinyModelFixture.ImagePath), [new ChatExchange("Describe the picture.", "A test pattern.")]), output);
+            // AdamW's first step moves every entry with a gradient by about the learning rate (m̂/√v̂ = ±1).
+            double Moved(Func<string, bool> which) => CheckpointLayoutOf(model)
+                .Where(x => which(x.Key)).Max(x => (x.Parameter.detach() - before[x.Key]).abs().max().item<float>());
+            static bool IsTower(string key) => key.StartsWith(TrainingStage.VisionTowerPrefix) || key.StartsWith(TrainingStage.AuxVisionTowerPrefix);
+            double tower = Moved(IsTower), rest = Moved(k => !IsTower(k));
+            Assert.InRange(tower, 0.5 * scale * lr, 1.01 * scale * lr);
+            Assert.InRange(rest, 0.5 * lr, 1.01 * lr);
+        }
+        finally
+        {
+            if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_stage_that_trains_nothing_is_refused_naming_its_prefixes()
     {
         using var model = MgmFixture.Load(Fixture).Build();
