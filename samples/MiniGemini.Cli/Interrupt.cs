@@ -18,7 +18,9 @@ sealed class Interrupt : IDisposable
     {
         if (_cts.IsCancellationRequested) return;
         e.Cancel = true;
-        _cts.Cancel();
+        // Not Cancel(): its callbacks would run the commands' unwinding, up to Dispose below, on the signal's own
+        // thread, which then waits on itself to unregister this handler.
+        _ = _cts.CancelAsync();
     }
 
     public void Dispose()

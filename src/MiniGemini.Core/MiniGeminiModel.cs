@@ -313,7 +313,7 @@ public sealed class MiniGeminiModel : IDisposable
             exchanges.Add(new ChatExchange(turn.Text, answer, turn.Images.Count));
         }
         var template = prompt.SystemPrompt is null ? Template : Template.WithSystemPrompt(prompt.SystemPrompt);
-        return ImageTokenSplicer.Tokenize(Tokenizer, template.BuildPrompt(exchanges, prompt.GenerateImage));
+        return ImageTokenSplicer.Tokenize(Tokenizer, template.Render(exchanges, prompt.GenerateImage));
     }
 
     Tensor EncodeImageInputs(IReadOnlyList<ImageInput> images)

@@ -15,7 +15,9 @@ internal sealed class AddedTokenSplitter
     public AddedTokenSplitter(IEnumerable<AddedToken> tokens) => _matcher = new(tokens, t => t.Content);
 
     /// <summary>The pieces of <paramref name="text"/> in order: a string for plain text, an <see cref="AddedToken"/> otherwise.</summary>
-    public List<object> Split(string text)
+    /// <param name="text">The text.</param>
+    /// <param name="matches">Whether a token may be matched at this start with this length; null: every token anywhere.</param>
+    public List<object> Split(string text, Func<AddedToken, int, bool>? matches = null)
     {
         var parts = new List<object>();
         var segmentStart = 0;
@@ -23,7 +25,7 @@ internal sealed class AddedTokenSplitter
         for (var pos = 0; pos < text.Length;)
         {
             var token = _matcher.Match(text.AsSpan(pos));
-            if (token is null)
+            if (token is null || (matches is not null && !matches(token, pos)))
             {
                 pos++;
                 continue;

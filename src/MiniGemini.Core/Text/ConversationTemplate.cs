@@ -1,4 +1,3 @@
-using System.Text;
 using MiniGemini.Generation;
 
 namespace MiniGemini.Text;
@@ -28,28 +27,28 @@ public sealed class ConversationTemplate
 
     /// <summary><c>vicuna_v1</c> (alias <c>v1</c>): Vicuna-7B/13B models.</summary>
     public static ConversationTemplate VicunaV1 { get; } = new(
-        "vicuna_v1", Style.Two,
+        "vicuna_v1", Style.Two, "",
         "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions.",
         "USER", "ASSISTANT", " ", "</s>", stop: ["</s>"], stopTokens: ["</s>"], aliases: ["v1"]);
 
     /// <summary><c>llava_v1</c>: as <see cref="VicunaV1"/> with LLaVA's "curious human" system prompt.</summary>
     public static ConversationTemplate LlavaV1 { get; } = new(
-        "llava_v1", Style.Two,
+        "llava_v1", Style.Two, "",
         "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.",
         "USER", "ASSISTANT", " ", "</s>", stop: ["</s>"], stopTokens: ["</s>"]);
 
     /// <summary><c>gemma</c>: MGM-2B. A completed model turn ends with <c>&lt;end_of_turn&gt;\n&lt;eos&gt;</c>.</summary>
     public static ConversationTemplate Gemma { get; } = new(
-        "gemma", Style.Gemma, "", "user", "model", "", "<eos>",
+        "gemma", Style.Gemma, "", "", "user", "model", "", "<eos>",
         stop: ["<end_of_turn>", "<eos>"], stopTokens: ["<end_of_turn>", "<eos>"]);
 
     /// <summary><c>mistral_instruct</c>: MGM-8x7B (Mixtral-Instruct), <c>[INST] … [/INST]</c>.</summary>
     public static ConversationTemplate MistralInstruct { get; } = new(
-        "mistral_instruct", Style.Llama2, "", "USER", "ASSISTANT", "<s>", "</s>", stop: ["</s>"], stopTokens: ["</s>"]);
+        "mistral_instruct", Style.Llama2, "", "", "USER", "ASSISTANT", "<s>", "</s>", stop: ["</s>"], stopTokens: ["</s>"]);
 
     /// <summary><c>chatml_direct</c> (alias <c>mistral_direct</c>): MGM-34B (Nous-Hermes-2-Yi).</summary>
     public static ConversationTemplate ChatMlDirect { get; } = new(
-        "chatml_direct", Style.Mpt, ChatMlSystemHeader + "Answer the questions.",
+        "chatml_direct", Style.Mpt, ChatMlSystemHeader, "Answer the questions.",
         "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>", null,
         stop: ["<|im_end|>"], stopTokens: ["<|im_end|>"], aliases: ["mistral_direct"]);
 
@@ -58,7 +57,7 @@ public sealed class ConversationTemplate
     /// tokenizer adds <c>&lt;|begin_of_text|&gt;</c>.
     /// </summary>
     public static ConversationTemplate Llama3 { get; } = new(
-        "llama_3", Style.Llama3, Llama3SystemHeader + LlavaVisionSystem,
+        "llama_3", Style.Llama3, Llama3SystemHeader, LlavaVisionSystem,
         "<|start_header_id|>user<|end_header_id|>\n\n", Llama3SystemHeader, "<|eot_id|>", null,
         stop: ["<|eot_id|>"], stopTokens: ["<|eot_id|>", "<|end_of_text|>"]);
 
@@ -66,17 +65,18 @@ public sealed class ConversationTemplate
     public static IReadOnlyList<ConversationTemplate> All { get; } = [VicunaV1, LlavaV1, Gemma, MistralInstruct, ChatMlDirect, Llama3];
 
     readonly Style _style;
+    readonly string _systemHeader, _system;
     readonly string _userRole, _assistantRole, _separator;
     readonly string? _separator2;
     readonly string[] _aliases;
 
     ConversationTemplate(
-        string name, Style style, string system, string userRole, string assistantRole, string separator, string? separator2,
+        string name, Style style, string systemHeader, string system, string userRole, string assistantRole, string separator, string? separator2,
         string[] stop, string[] stopTokens, string[]? aliases = null)
     {
         Name = name;
         _style = style;
-        SystemPrompt = system;
+        (_systemHeader, _system) = (systemHeader, system);
         _userRole = userRole;
         _assistantRole = assistantRole;
         _separator = separator;
@@ -90,7 +90,7 @@ public sealed class ConversationTemplate
     public string Name { get; }
 
     /// <summary>The system string, verbatim (for chatml/llama_3 it includes the system header).</summary>
-    public string SystemPrompt { get; }
+    public string SystemPrompt => _systemHeader + _system;
 
     /// <summary>Text that ends an answer; a streaming front end cuts the answer there.</summary>
     public IReadOnlyList<string> StopStrings { get; }
@@ -106,14 +106,8 @@ public sealed class ConversationTemplate
     public ConversationTemplate WithSystemPrompt(string systemPrompt)
     {
         ArgumentNullException.ThrowIfNull(systemPrompt);
-        var system = _style switch
-        {
-            Style.Mpt => ChatMlSystemHeader + systemPrompt,
-            Style.Llama3 => Llama3SystemHeader + systemPrompt,
-            Style.Gemma when systemPrompt.Length > 0 => systemPrompt + "\n\n",
-            _ => systemPrompt,
-        };
-        return new ConversationTemplate(Name, _style, system, _userRole, _assistantRole, _separator, _separator2,
+        var system = _style == Style.Gemma && systemPrompt.Length > 0 ? systemPrompt + "\n\n" : systemPrompt;
+        return new ConversationTemplate(Name, _style, _systemHeader, system, _userRole, _assistantRole, _separator, _separator2,
             [.. StopStrings], [.. StopTokens], _aliases);
     }
 
@@ -163,12 +157,24 @@ public sealed class ConversationTemplate
     /// <c>&lt;image&gt;</c>, each is prefixed with <c>Image k:</c>. The last exchange may leave
     /// <see cref="ChatExchange.Assistant"/> null: the prompt then ends where the model continues.
     /// </summary>
+    /// <returns>The prompt as one string, the reference's <c>conv.get_prompt()</c>.</returns>
     /// <exception cref="ArgumentException">No exchanges, an earlier exchange has no answer, or an image count is negative.</exception>
-    public string BuildPrompt(IReadOnlyList<ChatExchange> exchanges, bool generateImage = false)
+    public string BuildPrompt(IReadOnlyList<ChatExchange> exchanges, bool generateImage = false) =>
+        PromptSegment.Join(Render(exchanges, generateImage));
+
+    /// <summary>
+    /// Renders a conversation as <see cref="BuildPrompt"/> does, as scaffold and content: what the template writes
+    /// (roles, separators, control tokens, image slots, <c>&lt;GEN&gt;</c>) is scaffold; the system prompt and the
+    /// messages are content, which <see cref="ImageTokenSplicer.Tokenize(MiniGeminiTokenizer, IReadOnlyList{PromptSegment})"/>
+    /// encodes literally.
+    /// </summary>
+    /// <exception cref="ArgumentException">No exchanges, an earlier exchange has no answer, or an image count is negative.</exception>
+    public IReadOnlyList<PromptSegment> Render(IReadOnlyList<ChatExchange> exchanges, bool generateImage = false)
     {
         ArgumentNullException.ThrowIfNull(exchanges);
         if (exchanges.Count == 0) throw new ArgumentException("A conversation needs at least one exchange.", nameof(exchanges));
-        var messages = new List<(string Role, string? Text)>();
+        int totalImages = 0;
+        var messages = new List<(string Role, Message? Text)>();
         for (var i = 0; i < exchanges.Count; i++)
         {
             var (user, assistant, images) = exchanges[i] ?? throw new ArgumentException($"Exchange {i} is null.", nameof(exchanges));
@@ -176,73 +182,102 @@ public sealed class ConversationTemplate
             ArgumentOutOfRangeException.ThrowIfNegative(images, $"{nameof(exchanges)}[{i}].{nameof(ChatExchange.Images)}");
             if (assistant is null && i < exchanges.Count - 1)
                 throw new ArgumentException($"Exchange {i} has no answer; only the last exchange may be unanswered.", nameof(exchanges));
-            if (generateImage && i == exchanges.Count - 1) user += ImageCaption.GenerationSuffix;
-            user = string.Concat(Enumerable.Repeat(ImageTokenSplicer.ImageToken + "\n", images)) + user;
-            messages.Add((_userRole, user));
-            messages.Add((_assistantRole, assistant));
+            totalImages += images;
+            var suffix = generateImage && i == exchanges.Count - 1 ? ImageCaption.GenerationSuffix : "";
+            // As the reference, a message whose whole text (image slots included) is empty counts as absent.
+            messages.Add((_userRole, images == 0 && user.Length + suffix.Length == 0 ? null : new Message(images, user, suffix)));
+            messages.Add((_assistantRole, string.IsNullOrEmpty(assistant) ? null : new Message(0, assistant, "")));
         }
-        return NumberImages(Render(messages));
+        var prompt = new PromptWriter(numberImages: totalImages >= 2);
+        Write(messages, prompt);
+        return prompt.Segments;
     }
 
-    string Render(List<(string Role, string? Text)> messages)
+    /// <summary>A message: its image slots, its text (content) and a scaffold suffix.</summary>
+    sealed record Message(int Images, string Text, string Suffix);
+
+    void Write(List<(string Role, Message? Message)> messages, PromptWriter w)
     {
-        var ret = new StringBuilder();
         switch (_style)
         {
             case Style.Two:
-                ret.Append(SystemPrompt).Append(_separator);
+                w.System(_systemHeader, _system).Scaffold(_separator);
                 for (var i = 0; i < messages.Count; i++)
                 {
-                    var (role, text) = messages[i];
-                    if (!string.IsNullOrEmpty(text)) ret.Append(role).Append(": ").Append(text).Append(i % 2 == 0 ? _separator : _separator2);
-                    else ret.Append(role).Append(':');
+                    var (role, message) = messages[i];
+                    if (message is not null) w.Scaffold(role + ": ").Message(message).Scaffold(i % 2 == 0 ? _separator : _separator2 ?? "");
+                    else w.Scaffold(role + ":");
                 }
                 break;
             case Style.Mpt or Style.Llama3:
-                ret.Append(SystemPrompt).Append(_separator);
-                foreach (var (role, text) in messages)
+                w.System(_systemHeader, _system).Scaffold(_separator);
+                foreach (var (role, message) in messages)
                 {
-                    if (!string.IsNullOrEmpty(text)) ret.Append(role).Append(text).Append(_separator);
-                    else ret.Append(role);
+                    if (message is not null) w.Scaffold(role).Message(message).Scaffold(_separator);
+                    else w.Scaffold(role);
                 }
                 break;
             case Style.Llama2:
+                // Python's str.lstrip(sep) strips any of sep's characters, not the prefix: here the leading "<s>".
                 for (var i = 0; i < messages.Count; i++)
                 {
-                    var text = messages[i].Text;
-                    if (string.IsNullOrEmpty(text))
+                    var message = messages[i].Message;
+                    if (message is null)
                     {
                         if (i == 0) throw new ArgumentException("The first user message must not be empty.", "exchanges");
                         continue;
                     }
-                    if (i == 0 && SystemPrompt.Length > 0) text = $"<<SYS>>\n{SystemPrompt}\n<</SYS>>\n\n" + text;
-                    if (i % 2 == 0) ret.Append(_separator).Append("[INST] ").Append(text).Append(" [/INST]");
-                    else ret.Append(' ').Append(text).Append(' ').Append(_separator2);
+                    if (i % 2 == 0)
+                    {
+                        w.Scaffold((i == 0 ? _separator.TrimStart(_separator.ToCharArray()) : _separator) + "[INST] ");
+                        if (i == 0 && _system.Length > 0) w.Scaffold("<<SYS>>\n").Content(_system).Scaffold("\n<</SYS>>\n\n");
+                        w.Message(message).Scaffold(" [/INST]");
+                    }
+                    else w.Scaffold(" ").Message(message).Scaffold(" " + _separator2);
                 }
-                // Python's str.lstrip(sep) strips any of sep's characters, not the prefix.
-                return ret.ToString().TrimStart(_separator.ToCharArray());
+                break;
             case Style.Gemma:
-                ret.Append(SystemPrompt).Append(_separator);
+                w.System(_systemHeader, _system).Scaffold(_separator);
                 for (var i = 0; i < messages.Count; i++)
                 {
-                    var (role, text) = messages[i];
-                    ret.Append("<start_of_turn>").Append(role).Append('\n');
-                    if (!string.IsNullOrEmpty(text)) ret.Append(text).Append("<end_of_turn>\n").Append(i % 2 == 0 ? _separator : _separator2);
+                    var (role, message) = messages[i];
+                    w.Scaffold("<start_of_turn>" + role + "\n");
+                    if (message is not null) w.Message(message).Scaffold("<end_of_turn>\n" + (i % 2 == 0 ? _separator : _separator2));
                 }
                 break;
         }
-        return ret.ToString();
     }
 
-    /// <summary>MGM's CLI: with two or more images, "Image k:" goes before the k-th <c>&lt;image&gt;</c>.</summary>
-    static string NumberImages(string prompt)
+    /// <summary>Collects segments, merging neighbours of the same kind; numbers image slots as MGM's CLI does.</summary>
+    sealed class PromptWriter(bool numberImages)
     {
-        var parts = prompt.Split(ImageTokenSplicer.ImageToken);
-        if (parts.Length - 1 < 2) return prompt;
-        var result = new StringBuilder(parts[0]);
-        for (var k = 1; k < parts.Length; k++)
-            result.Append("Image ").Append(k).Append(':').Append(ImageTokenSplicer.ImageToken).Append(parts[k]);
-        return result.ToString();
+        readonly List<PromptSegment> _segments = [];
+        int _images;
+
+        public IReadOnlyList<PromptSegment> Segments => _segments;
+
+        public PromptWriter Scaffold(string text) => Add(text, content: false);
+
+        public PromptWriter Content(string text) => Add(text, content: true);
+
+        public PromptWriter System(string header, string system) => Scaffold(header).Content(system);
+
+        /// <summary>MGM's CLI: with two or more images in the prompt, "Image k:" goes before the k-th <c>&lt;image&gt;</c>.</summary>
+        public PromptWriter Message(Message message)
+        {
+            for (var k = 0; k < message.Images; k++)
+                Scaffold((numberImages ? $"Image {++_images}:" : "") + ImageTokenSplicer.ImageToken + "\n");
+            return Content(message.Text).Scaffold(message.Suffix);
+        }
+
+        PromptWriter Add(string text, bool content)
+        {
+            if (text.Length == 0) return this;
+            if (_segments.Count > 0 && _segments[^1].IsContent == content)
+                _segments[^1] = new PromptSegment(_segments[^1].Text + text, content);
+            else _segments.Add(new PromptSegment(text, content));
+            return this;
+        }
     }
 
     /// <inheritdoc/>

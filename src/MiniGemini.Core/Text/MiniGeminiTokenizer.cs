@@ -65,7 +65,7 @@ public sealed class MiniGeminiTokenizer
     /// <summary>Number of ids: the model's vocabulary plus added tokens beyond it.</summary>
     public int VocabSize { get; }
 
-    /// <summary>Special tokens (content → id): skipped by <see cref="Decode"/> when asked, matched whole in input text.</summary>
+    /// <summary>Special tokens (content → id): skipped by <see cref="Decode"/> when asked, matched whole in a prompt's scaffold (and in text only when asked).</summary>
     public IReadOnlyDictionary<string, int> SpecialTokens { get; }
 
     /// <summary>True for a SentencePiece model, false for a byte-level (tiktoken-style) one.</summary>
@@ -95,15 +95,45 @@ public sealed class MiniGeminiTokenizer
         return CreateByteLevel(folder, tiktokenFile);
     }
 
-    /// <summary>Encodes text to ids. Special tokens written in the text (e.g. <c>&lt;|eot_id|&gt;</c>) become their single ids.</summary>
+    /// <summary>
+    /// Encodes text to ids, literally by default: special tokens written in the text (<c>&lt;/s&gt;</c>,
+    /// <c>&lt;|eot_id|&gt;</c>) are encoded as the ordinary pieces of their characters, as SentencePiece does and as
+    /// Hugging Face's <c>split_special_tokens=True</c>. Non-special added tokens are still matched.
+    /// </summary>
     /// <param name="text">The text; may be empty.</param>
     /// <param name="addBos">Prepend <see cref="BosId"/> (ignored when the tokenizer has no BOS).</param>
-    public int[] Encode(string text, bool addBos)
+    /// <param name="parseSpecialTokens">
+    /// Match special tokens written in the text to their single ids, as Hugging Face's <c>tokenizer(text)</c> does: for
+    /// a raw prompt you rendered yourself, never for text a user typed (use <see cref="Encode(IReadOnlyList{PromptSegment}, bool)"/>).
+    /// </param>
+    public int[] Encode(string text, bool addBos, bool parseSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(text);
+        return Encode([new PromptSegment(text, IsContent: !parseSpecialTokens)], addBos);
+    }
+
+    /// <summary>Encodes text with the tokenizer's defaults (BOS when <see cref="AddsBosByDefault"/>), literally (see <see cref="Encode(string, bool, bool)"/>).</summary>
+    public int[] Encode(string text) => Encode(text, AddsBosByDefault);
+
+    /// <summary>
+    /// Encodes a structured prompt: special tokens are matched in scaffold only, content is encoded literally. The
+    /// text is encoded as one string otherwise, so a prompt whose content holds no control strings gets the ids of
+    /// Hugging Face's <c>tokenizer(prompt)</c>.
+    /// </summary>
+    /// <param name="segments">The prompt's pieces in order.</param>
+    /// <param name="addBos">Prepend <see cref="BosId"/> (ignored when the tokenizer has no BOS).</param>
+    public int[] Encode(IReadOnlyList<PromptSegment> segments, bool addBos)
+    {
+        ArgumentNullException.ThrowIfNull(segments);
+        var text = PromptSegment.Join(segments);
+        var content = new bool[text.Length];
+        for (int i = 0, at = 0; i < segments.Count; at += segments[i].Text.Length, i++)
+            if (segments[i].IsContent) Array.Fill(content, true, at, segments[i].Text.Length);
+        bool Matches(AddedToken token, int start) => !token.Special || Array.IndexOf(content, true, start, token.Content.Length) < 0;
+
         var ids = new List<int>(text.Length / 3 + 2);
         if (addBos && BosId is { } bos) ids.Add(bos);
-        var parts = _splitter.Split(text);
+        var parts = _splitter.Split(text, Matches);
         for (var i = 0; i < parts.Count; i++)
         {
             if (parts[i] is AddedToken token) ids.Add(token.Id);
@@ -111,9 +141,6 @@ public sealed class MiniGeminiTokenizer
         }
         return ids.ToArray();
     }
-
-    /// <summary>Encodes text with the tokenizer's defaults (BOS when <see cref="AddsBosByDefault"/>), as Hugging Face's <c>tokenizer(text)</c>.</summary>
-    public int[] Encode(string text) => Encode(text, AddsBosByDefault);
 
     /// <summary>Decodes ids to text.</summary>
     /// <param name="ids">Token ids (not the −200 image placeholder).</param>
@@ -202,8 +229,9 @@ public sealed class MiniGeminiTokenizer
             throw new TokenizerException(
                 $"{tiktokenFile}: a tiktoken file does not name its special tokens; tokenizer_config.json (added_tokens_decoder) or tokenizer.json (added_tokens) must be present in '{folder.Path}'.",
                 tiktokenFile);
+        // The BPE never sees a special token: the added-token splitter takes out those a prompt's scaffold holds, and
+        // whatever else is left is text, encoded literally.
         var specials = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var token in added) specials.TryAdd(token.Content, token.Id);
 
         ByteLevelBpe model;
         if (tiktokenFile is not null)

@@ -35,7 +35,7 @@ internal sealed record LabelledConversation(int[] Ids, int[] Labels)
         {
             var part = turns.Take(count).ToList();
             if (!answered) part[^1] = part[^1] with { Assistant = null };
-            return ImageTokenSplicer.Tokenize(tokenizer, template.BuildPrompt(part, sample.GenerateImage && count == turns.Count));
+            return ImageTokenSplicer.Tokenize(tokenizer, template.Render(part, sample.GenerateImage && count == turns.Count));
         }
 
         var ids = Tokens(turns.Count, answered: true);

@@ -85,7 +85,7 @@ public sealed class ByteLevelTokenizerTests : IDisposable
         Assert.Equal("<|eot_id|>", tokenizer.IdToToken(eot));
         Assert.Equal(SyntheticByteLevelFolder.Vocab.TokenBytes.Count + SyntheticByteLevelFolder.SpecialNames.Length, tokenizer.VocabSize);
 
-        var ids = tokenizer.Encode("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", addBos: true);
+        var ids = tokenizer.Encode("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", addBos: true, parseSpecialTokens: true);
         Assert.Equal(bos, ids[0]);
         Assert.Equal(SyntheticByteLevelFolder.SpecialId("<|start_header_id|>"), ids[1]);
         Assert.Equal(eot, ids[^1]);

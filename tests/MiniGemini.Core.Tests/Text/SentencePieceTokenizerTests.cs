@@ -19,11 +19,23 @@ public class SentencePieceTokenizerTests
         var tokenizer = ByName(vocabulary);
         Check.One(Quick(), Prop.ForAll(UnicodeText(), text =>
         {
-            if (ContainsSpecialToken(tokenizer, text)) return true;
+            if (ContainsSpecialToken(tokenizer, text) || HasSpaceSymbol(text)) return true;
             var ids = tokenizer.Encode(text, addBos: true);
             var decoded = tokenizer.Decode(ids);
             return Expect(decoded == text, $"\"{Escape(text)}\" → {Show(ids)} → \"{Escape(decoded)}\"");
         }));
+    }
+
+    /// <summary>SentencePiece writes spaces as U+2581 and reads every U+2581 back as a space, the typed one too.</summary>
+    static bool HasSpaceSymbol(string text) => text.Contains('\u2581');
+
+    [Theory]
+    [MemberData(nameof(Vocabularies))]
+    public void A_typed_space_symbol_decodes_as_a_space_as_in_SentencePiece(string vocabulary)
+    {
+        var tokenizer = ByName(vocabulary);
+        Assert.Equal("a b", tokenizer.Decode(tokenizer.Encode("a\u2581b", addBos: true)));
+        Assert.Equal(" ", tokenizer.Decode(tokenizer.Encode("\u2581", addBos: true)));
     }
 
     [Theory]
@@ -33,7 +45,7 @@ public class SentencePieceTokenizerTests
         var tokenizer = ByName(vocabulary);
         Check.One(Quick(), Prop.ForAll(UnicodeText(), text =>
         {
-            if (ContainsSpecialToken(tokenizer, text)) return true;
+            if (ContainsSpecialToken(tokenizer, text) || HasSpaceSymbol(text)) return true;
             var deltas = Stream(tokenizer, tokenizer.Encode(text, addBos: true));
             // No delta may split a character, and valid text never needs a replacement character.
             Assert.All(deltas, d => Assert.True(IsWellFormed(d) && !d.Contains('\uFFFD'), $"delta \"{Escape(d)}\""));
@@ -108,12 +120,16 @@ public class SentencePieceTokenizerTests
     }
 
     [Fact]
-    public void SpecialTokensWrittenInTextBecomeSingleIds()
+    public void SpecialTokensWrittenInTextBecomeSingleIdsOnlyWhenAsked()
     {
         var tokenizer = Small;
-        var ids = tokenizer.Encode("hi</s>", addBos: false);
+        var ids = tokenizer.Encode("hi</s>", addBos: false, parseSpecialTokens: true);
         Assert.Equal(tokenizer.EosId, ids[^1]);
         Assert.Equal(tokenizer.Encode("hi", addBos: false), ids[..^1]);
+
+        var literal = tokenizer.Encode("hi</s>", addBos: false);
+        Assert.DoesNotContain(tokenizer.EosId!.Value, literal);
+        Assert.Equal("hi</s>", tokenizer.Decode(literal, skipSpecialTokens: false));
     }
 
     [Fact]
