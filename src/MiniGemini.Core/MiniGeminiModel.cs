@@ -300,20 +300,28 @@ public sealed class MiniGeminiModel : IDisposable
             var turn = turns[i];
             if (turn.Role != TurnRole.User)
                 throw new ArgumentException($"Turn {i} is an answer where a user turn was expected (turns must alternate user, assistant, …).", nameof(prompt));
-            if (turn.Text.Contains(ImageTokenSplicer.ImageToken, StringComparison.Ordinal))
-                throw new ArgumentException($"Turn {i} contains the literal text '{ImageTokenSplicer.ImageToken}'; pass images as ImageInput instead.", nameof(prompt));
+            RefuseImageText(turn.Text, $"Turn {i}");
             string? answer = null;
             if (i + 1 < turns.Count)
             {
                 var next = turns[++i];
                 if (next.Role != TurnRole.Assistant)
                     throw new ArgumentException($"Turn {i} should be the answer to turn {i - 1}.", nameof(prompt));
+                RefuseImageText(next.Text, $"Turn {i}");
                 answer = next.Text;
             }
             exchanges.Add(new ChatExchange(turn.Text, answer, turn.Images.Count));
         }
+        if (prompt.SystemPrompt is not null) RefuseImageText(prompt.SystemPrompt, "The system prompt");
         var template = prompt.SystemPrompt is null ? Template : Template.WithSystemPrompt(prompt.SystemPrompt);
         return ImageTokenSplicer.Tokenize(Tokenizer, template.Render(exchanges, prompt.GenerateImage));
+    }
+
+    /// <summary>Text is encoded literally, so an <c>&lt;image&gt;</c> in it would silently be no image: refused where it stands.</summary>
+    static void RefuseImageText(string text, string where)
+    {
+        if (text.Contains(ImageTokenSplicer.ImageToken, StringComparison.Ordinal))
+            throw new ArgumentException($"{where} contains the literal text '{ImageTokenSplicer.ImageToken}'; pass images as ImageInput instead.", "prompt");
     }
 
     Tensor EncodeImageInputs(IReadOnlyList<ImageInput> images)

@@ -26,7 +26,7 @@ internal sealed record LabelledConversation(int[] Ids, int[] Labels)
         {
             if (string.IsNullOrWhiteSpace(exchanges[i].Assistant))
                 throw new TrainingDataException(sample.Name, $"exchange {i} has no answer, so it has nothing to learn.");
-            if (exchanges[i].User.Contains(ImageTokenSplicer.ImageToken, StringComparison.Ordinal))
+            if (exchanges[i].User.Contains(ImageTokenSplicer.ImageToken, StringComparison.Ordinal) || exchanges[i].Assistant!.Contains(ImageTokenSplicer.ImageToken, StringComparison.Ordinal))
                 throw new TrainingDataException(sample.Name, $"exchange {i} contains the literal text '{ImageTokenSplicer.ImageToken}'; pass the image as TrainingSample.Image.");
         }
         // The image goes before the first user message, as in MGM's training data.

@@ -141,6 +141,12 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     public void Bad_requests_are_typed_errors()
     {
         Assert.Throws<ArgumentException>(() => Model.Generate(MiniGeminiPrompt.Ask("look: <image>"), Greedy));
+        // An image slot typed anywhere else is refused too, naming where it stands.
+        var inAnswer = Assert.Throws<ArgumentException>(() => Model.Generate(new MiniGeminiPrompt
+            { Turns = [ChatTurn.User("a"), ChatTurn.Assistant("see <image>"), ChatTurn.User("b")] }, Greedy));
+        Assert.Contains("Turn 1", inAnswer.Message);
+        var inSystem = Assert.Throws<ArgumentException>(() => Model.Generate(MiniGeminiPrompt.Ask("a") with { SystemPrompt = "<image>" }, Greedy));
+        Assert.Contains("system prompt", inSystem.Message);
         Assert.Throws<ArgumentException>(() => Model.Generate(new MiniGeminiPrompt { Turns = [ChatTurn.User("a"), ChatTurn.Assistant("b")] }, Greedy));
         Assert.Throws<ArgumentException>(() => Model.Generate(new MiniGeminiPrompt { Turns = [] }, Greedy));
         var e = Assert.Throws<InvalidImageException>(() => Model.Generate(MiniGeminiPrompt.Ask("?", ImageInput.FromBytes(new byte[] { 1, 2, 3 }, "junk.png")), Greedy));
