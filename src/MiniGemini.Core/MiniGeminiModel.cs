@@ -81,8 +81,10 @@ public sealed class MiniGeminiModel : IDisposable
     /// <see cref="GenerationOptions.MaxNewTokens"/> must fit in <see cref="ContextLength"/>. Images are not decoded.
     /// </summary>
     /// <exception cref="ArgumentException">The prompt is malformed (see <see cref="Generate"/>).</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
     public int CountPromptTokens(MiniGeminiPrompt prompt)
     {
+        ThrowIfDisposed();
         var ids = PromptIds(prompt);
         int images = ImageTokenSplicer.CountImages(ids);
         return ids.Length - images + images * ImageTokensPerImage;
@@ -112,6 +114,7 @@ public sealed class MiniGeminiModel : IDisposable
     /// <exception cref="InvalidImageException">An image cannot be decoded or is over the pixel budget.</exception>
     /// <exception cref="ContextLengthExceededException">The prompt plus the new tokens exceed the model's context.</exception>
     /// <exception cref="ImageGenerationException">An image was asked for and the configured generator failed.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed (the message names it).</exception>
     public MiniGeminiResponse Generate(MiniGeminiPrompt prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
         => GenerateBatch([prompt], options, cancellationToken)[0];
 
@@ -124,6 +127,7 @@ public sealed class MiniGeminiModel : IDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompts);
+        ThrowIfDisposed();
         _gate.Wait(cancellationToken);
         try
         {
@@ -141,6 +145,7 @@ public sealed class MiniGeminiModel : IDisposable
     public async Task<MiniGeminiResponse> GenerateAsync(MiniGeminiPrompt prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
+        ThrowIfDisposed();
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -162,6 +167,7 @@ public sealed class MiniGeminiModel : IDisposable
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
+        ThrowIfDisposed();
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
@@ -203,7 +209,7 @@ public sealed class MiniGeminiModel : IDisposable
     IReadOnlyList<MiniGeminiResponse> Run(IReadOnlyList<MiniGeminiPrompt> prompts, GenerationOptions? options,
         Action<int, string> onDelta, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfDisposed();
         if (prompts.Count == 0) throw new ArgumentException("No prompts were given.", nameof(prompts));
         options ??= new GenerationOptions();
         var generation = options with { EosTokenIds = options.EosTokenIds ?? StopIds() };
@@ -315,6 +321,11 @@ public sealed class MiniGeminiModel : IDisposable
         if (prompt.SystemPrompt is not null) RefuseImageText(prompt.SystemPrompt, "The system prompt");
         var template = prompt.SystemPrompt is null ? Template : Template.WithSystemPrompt(prompt.SystemPrompt);
         return ImageTokenSplicer.Tokenize(Tokenizer, template.Render(exchanges, prompt.GenerateImage));
+    }
+
+    void ThrowIfDisposed()
+    {
+        if (_disposed) throw new ObjectDisposedException($"MiniGeminiModel '{Name}'", $"The model '{Name}' was disposed; build a new one.");
     }
 
     /// <summary>Text is encoded literally, so an <c>&lt;image&gt;</c> in it would silently be no image: refused where it stands.</summary>

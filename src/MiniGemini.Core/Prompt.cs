@@ -59,6 +59,14 @@ public enum TurnRole
 /// <param name="Images">Images of a user turn (rendered as <c>&lt;image&gt;</c> lines before the text, as MGM does).</param>
 public sealed record ChatTurn(TurnRole Role, string Text, IReadOnlyList<ImageInput> Images)
 {
+    /// <summary>What was said.</summary>
+    public string Text { get; init; } = Text ?? throw new ArgumentNullException(nameof(Text), "A turn needs its text (empty is allowed).");
+
+    /// <summary>Images of a user turn.</summary>
+    public IReadOnlyList<ImageInput> Images { get; init; } = Images is null || Images.Contains(null!)
+        ? throw new ArgumentNullException(nameof(Images), "A turn's image list and its images must not be null.")
+        : Images;
+
     /// <summary>A user turn.</summary>
     public static ChatTurn User(string text, params ImageInput[] images) => new(TurnRole.User, text, images);
 

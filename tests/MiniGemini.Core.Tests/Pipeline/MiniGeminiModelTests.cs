@@ -138,6 +138,28 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     }
 
     [Fact]
+    public async Task A_disposed_model_refuses_every_call_naming_itself()
+    {
+        var model = MiniGeminiBuilder.FromPretrained(TinyModelFixture.ModelFolder).Build();
+        model.Dispose();
+        var generate = Assert.Throws<ObjectDisposedException>(() => model.Generate(MiniGeminiPrompt.Ask("Hi"), Greedy));
+        Assert.Contains(model.Name, generate.Message);
+        Assert.Throws<ObjectDisposedException>(() => model.CountPromptTokens(MiniGeminiPrompt.Ask("Hi")));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => model.GenerateAsync(MiniGeminiPrompt.Ask("Hi"), Greedy));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => { await foreach (var _ in model.GenerateStreamingAsync(MiniGeminiPrompt.Ask("Hi"), Greedy)) { } });
+        model.Dispose(); // twice is harmless
+    }
+
+    [Fact]
+    public void A_turn_without_text_or_with_a_null_image_is_refused_when_made()
+    {
+        Assert.Throws<ArgumentNullException>(() => ChatTurn.User(null!));
+        Assert.Throws<ArgumentNullException>(() => ChatTurn.Assistant(null!));
+        Assert.Throws<ArgumentNullException>(() => ChatTurn.User("a", null!));
+        Assert.Throws<ArgumentNullException>(() => ChatTurn.User("a", Image, null!));
+    }
+
+    [Fact]
     public void Bad_requests_are_typed_errors()
     {
         Assert.Throws<ArgumentException>(() => Model.Generate(MiniGeminiPrompt.Ask("look: <image>"), Greedy));
