@@ -85,9 +85,31 @@ public sealed class MiniGeminiModel : IDisposable
     public int CountPromptTokens(MiniGeminiPrompt prompt)
     {
         ThrowIfDisposed();
-        var ids = PromptIds(prompt);
+        return Positions(PromptIds(prompt));
+    }
+
+    int Positions(int[] ids)
+    {
         int images = ImageTokenSplicer.CountImages(ids);
         return ids.Length - images + images * ImageTokensPerImage;
+    }
+
+    /// <summary>
+    /// Refuses a prompt that cannot fit whatever its text encodes to: every id stands for at most
+    /// <see cref="MiniGeminiTokenizer.MaxCharsPerToken"/> characters, every image for <see cref="ImageTokensPerImage"/>
+    /// positions. Costs a pass over the characters, not a tokenization.
+    /// </summary>
+    void RefuseOverlong(MiniGeminiPrompt prompt, int budget, int? maxNewTokens)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        if (prompt.Turns is null) return; // PromptIds names the fault
+        long characters = (prompt.SystemPrompt?.Length ?? 0) + prompt.Turns.Sum(t => (long)(t?.Text?.Length ?? 0));
+        long images = prompt.Turns.Sum(t => (long)(t?.Images?.Count ?? 0));
+        long atLeast = characters / Tokenizer.MaxCharsPerToken + images * ImageTokensPerImage;
+        if (atLeast > budget)
+            throw new ContextLengthExceededException((int)Math.Min(int.MaxValue, atLeast + ContextLength - budget), ContextLength,
+                $"The prompt has at least {atLeast} positions ({characters} characters of text, {images} image(s) of {ImageTokensPerImage} tokens)" +
+                $"{(maxNewTokens is { } n ? $" and {n} new tokens were asked for" : "")}: more than the model's context ({ContextLength}) holds.");
     }
 
     /// <summary>The preprocessing the model applies to images.</summary>
@@ -215,7 +237,18 @@ public sealed class MiniGeminiModel : IDisposable
         var generation = options with { EosTokenIds = options.EosTokenIds ?? StopIds() };
         generation.Validate();
 
+        // Limits before work: a bound from the text's length before tokenizing, the exact count before any image is read.
+        int budget = ContextLength - (generation.MaxNewTokens ?? 1);
+        foreach (var prompt in prompts) RefuseOverlong(prompt, budget, generation.MaxNewTokens);
         var ids = prompts.Select(PromptIds).ToList();
+        foreach (var row in ids)
+        {
+            int positions = Positions(row);
+            if (positions > budget)
+                throw new ContextLengthExceededException(positions + ContextLength - budget, ContextLength,
+                    $"The prompt has {positions} positions{(generation.MaxNewTokens is { } n ? $" and {n} new tokens were asked for" : " and needs one new token")}: " +
+                    $"{positions + ContextLength - budget} exceeds the model's context ({ContextLength}).");
+        }
         var images = prompts.SelectMany(p => p.Images).ToList();
         using var _ = inference_mode();
         using var scope = NewDisposeScope();

@@ -24,6 +24,7 @@ public sealed class MiniGeminiTokenizer
     readonly Dictionary<int, AddedToken> _addedById;
     readonly Dictionary<string, AddedToken> _addedByContent;
     readonly bool _cleanUpSpaces;
+    readonly Lazy<int> _maxCharsPerToken;
 
     MiniGeminiTokenizer(ITokenizerModel model, IReadOnlyList<AddedToken> addedTokens, bool cleanUpSpaces)
     {
@@ -39,6 +40,9 @@ public sealed class MiniGeminiTokenizer
         _splitter = new AddedTokenSplitter(_addedByContent.Values);
         SpecialTokens = _addedByContent.Values.Where(t => t.Special).ToDictionary(t => t.Content, t => t.Id, StringComparer.Ordinal);
         VocabSize = Math.Max(model.Count, _addedById.Count == 0 ? 0 : _addedById.Keys.Max() + 1);
+        // A piece's spelling has at least as many characters as the text it encodes (▁ is one space, a byte-level
+        // token spells one character per byte).
+        _maxCharsPerToken = new(() => Math.Max(1, Enumerable.Range(0, VocabSize).Max(id => IdToToken(id)?.Length ?? 0)));
     }
 
     /// <summary>Id of the beginning-of-sequence token, or null when the tokenizer has none.</summary>
@@ -67,6 +71,12 @@ public sealed class MiniGeminiTokenizer
 
     /// <summary>Special tokens (content → id): skipped by <see cref="Decode"/> when asked, matched whole in a prompt's scaffold (and in text only when asked).</summary>
     public IReadOnlyDictionary<string, int> SpecialTokens { get; }
+
+    /// <summary>
+    /// The most characters of text one id can stand for (the longest piece or added token), so that a text of n
+    /// characters has at least n / MaxCharsPerToken tokens: a bound that refuses an oversized prompt before encoding it.
+    /// </summary>
+    internal int MaxCharsPerToken => _maxCharsPerToken.Value;
 
     /// <summary>True for a SentencePiece model, false for a byte-level (tiktoken-style) one.</summary>
     public bool IsSentencePiece => _model is SentencePieceBpe;

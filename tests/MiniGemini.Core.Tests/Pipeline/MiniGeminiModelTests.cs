@@ -160,6 +160,26 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     }
 
     [Fact]
+    public void A_prompt_that_cannot_fit_is_refused_before_it_is_tokenized_or_its_images_are_read()
+    {
+        // 10 MB of text: refused from its length alone ("at least"), without encoding it.
+        var huge = Assert.Throws<ContextLengthExceededException>(() => Model.Generate(MiniGeminiPrompt.Ask(new string('a', 10_000_000)), Greedy));
+        Assert.Contains("at least", huge.Message);
+        Assert.Contains("10000000 characters", huge.Message);
+        Assert.Equal(Model.ContextLength, huge.Limit);
+
+        // 40 images that would not even decode: the count refuses them first.
+        var junk = Enumerable.Range(0, 40).Select(i => ImageInput.FromBytes(new byte[] { 1, 2, 3 }, $"junk{i}.png")).ToArray();
+        var many = Assert.Throws<ContextLengthExceededException>(() => Model.Generate(MiniGeminiPrompt.Ask("Compare them.", junk), Greedy));
+        Assert.Contains("40 image(s)", many.Message);
+
+        // A prompt just past the context after tokenizing is refused with its exact count, also before its image is read.
+        var words = string.Join(" ", Enumerable.Repeat("picture", 600));
+        var exact = Assert.Throws<ContextLengthExceededException>(() => Model.Generate(MiniGeminiPrompt.Ask(words, junk[0]), Greedy));
+        Assert.Contains($"{Model.CountPromptTokens(MiniGeminiPrompt.Ask(words, junk[0]))} positions", exact.Message);
+    }
+
+    [Fact]
     public void Bad_requests_are_typed_errors()
     {
         Assert.Throws<ArgumentException>(() => Model.Generate(MiniGeminiPrompt.Ask("look: <image>"), Greedy));
