@@ -6,8 +6,9 @@ namespace MiniGemini.Hosting;
 
 /// <summary>
 /// A Microsoft.Extensions.AI <see cref="IChatClient"/> over a <see cref="MiniGeminiModel"/>. Images come from
-/// <see cref="DataContent"/> (bytes or data URIs) and from <see cref="UriContent"/> with <c>file:</c> URIs (remote URIs are
-/// not fetched). System messages become the template's system prompt. Sampling maps from <see cref="ChatOptions"/>:
+/// <see cref="DataContent"/> (bytes or data URIs); a <see cref="UriContent"/> with a <c>file:</c> URI is read only inside
+/// the folder the host allows with <see cref="LocalImageRoot"/> (chat content comes from users: by default it cannot make
+/// the server read its own files), and remote URIs are not fetched. System messages become the template's system prompt. Sampling maps from <see cref="ChatOptions"/>:
 /// Temperature, TopP, TopK, Seed, MaxOutputTokens and StopSequences; <c>AdditionalProperties["generate_image"] = true</c>
 /// asks for a diffusion prompt (MGM's <c>&lt;GEN&gt;</c>), and <see cref="ChatOptions.RawRepresentationFactory"/> may return a
 /// <see cref="GenerationOptions"/> to set everything else.
@@ -40,10 +41,17 @@ public sealed class MiniGeminiChatClient : IChatClient
     /// <summary>The model id reported in responses.</summary>
     public string ModelId { get; }
 
+    /// <summary>
+    /// The folder under which <c>file:</c> image URIs in chat content may be read; null (the default) refuses every
+    /// <c>file:</c> URI. A path outside it is refused before the file system is asked about it, so a message cannot
+    /// learn whether a file exists.
+    /// </summary>
+    public string? LocalImageRoot { get; init; }
+
     /// <inheritdoc/>
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var (prompt, generation) = Translate(messages, options, this);
+        var (prompt, generation) = Translate(messages, options, this, LocalImageRoot);
         await _queue.WaitAsync(cancellationToken).ConfigureAwait(false);
         MiniGeminiResponse answer;
         try
@@ -69,7 +77,7 @@ public sealed class MiniGeminiChatClient : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var (prompt, generation) = Translate(messages, options, this);
+        var (prompt, generation) = Translate(messages, options, this, LocalImageRoot);
         var responseId = Guid.NewGuid().ToString("N");
         var messageId = Guid.NewGuid().ToString("N");
         await _queue.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -135,7 +143,8 @@ public sealed class MiniGeminiChatClient : IChatClient
     static ChatFinishReason Map(FinishReason reason) => reason == FinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
     /// <summary>Messages and options → prompt and generation options; <paramref name="client"/> is handed to the options' raw-representation factory.</summary>
-    internal static (MiniGeminiPrompt Prompt, GenerationOptions? Options) Translate(IEnumerable<ChatMessage> messages, ChatOptions? options, IChatClient client)
+    internal static (MiniGeminiPrompt Prompt, GenerationOptions? Options) Translate(IEnumerable<ChatMessage> messages, ChatOptions? options, IChatClient client,
+        string? localImageRoot = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var turns = new List<ChatTurn>();
@@ -148,7 +157,7 @@ public sealed class MiniGeminiChatClient : IChatClient
                 continue;
             }
             if (message.Role == ChatRole.User)
-                turns.Add(ChatTurn.User(message.Text, ImagesOf(message).ToArray()));
+                turns.Add(ChatTurn.User(message.Text, ImagesOf(message, localImageRoot).ToArray()));
             else if (message.Role == ChatRole.Assistant)
                 turns.Add(ChatTurn.Assistant(message.Text));
             else
@@ -183,7 +192,7 @@ public sealed class MiniGeminiChatClient : IChatClient
         };
     }
 
-    static IEnumerable<ImageInput> ImagesOf(ChatMessage message)
+    static IEnumerable<ImageInput> ImagesOf(ChatMessage message, string? localImageRoot)
     {
         int index = 0;
         foreach (var content in message.Contents)
@@ -196,11 +205,25 @@ public sealed class MiniGeminiChatClient : IChatClient
                 case DataContent data:
                     throw new NotSupportedException($"Content of media type '{data.MediaType}' is not supported; only images and text are.");
                 case UriContent uri when uri.Uri.IsFile:
-                    yield return ImageInput.FromFile(uri.Uri.LocalPath);
+                    yield return ImageInput.FromFile(AllowedLocalPath(uri.Uri, localImageRoot));
                     break;
                 case UriContent uri:
                     throw new NotSupportedException($"Image URI '{uri.Uri}' is not a file URI; download it and pass a DataContent.");
             }
         }
+    }
+
+    static string AllowedLocalPath(Uri uri, string? root)
+    {
+        if (root is null)
+            throw new UnauthorizedAccessException(
+                $"Image URI '{uri}': file URIs in chat content are not read (set MiniGeminiChatClient.LocalImageRoot to allow a folder); pass the image as DataContent.");
+        var folder = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)) + Path.DirectorySeparatorChar;
+        var path = Path.GetFullPath(uri.LocalPath);
+        // A link inside the folder may point anywhere: its final target must be inside too.
+        var target = File.Exists(path) ? new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path : path;
+        if (!path.StartsWith(folder, StringComparison.Ordinal) || !target.StartsWith(folder, StringComparison.Ordinal))
+            throw new UnauthorizedAccessException($"Image URI '{uri}' is outside the folder file URIs may be read from.");
+        return path;
     }
 }

@@ -26,8 +26,31 @@ internal static class ImageReader
     // Image.open also gives the first frame of a GIF or TIFF.
     static readonly Configuration Decoders = CreateConfiguration();
 
-    public static ImageRgb8 Read(string path, ImagePreprocessOptions options) =>
-        File.Exists(path) ? Read(File.ReadAllBytes(path), path, options) : throw new FileNotFoundException($"Image file not found: {path}", path);
+    /// <summary>
+    /// Reads a regular file of at most <see cref="MaxEncodedBytes"/>: a directory, a device (<c>/dev/zero</c>), a pipe or
+    /// a pseudo-file is refused by name before anything large is read.
+    /// </summary>
+    public static ImageRgb8 Read(string path, ImagePreprocessOptions options)
+    {
+        if (Directory.Exists(path)) throw new InvalidImageException($"{path}: is a directory, not an image file.", path);
+        var file = new FileInfo(path);
+        if (!file.Exists) throw new FileNotFoundException($"Image file not found: {path}", path);
+        long budget = MaxEncodedBytes(options);
+        if (file.Length > budget)
+            throw new InvalidImageException($"{path}: {file.Length:N0} bytes is more than an image within the pixel budget needs ({budget:N0} bytes).", path);
+        var bytes = new byte[file.Length];
+        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1))
+        {
+            stream.ReadExactly(bytes);
+            // A regular file ends at its size; a device or pseudo-file (size 0 or less than it yields) does not.
+            if (stream.ReadByte() >= 0)
+                throw new InvalidImageException($"{path}: not a regular file (it yields more than its size of {file.Length} bytes); devices, pipes and pseudo-files are not read.", path);
+        }
+        return Read(bytes, path, options);
+    }
+
+    /// <summary>The most bytes an encoded image within the pixel budget can take: 8 per pixel (16-bit RGBA, uncompressed) plus 1 MiB of headers.</summary>
+    internal static long MaxEncodedBytes(ImagePreprocessOptions options) => options.MaxPixels * 8 + (1 << 20);
 
     public static ImageRgb8 Read(Stream stream, string name, ImagePreprocessOptions options)
     {

@@ -32,16 +32,28 @@ public sealed class MiniGeminiChatClientTests(TinyModelFixture tiny)
     }
 
     [Fact]
-    public async Task Data_uri_and_file_uri_images_are_accepted_and_remote_uris_refused()
+    public async Task Data_uri_images_are_accepted_file_uris_only_inside_the_allowed_folder_and_remote_uris_refused()
     {
         using var client = new MiniGeminiChatClient(tiny.Model);
         var dataUri = "data:image/png;base64," + Convert.ToBase64String(ImageBytes);
         var a = await client.GetResponseAsync([new ChatMessage(ChatRole.User, [new DataContent(dataUri), new TextContent("Describe the picture.")])], Options());
-        var b = await client.GetResponseAsync([new ChatMessage(ChatRole.User, [new UriContent(new Uri(TinyModelFixture.ImagePath), "image/png"), new TextContent("Describe the picture.")])], Options());
-        Assert.Equal(a.Text, b.Text);
         Assert.Equal(Direct("Describe the picture.", withImage: true).Text, a.Text);
         await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(
             [new ChatMessage(ChatRole.User, [new UriContent(new Uri("https://example.com/cat.png"), "image/png"), new TextContent("?")])], Options()));
+
+        ChatMessage Asking(string path) => new(ChatRole.User, [new UriContent(new Uri(path), "image/png"), new TextContent("Describe the picture.")]);
+        // By default no file URI is read, whether or not the file exists: the message is the same.
+        var existing = await Assert.ThrowsAsync<UnauthorizedAccessException>(() => client.GetResponseAsync([Asking(TinyModelFixture.ImagePath)], Options()));
+        var missing = await Assert.ThrowsAsync<UnauthorizedAccessException>(() => client.GetResponseAsync([Asking("/root/.ssh/id_rsa")], Options()));
+        Assert.Equal(existing.Message.Replace(TinyModelFixture.ImagePath, "X"), missing.Message.Replace("/root/.ssh/id_rsa", "X"));
+
+        // With an allowed folder: files inside are read, paths outside are refused before being looked at.
+        using var allowed = new MiniGeminiChatClient(tiny.Model) { LocalImageRoot = Path.GetDirectoryName(TinyModelFixture.ImagePath) };
+        var b = await allowed.GetResponseAsync([Asking(TinyModelFixture.ImagePath)], Options());
+        Assert.Equal(a.Text, b.Text);
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => allowed.GetResponseAsync([Asking("/dev/zero")], Options()));
+        var escape = Path.Combine(Path.GetDirectoryName(TinyModelFixture.ImagePath)!, "..", "..", "etc", "passwd");
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => allowed.GetResponseAsync([Asking(Path.GetFullPath(escape))], Options()));
     }
 
     [Fact]

@@ -131,6 +131,23 @@ public sealed class ImageProcessorSafetyTests
     }
 
     [Fact]
+    public void Directories_devices_and_oversized_files_are_refused_by_name_before_they_are_read()
+    {
+        var directory = Assert.Throws<InvalidImageException>(() => _processor.Process(Path.GetTempPath()));
+        Assert.Contains("directory", directory.Message);
+        // /dev/zero reports size 0 and never ends: refused after one byte, not read to exhaustion.
+        var device = Assert.Throws<InvalidImageException>(() => _processor.Process("/dev/zero"));
+        Assert.Contains("not a regular file", device.Message);
+
+        using var files = new TempFiles();
+        var tight = new ImageProcessor(_processor.Options with { MaxPixels = 1000 });
+        var big = files.Write("big.png", new byte[1000 * 8 + (1 << 20) + 1]);
+        var oversized = Assert.Throws<InvalidImageException>(() => tight.Process(big));
+        Assert.Contains(big, oversized.Message);
+        Assert.Contains("pixel budget", oversized.Message);
+    }
+
+    [Fact]
     public void A_missing_file_is_an_io_error_naming_it()
     {
         var path = Path.Combine(Path.GetTempPath(), $"no-such-image-{Guid.NewGuid():N}.png");
