@@ -14,4 +14,11 @@ static class CountOption
             result.AddError($"{option} must be an integer ≥ {minimum} (got {text}).");
         return value;
     };
+
+    /// <summary>As <see cref="Parser"/>, for an option that may be left out (null).</summary>
+    public static Func<ArgumentResult, int?> OptionalParser(string option, int minimum)
+    {
+        var parse = Parser(option, minimum);
+        return result => result.Tokens.Count == 0 ? null : parse(result);
+    }
 }

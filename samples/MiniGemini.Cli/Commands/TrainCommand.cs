@@ -38,13 +38,14 @@ static class TrainCommand
         var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", CustomParser = CountOption.Parser("--warmup", 0), DefaultValueFactory = _ => 100 };
         var from = new Option<string?>("--from") { Description = "Start from this trained model (e.g. the output of an earlier stage) instead of a new one; --variant is then ignored.", HelpName = "FOLDER" };
         var exchanges = new Option<int>("--exchanges") { Description = "Questions per training conversation at most.", CustomParser = CountOption.Parser("--exchanges", 1), DefaultValueFactory = _ => 12 };
+        var llmWidth = new Option<int?>("--llm-width") { Description = "LLM width of a new model (its MLP is twice as wide); default: the variant's (256).", CustomParser = CountOption.OptionalParser("--llm-width", 8) };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between resumable checkpoints.", CustomParser = CountOption.Parser("--checkpoint-every", 0), DefaultValueFactory = _ => 100 };
         var command = new Command("train", "Train a model from scratch on a synthetic task and save it as an MGM checkpoint (resumes an interrupted run in the same --out).")
         {
-            output, task, variant, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, checkpointEvery,
+            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, checkpointEvery,
         };
         command.SetAction((parse, token) => Task.FromResult(Run(cli.Settings(parse), parse.GetRequiredValue(output), parse.GetRequiredValue(task),
-            parse.GetRequiredValue(variant), parse.GetValue(from), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges),
+            parse.GetRequiredValue(variant), parse.GetValue(llmWidth), parse.GetValue(from), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges),
             new TrainingOptions
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), GradientAccumulation = parse.GetValue(accumulation),
@@ -55,10 +56,15 @@ static class TrainCommand
         return command;
     }
 
-    static int Run(CommonSettings settings, string output, string task, string variant, string? from, string stageName, int seed, int exchanges, TrainingOptions options, CancellationToken token)
+    static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, TrainingOptions options, CancellationToken token)
     {
         if (!task.Equals("detail-shapes", StringComparison.OrdinalIgnoreCase)) return Usage($"Unknown --task '{task}': the task is detail-shapes.");
         if (!Variants.TryGetValue(variant, out var blueprint)) return Usage($"Unknown --variant '{variant}': use {string.Join(", ", Variants.Keys)}.");
+        if (llmWidth is { } width)
+        {
+            if (width % blueprint.Heads != 0) return Usage($"--llm-width {width} is not a multiple of the {blueprint.Heads} attention heads.");
+            blueprint = blueprint with { Hidden = width, Intermediate = 2 * width };
+        }
         TrainingStage stage;
         try { stage = TrainingStage.Get(stageName); }
         catch (ArgumentException e) { return Usage(e.Message); }

@@ -13,8 +13,9 @@ public sealed class TrainCliTests : IDisposable
     public async Task A_second_stage_starts_from_the_first_and_saves_a_loadable_model()
     {
         var first = Path.Combine(_root, "stage1");
-        var run1 = await CliProcess.RunAsync(["train", "--out", first, "--variant", "tiny", "--stage", "language", "--steps", "3", "--warmup", "1", "--batch-size", "2", "--quiet"]);
+        var run1 = await CliProcess.RunAsync(["train", "--out", first, "--variant", "tiny", "--llm-width", "32", "--stage", "language", "--steps", "3", "--warmup", "1", "--batch-size", "2", "--quiet"]);
         Assert.True(run1.ExitCode == 0, run1.ToString());
+        Assert.Contains("\"hidden_size\": 32", File.ReadAllText(Path.Combine(first, "config.json")), StringComparison.Ordinal);
         foreach (var file in new[] { "config.json", "model.safetensors", "tokenizer.model", "losses.json", "loss.png", "clip-vit/config.json" })
             Assert.True(File.Exists(Path.Combine(first, file)), $"{file} is missing\n{run1}");
 
@@ -40,6 +41,10 @@ public sealed class TrainCliTests : IDisposable
         var variant = await CliProcess.RunAsync(["train", "--out", Path.Combine(_root, "x"), "--variant", "huge"]);
         Assert.True(variant.ExitCode == 2, variant.ToString());
         Assert.Contains("huge", variant.Stderr, StringComparison.Ordinal);
+
+        var width = await CliProcess.RunAsync(["train", "--out", Path.Combine(_root, "w"), "--variant", "tiny", "--llm-width", "33"]);
+        Assert.True(width.ExitCode == 2, width.ToString());
+        Assert.Contains("--llm-width 33", width.Stderr, StringComparison.Ordinal);
 
         var from = await CliProcess.RunAsync(["train", "--out", Path.Combine(_root, "y"), "--from", Path.Combine(_root, "nothing"), "--steps", "1"]);
         Assert.True(from.ExitCode == 1, from.ToString());
