@@ -24,6 +24,19 @@ public sealed class ConfigBoundsTests
         Assert.Contains(key, e.Message);
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1000000000000")]
+    public void A_hidden_size_of_zero_or_a_trillion_is_refused_naming_the_key(string value)
+    {
+        var json = "{" + Base.Replace("\"hidden_size\":8", $"\"hidden_size\":{value}") + "}";
+        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Parse(json, "cfg.json"));
+        Assert.Equal("hidden_size", e.TensorName);
+        Assert.Contains("hidden_size", e.Message);
+        Assert.Contains(value, e.Message);
+        Assert.Contains("cfg.json", e.Message);
+    }
+
     [Fact]
     public void Sizes_of_released_models_are_accepted()
     {

@@ -208,6 +208,16 @@ public sealed class ConfigTests
     }
 
     [Fact]
+    public void A_missing_config_file_is_a_typed_error_naming_it()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"no-such-config-{Guid.NewGuid():N}", "config.json");
+        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Load(path));
+        Assert.Equal(path, e.FilePath);
+        Assert.Contains(path, e.Message);
+        Assert.Contains("not found", e.Message);
+    }
+
+    [Fact]
     public void Malformed_json_is_a_typed_error_naming_the_file()
     {
         var path = Path.Combine(Path.GetTempPath(), $"bad-{Guid.NewGuid():N}.json");

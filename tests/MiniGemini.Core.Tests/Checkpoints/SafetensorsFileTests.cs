@@ -166,6 +166,33 @@ public sealed class SafetensorsFileTests : IDisposable
     }
 
     [Fact]
+    public void A_header_that_is_not_utf8_is_refused()
+    {
+        // {"w\xFF": ...}: a byte that cannot occur in UTF-8, inside a tensor name.
+        var json = Encoding.ASCII.GetBytes("""{"wX":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""");
+        json[Array.IndexOf(json, (byte)'X')] = 0xFF;
+        var bytes = new byte[8 + json.Length + 4];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)json.Length);
+        json.CopyTo(bytes, 8);
+        var path = Path.Combine(_dir, "latin1.safetensors");
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Contains("UTF-8", e.Message);
+        Assert.Equal(path, e.FilePath);
+    }
+
+    [Fact]
+    public void A_tensor_named_twice_in_the_header_is_refused_naming_it()
+    {
+        var path = WriteRaw("twice.safetensors",
+            """{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", 8);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Equal("w", e.TensorName);
+        Assert.Contains("appears twice", e.Message);
+        Assert.Contains("twice.safetensors", e.Message);
+    }
+
+    [Fact]
     public void Byte_size_must_equal_dtype_times_shape()
     {
         var path = WriteRaw("size.safetensors", """{"w":{"dtype":"F16","shape":[4],"data_offsets":[0,16]}}""", 16);

@@ -71,6 +71,17 @@ public sealed class TorchPickleCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void Subprocess_is_refused_without_running_it()
+    {
+        var marker = Path.Combine(_dir, "ran");
+        var payload = Payload("subprocess", "check_call", $"touch {marker}");
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(Zip("subprocess.bin", payload)));
+        Assert.Contains("subprocess.check_call", e.Message);
+        Assert.Contains("subprocess.bin", e.Message);
+        Assert.False(File.Exists(marker), "the payload must never run");
+    }
+
+    [Fact]
     public void Non_zip_file_is_a_typed_error()
     {
         var path = Path.Combine(_dir, "legacy.bin");

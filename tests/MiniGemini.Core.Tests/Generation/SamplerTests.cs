@@ -68,6 +68,27 @@ public sealed class SamplerTests
         Assert.Equal("RepetitionPenalty", Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { RepetitionPenalty = 0 }.Validate()).ParamName);
     }
 
+    [Theory]
+    [InlineData("MaxNewTokens", "negative")]
+    [InlineData("Temperature", "NaN")]
+    [InlineData("Temperature", "infinity")]
+    [InlineData("TopP", "above 1")]
+    [InlineData("TopP", "NaN")]
+    public void Negative_nan_and_out_of_range_settings_are_named(string setting, string value)
+    {
+        var options = (setting, value) switch
+        {
+            ("MaxNewTokens", _) => new GenerationOptions { MaxNewTokens = -5 },
+            ("Temperature", "NaN") => new GenerationOptions { Temperature = double.NaN },
+            ("Temperature", _) => new GenerationOptions { Temperature = double.PositiveInfinity },
+            ("TopP", "NaN") => new GenerationOptions { TopP = double.NaN },
+            _ => new GenerationOptions { TopP = 1.5 },
+        };
+        var e = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+        Assert.Equal(setting, e.ParamName);
+        Assert.Contains(setting, e.Message);
+    }
+
     [Fact]
     public void Generation_config_defaults_apply_sampling_only_when_it_samples()
     {

@@ -57,6 +57,30 @@ public sealed class MiniGeminiChatClientTests(TinyModelFixture tiny)
     }
 
     [Fact]
+    public async Task A_link_inside_the_allowed_folder_to_a_file_outside_it_and_non_image_data_are_refused()
+    {
+        var root = Directory.CreateTempSubdirectory("mgm-chat-root-").FullName;
+        try
+        {
+            var link = Path.Combine(root, "innocent.png");
+            File.CreateSymbolicLink(link, TinyModelFixture.ImagePath); // the target exists, outside the folder
+            using var client = new MiniGeminiChatClient(tiny.Model) { LocalImageRoot = root };
+            var escape = await Assert.ThrowsAsync<UnauthorizedAccessException>(() => client.GetResponseAsync(
+                [new ChatMessage(ChatRole.User, [new UriContent(new Uri(link), "image/png"), new TextContent("Describe the picture.")])], Options()));
+            Assert.Contains("innocent.png", escape.Message);
+            Assert.Contains("outside", escape.Message);
+
+            var audio = await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(
+                [new ChatMessage(ChatRole.User, [new DataContent(new byte[] { 1, 2, 3 }, "audio/wav"), new TextContent("Transcribe.")])], Options()));
+            Assert.Contains("audio/wav", audio.Message);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Streaming_concatenates_to_the_full_answer_and_ends_with_usage()
     {
         using var client = new MiniGeminiChatClient(tiny.Model);

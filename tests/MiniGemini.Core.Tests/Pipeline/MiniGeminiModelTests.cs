@@ -130,6 +130,39 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     }
 
     [Fact]
+    public async Task Cancelled_before_during_or_after_generation_the_next_request_gives_the_same_answer()
+    {
+        var prompt = MiniGeminiPrompt.Ask("Describe the picture.", Image);
+        var options = Greedy with { EosTokenIds = [] }; // always 12 tokens: cancellation during the stream has tokens to interrupt
+        var reference = Model.Generate(prompt, options).TokenIds;
+
+        using (var before = new CancellationTokenSource())
+        {
+            before.Cancel();
+            Assert.ThrowsAny<OperationCanceledException>(() => Model.Generate(prompt, options, before.Token));
+        }
+        Assert.Equal(reference, Model.Generate(prompt, options).TokenIds);
+
+        using (var during = new CancellationTokenSource())
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+            {
+                await foreach (var _ in Model.GenerateStreamingAsync(prompt, options, during.Token))
+                    during.Cancel(); // at the first delta
+            });
+        }
+        Assert.Equal(reference, Model.Generate(prompt, options).TokenIds);
+
+        using (var after = new CancellationTokenSource())
+        {
+            var finished = await Model.GenerateAsync(prompt, options, after.Token);
+            after.Cancel();
+            Assert.Equal(reference, finished.TokenIds);
+        }
+        Assert.Equal(reference, Model.Generate(prompt, options).TokenIds);
+    }
+
+    [Fact]
     public async Task Leaving_a_stream_early_frees_the_model_for_the_next_call()
     {
         await foreach (var _ in Model.GenerateStreamingAsync(MiniGeminiPrompt.Ask("Hi", Image), Greedy with { MaxNewTokens = 64 }))
@@ -195,6 +228,29 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
         Assert.Contains("junk.png", e.Message);
         Assert.Throws<ContextLengthExceededException>(() => Model.Generate(MiniGeminiPrompt.Ask("Hi", Image), Greedy with { MaxNewTokens = 100_000 }));
         Assert.Throws<FileNotFoundException>(() => Model.Generate(MiniGeminiPrompt.Ask("Hi", ImageInput.FromFile("/no/such/image.png")), Greedy));
+    }
+
+    [Fact]
+    public void A_budget_of_int_MaxValue_new_tokens_is_refused_as_too_long()
+    {
+        var e = Assert.Throws<ContextLengthExceededException>(() => Model.Generate(MiniGeminiPrompt.Ask("Hi", Image), Greedy with { MaxNewTokens = int.MaxValue }));
+        Assert.Contains($"{int.MaxValue} new tokens", e.Message);
+        Assert.Equal(Model.ContextLength, e.Limit);
+    }
+
+    [Fact]
+    public void Splicing_more_images_than_slots_or_more_slots_than_images_is_refused()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        using var features = Model.EncodeImages(Model.PreprocessImages([Image]));
+        var twoSlots = Model.PromptIds(MiniGeminiPrompt.Ask("Compare them.", Image, Image));
+        var tooFew = Assert.Throws<ArgumentException>(() => Model.Splice(twoSlots, features.Tokens));
+        Assert.Contains("more image placeholders than images (1)", tooFew.Message);
+        var noSlot = Model.PromptIds(MiniGeminiPrompt.Ask("No picture here."));
+        var tooMany = Assert.Throws<ArgumentException>(() => Model.Splice(noSlot, features.Tokens));
+        Assert.Contains("0 image placeholders but 1 images", tooMany.Message);
+        Assert.Throws<ArgumentException>(() => Model.Splice(twoSlots, null));
     }
 
     [Fact]

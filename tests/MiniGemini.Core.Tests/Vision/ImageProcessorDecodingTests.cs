@@ -71,6 +71,28 @@ public sealed class ImageProcessorDecodingTests
     }
 
     [Fact]
+    public void Grey_with_alpha_png_is_replicated_to_three_channels_and_drops_alpha()
+    {
+        byte[] levels = [0, 17, 128, 255];
+        byte[] alphas = [255, 0, 7, 200];
+        using var la8 = new Image<La16>(4, 1);
+        for (int i = 0; i < 4; i++) la8[i, 0] = new La16(levels[i], alphas[i]);
+        var rgb = Decode(Encode(la8, new PngEncoder { ColorType = PngColorType.GrayscaleWithAlpha, BitDepth = PngBitDepth.Bit8 }));
+        for (int i = 0; i < 4; i++) Assert.Equal([levels[i], levels[i], levels[i]], rgb.Pixels[(3 * i)..(3 * i + 3)]);
+
+        // 16-bit grey with alpha keeps the high byte of the grey level.
+        ushort[] wide = [0x12FF, 0x0080, 0xFFFF, 0x7F80];
+        using var la16 = new Image<La32>(4, 1);
+        for (int i = 0; i < 4; i++) la16[i, 0] = new La32(wide[i], (ushort)(alphas[i] * 257));
+        var rgb16 = Decode(Encode(la16, new PngEncoder { ColorType = PngColorType.GrayscaleWithAlpha, BitDepth = PngBitDepth.Bit16 }));
+        for (int i = 0; i < 4; i++)
+        {
+            var high = (byte)(wide[i] >> 8);
+            Assert.Equal([high, high, high], rgb16.Pixels[(3 * i)..(3 * i + 3)]);
+        }
+    }
+
+    [Fact]
     public void Sixteen_bit_colour_keeps_the_high_byte()
     {
         // 0x12FF → 0x12: PIL truncates; scaling with rounding would give 0x13.

@@ -78,6 +78,33 @@ public sealed class ImageProcessorSafetyTests
     }
 
     [Fact]
+    public void A_header_claiming_60000_by_60000_pixels_is_refused_before_decoding()
+    {
+        var bomb = PngHeaderOnly(60000, 60000); // 3.6 gigapixels declared in a 57-byte file
+        var error = Assert.Throws<ImageTooLargeException>(() => _processor.Process(bomb, "huge.png"));
+        Assert.Equal((60000, 60000), (error.Width, error.Height));
+        Assert.Equal("huge.png", error.ImageName);
+        Assert.StartsWith("huge.png:", error.Message);
+        Assert.Contains("60000×60000", error.Message);
+    }
+
+    [Fact]
+    public void A_one_pixel_image_fills_the_model_sizes_with_its_colour()
+    {
+        using var image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(1, 1);
+        image[0, 0] = new SixLabors.ImageSharp.PixelFormats.Rgb24(200, 30, 90);
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var result = _processor.Process(ImageProcessorDecodingTests.Encode(image, new PngEncoder()), "dot.png");
+        Assert.Equal(new long[] { 1, 3, 16, 16 }, result.Hr.shape);
+        Assert.Equal(new long[] { 1, 3, 8, 8 }, result.Lr.shape);
+        for (int c = 0; c < 3; c++)
+        {
+            using var channel = result.Hr[0, c];
+            Assert.True(channel.allclose(channel[0, 0].expand_as(channel), rtol: 0, atol: 1e-6), $"channel {c} is not uniform");
+        }
+    }
+
+    [Fact]
     public void The_pixel_budget_is_configurable()
     {
         var png = ValidPng(40, 30); // 1200 pixels
