@@ -132,6 +132,11 @@ sealed partial class CliDefinition
         },
     };
 
+    public Option<bool> DrawShapes { get; } = new("--draw-shapes")
+    {
+        Description = "Render the caption with the Detail Shapes renderer (for models trained on that task; no server needed).",
+    };
+
     public Option<string?> Output { get; } = new("--output", "-o")
     {
         Description = "Where to save the rendered image (default: generated.png).",
@@ -171,12 +176,12 @@ sealed partial class CliDefinition
         };
         chat.SetAction((parse, ct) => ChatCommand.RunAsync(Settings(parse), parse.GetValue(Image), ct));
 
-        var generate = new Command("generate", "Ask for a picture (Mini-Gemini's <GEN> request): prints the answer and the diffusion prompt the model wrote, and renders it with --sd-url.")
+        var generate = new Command("generate", "Ask for a picture (Mini-Gemini's <GEN> request): prints the answer and the diffusion prompt the model wrote, and renders it with --sd-url or --draw-shapes.")
         {
-            RequiredPrompt, Image, SdUrl, Output,
+            RequiredPrompt, Image, SdUrl, DrawShapes, Output,
         };
         generate.SetAction((parse, ct) => GenerateCommand.RunAsync(Settings(parse), parse.GetRequiredValue(RequiredPrompt), parse.GetValue(Image),
-            parse.GetValue(SdUrl), parse.GetValue(Output), ct));
+            parse.GetValue(SdUrl), parse.GetValue(DrawShapes), parse.GetValue(Output), ct));
 
         Root = new RootCommand("Mini-Gemini vision-language models on TorchSharp: describe images, chat about them, ask for pictures.")
         {

@@ -4,17 +4,23 @@ namespace MiniGemini.Cli.Commands;
 
 /// <summary>
 /// <c>generate</c>: Mini-Gemini's image-generation request. The model answers with a diffusion prompt inside
-/// <c>&lt;h&gt;…&lt;/h&gt;</c>; with <c>--sd-url</c> a txt2img server renders it and the picture is saved.
+/// <c>&lt;h&gt;…&lt;/h&gt;</c>; with <c>--sd-url</c> a txt2img server renders it, with <c>--draw-shapes</c> the Detail Shapes
+/// renderer does, and the picture is saved.
 /// </summary>
 static class GenerateCommand
 {
-    public static async Task<int> RunAsync(CommonSettings settings, string request, string? imagePath, Uri? sdUrl, string? output,
+    public static async Task<int> RunAsync(CommonSettings settings, string request, string? imagePath, Uri? sdUrl, bool drawShapes, string? output,
         CancellationToken cancellationToken)
     {
         var images = Images.Given(imagePath);
-        if (sdUrl is null && output is not null) settings.Note("--output is ignored without --sd-url: nothing is rendered.");
+        if (sdUrl is not null && drawShapes) return Usage("--sd-url and --draw-shapes both render the caption: choose one.");
+        if (sdUrl is null && !drawShapes && output is not null) settings.Note("--output is ignored without --sd-url or --draw-shapes: nothing is rendered.");
         using var client = sdUrl is null ? null : new Txt2ImgClient(new Txt2ImgClientOptions { BaseAddress = sdUrl });
-        var bridge = client is null ? null : new SdxlBridge(client, new Txt2ImgRequest { Prompt = "-", Seed = settings.Generation.Seed });
+        var defaults = new Txt2ImgRequest { Prompt = "-", Seed = settings.Generation.Seed };
+#pragma warning disable MEAI001 // IImageGenerator is experimental in Microsoft.Extensions.AI
+        using var shapes = drawShapes ? new MiniGemini.Training.DetailShapes.DetailShapesImageGenerator() : null;
+        var bridge = client is not null ? new SdxlBridge(client, defaults) : shapes is not null ? new SdxlBridge(shapes, defaults) : null;
+#pragma warning restore MEAI001
 
         using var session = await ModelSession.LoadAsync(settings, bridge, cancellationToken);
         var prompt = new MiniGeminiPrompt { Turns = [ChatTurn.User(request, images)], GenerateImage = true };
@@ -40,9 +46,16 @@ static class GenerateCommand
         {
             Console.Out.WriteLine($"Image prompt: {response.ImagePrompt}");
             if (saved is not null) Console.Out.WriteLine($"Image saved: {saved}");
-            else settings.Note("No image generator configured: pass --sd-url with the address of a txt2img server to render it.");
+            else settings.Note("No image generator configured: pass --sd-url with the address of a txt2img server (or --draw-shapes for a Detail Shapes model) to render it.");
         }
         return 0;
+    }
+
+    static int Usage(string message)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        Console.Error.WriteLine("Run with --help for the commands and options.");
+        return ErrorReport.Usage;
     }
 
     static string ExtensionOf(string mediaType) => mediaType switch

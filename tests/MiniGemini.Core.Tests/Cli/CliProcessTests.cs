@@ -125,6 +125,14 @@ public sealed class CliProcessTests
     }
 
     [Fact]
+    public async Task Generate_with_two_renderers_is_a_usage_error()
+    {
+        var run = await CliProcess.RunAsync(["generate", "--prompt", "Draw a red circle.", "--sd-url", "http://127.0.0.1:9/", "--draw-shapes"]);
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains("--draw-shapes", run.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Generate_json_reports_the_image_prompt_field()
     {
         var run = await CliProcess.RunAsync(["generate", "--prompt", "Draw a red fox in the snow.", "--json", "--max-new-tokens", "12"]);
