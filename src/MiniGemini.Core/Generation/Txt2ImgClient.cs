@@ -1,7 +1,9 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.Extensions.AI;
 
 namespace MiniGemini.Generation;
 
@@ -77,9 +79,14 @@ public sealed class ImageGenerationException : Exception
 /// A client for the <c>txt2img</c> JSON API that Stable Diffusion web servers share (AUTOMATIC1111, Forge, SD.Next):
 /// <c>POST /sdapi/v1/txt2img</c> with prompt, negative prompt, size, steps, guidance and seed; the answer carries
 /// base64 images. Transient failures are retried with exponential back-off; anything else is an
-/// <see cref="ImageGenerationException"/>. Thread-safe.
+/// <see cref="ImageGenerationException"/>. Thread-safe. It is also a Microsoft.Extensions.AI <see cref="IImageGenerator"/>
+/// (experimental upstream, MEAI001): the negative prompt, steps, guidance and seed then come from
+/// <see cref="ImageGenerationOptions.AdditionalProperties"/> (<c>negative_prompt</c>, <c>steps</c>, <c>guidance_scale</c>,
+/// <c>seed</c>), the size from <see cref="ImageGenerationOptions.ImageSize"/>, and the images are returned as data.
 /// </summary>
-public sealed class Txt2ImgClient : IDisposable
+#pragma warning disable MEAI001 // IImageGenerator is experimental upstream; its members below are marked so
+public sealed class Txt2ImgClient : IDisposable, IImageGenerator
+#pragma warning restore MEAI001
 {
     readonly HttpClient _http;
     readonly bool _ownsHttp;
@@ -211,6 +218,40 @@ public sealed class Txt2ImgClient : IDisposable
     }
 
     sealed record Answer(List<string>? Images, string? Info);
+
+    /// <summary>Generates <see cref="ImageGenerationOptions.Count"/> images (one request each) for the prompt.</summary>
+    [Experimental("MEAI001")]
+    async Task<ImageGenerationResponse> IImageGenerator.GenerateAsync(ImageGenerationRequest request, ImageGenerationOptions? options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var extra = options?.AdditionalProperties;
+        T Extra<T>(string key, T fallback) => extra is not null && extra.TryGetValue(key, out var v) && v is not null
+            ? (T)Convert.ChangeType(v, typeof(T), System.Globalization.CultureInfo.InvariantCulture) : fallback;
+        var defaults = new Txt2ImgRequest { Prompt = request.Prompt ?? "" };
+        var txt2img = defaults with
+        {
+            Width = options?.ImageSize?.Width ?? defaults.Width,
+            Height = options?.ImageSize?.Height ?? defaults.Height,
+            NegativePrompt = Extra("negative_prompt", defaults.NegativePrompt),
+            Steps = Extra("steps", defaults.Steps),
+            GuidanceScale = Extra("guidance_scale", defaults.GuidanceScale),
+            Seed = extra is not null && extra.ContainsKey("seed") ? Extra<long>("seed", 0) : null,
+        };
+        var contents = new List<AIContent>();
+        for (int i = 0; i < Math.Max(1, options?.Count ?? 1); i++)
+        {
+            var image = await GenerateAsync(txt2img, cancellationToken).ConfigureAwait(false);
+            contents.Add(new DataContent(image.Data, image.MediaType));
+        }
+        return new ImageGenerationResponse(contents);
+    }
+
+    [Experimental("MEAI001")]
+    object? IImageGenerator.GetService(Type serviceType, object? serviceKey)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        return serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+    }
 
     /// <inheritdoc/>
     public void Dispose()

@@ -1,7 +1,9 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using MiniGemini.Generation;
 
 namespace MiniGemini.Hosting;
 
@@ -14,6 +16,8 @@ public static class ServiceCollectionExtensions
     /// singleton <see cref="MiniGeminiChatClient"/>, also exposed as <see cref="IChatClient"/>. Wrap it with
     /// Microsoft.Extensions.AI's pipeline as usual, e.g.
     /// <c>services.AddChatClient(sp => sp.GetRequiredService&lt;MiniGeminiChatClient&gt;()).UseLogging()</c>.
+    /// An <see cref="IImageGenerator"/> in the container (see <see cref="AddMiniGeminiImageGenerator"/>) renders the
+    /// model's image prompts unless the options name a generator themselves.
     /// </summary>
     public static IServiceCollection AddMiniGemini(this IServiceCollection services, Action<MiniGeminiOptions> configure)
     {
@@ -24,11 +28,28 @@ public static class ServiceCollectionExtensions
             var options = new MiniGeminiOptions();
             configure(options);
             options.LoggerFactory ??= sp.GetService<ILoggerFactory>();
+#pragma warning disable MEAI001 // IImageGenerator is experimental upstream
+            if (options.ImageGenerator is null && sp.GetService<IImageGenerator>() is { } generator) options.ImageGenerator = new SdxlBridge(generator);
+#pragma warning restore MEAI001
             return options;
         });
         services.TryAddSingleton(sp => MiniGeminiBuilder.FromOptions(sp.GetRequiredService<MiniGeminiOptions>()).Build());
         services.TryAddSingleton(sp => new MiniGeminiChatClient(sp.GetRequiredService<MiniGeminiModel>()));
         services.TryAddSingleton<IChatClient>(sp => sp.GetRequiredService<MiniGeminiChatClient>());
+        return services;
+    }
+
+    /// <summary>
+    /// Registers the <see cref="IImageGenerator"/> that renders the diffusion prompts the model writes (a
+    /// <see cref="Txt2ImgClient"/>, the Detail Shapes renderer, or any other); the chat client then returns the picture as
+    /// <see cref="DataContent"/> beside the caption.
+    /// </summary>
+    [Experimental("MEAI001")]
+    public static IServiceCollection AddMiniGeminiImageGenerator(this IServiceCollection services, Func<IServiceProvider, IImageGenerator> factory)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(factory);
+        services.TryAddSingleton(factory);
         return services;
     }
 }

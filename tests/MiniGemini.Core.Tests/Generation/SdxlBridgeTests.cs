@@ -176,5 +176,28 @@ public sealed class SdxlBridgeTests
         Assert.Equal(Txt2ImgRequest.MgmNegativePrompt, fake.Options.AdditionalProperties!["negative_prompt"]);
         Assert.Equal(3L, fake.Options.AdditionalProperties["seed"]);
     }
+
+    [Fact]
+    public async Task The_txt2img_client_is_an_IImageGenerator_mapping_size_count_and_extra_settings()
+    {
+        await using var server = new LoopbackServer((_, _) => Task.FromResult((200, ImageAnswer(), (Dictionary<string, string>?)null)));
+        using var client = Client(server);
+        IImageGenerator generator = client;
+        var response = await generator.GenerateAsync(new ImageGenerationRequest("a lighthouse"), new ImageGenerationOptions
+        {
+            Count = 2,
+            ImageSize = new System.Drawing.Size(512, 384),
+            AdditionalProperties = new AdditionalPropertiesDictionary { ["steps"] = 12, ["seed"] = 7L, ["negative_prompt"] = "fog" },
+        });
+
+        Assert.Equal(2, response.Contents.OfType<DataContent>().Count(c => c.HasTopLevelMediaType("image")));
+        Assert.Equal(2, server.RequestBodies.Count);
+        using var sent = JsonDocument.Parse(server.RequestBodies[0]);
+        var body = sent.RootElement;
+        Assert.Equal(("a lighthouse", "fog", 512, 384, 12, 7L),
+            (body.GetProperty("prompt").GetString(), body.GetProperty("negative_prompt").GetString(), body.GetProperty("width").GetInt32(),
+             body.GetProperty("height").GetInt32(), body.GetProperty("steps").GetInt32(), body.GetProperty("seed").GetInt64()));
+        Assert.Same(client, generator.GetService(typeof(Txt2ImgClient)));
+    }
 #pragma warning restore MEAI001
 }

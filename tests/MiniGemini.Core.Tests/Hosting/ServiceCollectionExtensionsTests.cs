@@ -34,4 +34,19 @@ public sealed class ServiceCollectionExtensionsTests
         var e = Assert.ThrowsAny<Exception>(() => provider.GetRequiredService<IChatClient>());
         Assert.Contains("/no/such/model", e.Message);
     }
+
+#pragma warning disable MEAI001 // IImageGenerator is experimental upstream
+    [Fact]
+    public async Task A_registered_image_generator_renders_the_models_image_prompts()
+    {
+        var services = new ServiceCollection();
+        services.AddMiniGemini(o => o.ModelPath = TinyModelFixture.ModelFolder);
+        services.AddMiniGeminiImageGenerator(_ => new MiniGemini.Training.DetailShapes.DetailShapesImageGenerator());
+        using var provider = services.BuildServiceProvider();
+        var bridge = provider.GetRequiredService<MiniGeminiOptions>().ImageGenerator;
+        Assert.NotNull(bridge);
+        var image = await bridge.GenerateFromAnswerAsync("<h>a blue square with the digit 2 at the top right</h>");
+        Assert.Equal("image/png", image!.MediaType);
+    }
+#pragma warning restore MEAI001
 }
