@@ -186,7 +186,7 @@ sealed partial class CliDefinition
         Root = new RootCommand("Mini-Gemini vision-language models on TorchSharp: describe images, chat about them, ask for pictures.")
         {
             describe, chat, generate,
-            DatasetCommand.Define(this), EvalCommand.Define(this), TrainCommand.Define(this),
+            DatasetCommand.Define(this), EvalCommand.Define(this), TrainCommand.Define(this), PlotCommand.Define(),
         };
         foreach (var option in shared) Root.Options.Add(option);
     }

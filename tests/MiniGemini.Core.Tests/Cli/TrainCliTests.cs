@@ -19,6 +19,10 @@ public sealed class TrainCliTests : IDisposable
         foreach (var file in new[] { "config.json", "model.safetensors", "tokenizer.model", "losses.json", "loss.png", "clip-vit/config.json" })
             Assert.True(File.Exists(Path.Combine(first, file)), $"{file} is missing\n{run1}");
 
+        var plot = await CliProcess.RunAsync(["plot", "--losses", first, "--out", Path.Combine(_root, "replot.png")]);
+        Assert.True(plot.ExitCode == 0, plot.ToString());
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(_root, "replot.png"))[..4]);
+
         var second = Path.Combine(_root, "stage2");
         var run2 = await CliProcess.RunAsync(["train", "--out", second, "--from", first, "--stage", "full", "--steps", "2", "--warmup", "1", "--batch-size", "2", "--seed", "2", "--json"]);
         Assert.True(run2.ExitCode == 0, run2.ToString());
@@ -45,6 +49,11 @@ public sealed class TrainCliTests : IDisposable
         var width = await CliProcess.RunAsync(["train", "--out", Path.Combine(_root, "w"), "--variant", "tiny", "--llm-width", "33"]);
         Assert.True(width.ExitCode == 2, width.ToString());
         Assert.Contains("--llm-width 33", width.Stderr, StringComparison.Ordinal);
+
+        File.WriteAllText(Path.Combine(_root, "losses.json"), "{\"loss\": 1}");
+        var plot = await CliProcess.RunAsync(["plot", "--losses", Path.Combine(_root, "losses.json")]);
+        Assert.True(plot.ExitCode == 1, plot.ToString());
+        Assert.Contains("losses.json", plot.Stderr, StringComparison.Ordinal);
 
         var from = await CliProcess.RunAsync(["train", "--out", Path.Combine(_root, "y"), "--from", Path.Combine(_root, "nothing"), "--steps", "1"]);
         Assert.True(from.ExitCode == 1, from.ToString());
