@@ -29,13 +29,13 @@ static class TrainCommand
         var output = new Option<string>("--out") { Description = "Folder for checkpoints and the trained model (must be new, or hold a run to resume).", HelpName = "FOLDER", Required = true };
         var task = new Option<string>("--task") { Description = "Training task: detail-shapes.", DefaultValueFactory = _ => "detail-shapes" };
         var variant = new Option<string>("--variant") { Description = $"Model to train: {string.Join(", ", Variants.Keys)} (lr-only: the same without HR tower and mining).", DefaultValueFactory = _ => "mgm" };
-        var stage = new Option<string>("--stage") { Description = "What learns: full (everything), language (the LLM only), pretrain (stage 1: mining + projector), finetune (stage 2: + LLM).", DefaultValueFactory = _ => "full" };
+        var stage = new Option<string>("--stage") { Description = "What learns: full (everything), language (the LLM only), pretrain (stage 1: mining + projector), finetune (stage 2: + LLM; towers frozen at their initialisation, which learns fastest from scratch).", DefaultValueFactory = _ => "finetune" };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", CustomParser = CountOption.Parser("--steps", 1), DefaultValueFactory = _ => 1500 };
         var batch = new Option<int>("--batch-size") { Description = "Conversations per step.", CustomParser = CountOption.Parser("--batch-size", 1), DefaultValueFactory = _ => 16 };
         var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per step (gradient accumulation).", CustomParser = CountOption.Parser("--accumulation", 1), DefaultValueFactory = _ => 1 };
-        var learningRate = new Option<double>("--lr") { Description = "Peak learning rate (AdamW).", DefaultValueFactory = _ => 2e-3 };
+        var learningRate = new Option<double>("--lr") { Description = "Peak learning rate (AdamW).", DefaultValueFactory = _ => 1e-3 };
         var towerScale = new Option<double>("--tower-lr-scale") { Description = "The vision towers' learning rate as a share of --lr.", DefaultValueFactory = _ => 1.0 };
-        var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", CustomParser = CountOption.Parser("--warmup", 0), DefaultValueFactory = _ => 100 };
+        var warmup = new Option<int>("--warmup") { Description = "Warm-up steps.", CustomParser = CountOption.Parser("--warmup", 0), DefaultValueFactory = _ => 50 };
         var from = new Option<string?>("--from") { Description = "Start from this trained model (e.g. the output of an earlier stage) instead of a new one; --variant is then ignored.", HelpName = "FOLDER" };
         var exchanges = new Option<int>("--exchanges") { Description = "Questions per training conversation at most.", CustomParser = CountOption.Parser("--exchanges", 1), DefaultValueFactory = _ => 12 };
         var llmWidth = new Option<int?>("--llm-width") { Description = "LLM width of a new model (its MLP is twice as wide); default: the variant's (256).", CustomParser = CountOption.OptionalParser("--llm-width", 8) };
