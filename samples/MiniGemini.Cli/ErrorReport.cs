@@ -13,6 +13,14 @@ static class ErrorReport
     public const int Usage = 2;
     public const int Runtime = 1;
 
+    /// <summary>A usage error found by a command (after parsing): the message and the hint, exit code 2.</summary>
+    public static int UsageError(string message)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        Console.Error.WriteLine("Run with --help for the commands and options.");
+        return Usage;
+    }
+
     public static int Handle(Exception error, bool verbose)
     {
         var (code, message) = Describe(error);

@@ -45,20 +45,13 @@ static class DatasetCommand
 
     static int Run(CommonSettings settings, string folder, long seed, int images, int draw)
     {
-        if (seed is < int.MinValue or > int.MaxValue) return Usage($"--seed must be a 32-bit integer for dataset (got {seed}).");
-        if (images + draw == 0) return Usage("dataset needs --images or --draw above 0.");
+        if (seed is < int.MinValue or > int.MaxValue) return ErrorReport.UsageError($"--seed must be a 32-bit integer for dataset (got {seed}).");
+        if (images + draw == 0) return ErrorReport.UsageError("dataset needs --images or --draw above 0.");
         var clock = Stopwatch.StartNew();
         var questions = EvaluationSetWriter.Write(folder, (int)seed, images, draw);
         int count = File.ReadLines(questions).Count(l => l.Length > 0);
         settings.Note($"Wrote {count} questions ({images} pictures, {draw} draw requests; seed {seed}) in {clock.Elapsed.TotalSeconds:0.0} s.");
         Console.Out.WriteLine(questions);
         return 0;
-    }
-
-    static int Usage(string message)
-    {
-        Console.Error.WriteLine($"error: {message}");
-        Console.Error.WriteLine("Run with --help for the commands and options.");
-        return ErrorReport.Usage;
     }
 }

@@ -13,7 +13,7 @@ static class GenerateCommand
         CancellationToken cancellationToken)
     {
         var images = Images.Given(imagePath);
-        if (sdUrl is not null && drawShapes) return Usage("--sd-url and --draw-shapes both render the caption: choose one.");
+        if (sdUrl is not null && drawShapes) return ErrorReport.UsageError("--sd-url and --draw-shapes both render the caption: choose one.");
         if (sdUrl is null && !drawShapes && output is not null) settings.Note("--output is ignored without --sd-url or --draw-shapes: nothing is rendered.");
         using var client = sdUrl is null ? null : new Txt2ImgClient(new Txt2ImgClientOptions { BaseAddress = sdUrl });
         var defaults = new Txt2ImgRequest { Prompt = "-", Seed = settings.Generation.Seed };
@@ -49,13 +49,6 @@ static class GenerateCommand
             else settings.Note("No image generator configured: pass --sd-url with the address of a txt2img server (or --draw-shapes for a Detail Shapes model) to render it.");
         }
         return 0;
-    }
-
-    static int Usage(string message)
-    {
-        Console.Error.WriteLine($"error: {message}");
-        Console.Error.WriteLine("Run with --help for the commands and options.");
-        return ErrorReport.Usage;
     }
 
     static string ExtensionOf(string mediaType) => mediaType switch

@@ -58,16 +58,16 @@ static class TrainCommand
 
     static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, TrainingOptions options, CancellationToken token)
     {
-        if (!task.Equals("detail-shapes", StringComparison.OrdinalIgnoreCase)) return Usage($"Unknown --task '{task}': the task is detail-shapes.");
-        if (!Variants.TryGetValue(variant, out var blueprint)) return Usage($"Unknown --variant '{variant}': use {string.Join(", ", Variants.Keys)}.");
+        if (!task.Equals("detail-shapes", StringComparison.OrdinalIgnoreCase)) return ErrorReport.UsageError($"Unknown --task '{task}': the task is detail-shapes.");
+        if (!Variants.TryGetValue(variant, out var blueprint)) return ErrorReport.UsageError($"Unknown --variant '{variant}': use {string.Join(", ", Variants.Keys)}.");
         if (llmWidth is { } width)
         {
-            if (width % blueprint.Heads != 0) return Usage($"--llm-width {width} is not a multiple of the {blueprint.Heads} attention heads.");
+            if (width % blueprint.Heads != 0) return ErrorReport.UsageError($"--llm-width {width} is not a multiple of the {blueprint.Heads} attention heads.");
             blueprint = blueprint with { Hidden = width, Intermediate = 2 * width };
         }
         TrainingStage stage;
         try { stage = TrainingStage.Get(stageName); }
-        catch (ArgumentException e) { return Usage(e.Message); }
+        catch (ArgumentException e) { return ErrorReport.UsageError(e.Message); }
         options = options with { Stage = stage };
 
         var checkpoint = Path.Combine(output, "checkpoint");
@@ -110,13 +110,6 @@ static class TrainCommand
         {
             if (initial is not null && Directory.Exists(initial)) Directory.Delete(initial, recursive: true);
         }
-    }
-
-    static int Usage(string message)
-    {
-        Console.Error.WriteLine($"error: {message}");
-        Console.Error.WriteLine("Run with --help for the commands and options.");
-        return ErrorReport.Usage;
     }
 }
 
