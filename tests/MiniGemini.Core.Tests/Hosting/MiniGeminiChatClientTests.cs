@@ -96,18 +96,31 @@ public sealed class MiniGeminiChatClientTests(TinyModelFixture tiny)
     }
 
     [Fact]
-    public async Task Eight_parallel_requests_give_the_serial_answers()
+    public async Task Sixteen_concurrent_callers_through_the_chat_client_and_the_model_get_the_serial_answers()
     {
         using var client = new MiniGeminiChatClient(tiny.Model);
-        var questions = Enumerable.Range(0, 8).Select(i => $"Question number {i}: what do you see?").ToArray();
+        var questions = Enumerable.Range(0, 16).Select(i => $"Question number {i}: what do you see?").ToArray();
         List<ChatMessage> Messages(int i) => i % 2 == 0
             ? [new ChatMessage(ChatRole.User, [new DataContent(ImageBytes, "image/png"), new TextContent(questions[i])])]
             : [new ChatMessage(ChatRole.User, questions[i])];
+        MiniGeminiPrompt Prompt(int i) => i % 2 == 0
+            ? MiniGeminiPrompt.Ask(questions[i], ImageInput.FromBytes(ImageBytes))
+            : MiniGeminiPrompt.Ask(questions[i]);
+        var greedy = new GenerationOptions { MaxNewTokens = 8 };
 
-        var serial = new List<string>();
-        for (int i = 0; i < 8; i++) serial.Add((await client.GetResponseAsync(Messages(i), Options(8))).Text);
-        var parallel = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => client.GetResponseAsync(Messages(i), Options(8)))));
-        Assert.Equal(serial, parallel.Select(r => r.Text));
+        var serialChat = new List<string>();
+        var serialModel = new List<string>();
+        for (int i = 0; i < 16; i++)
+        {
+            serialChat.Add((await client.GetResponseAsync(Messages(i), Options(8))).Text);
+            serialModel.Add(tiny.Model.Generate(Prompt(i), greedy).Text);
+        }
+        // Half the callers go through IChatClient, half call the model itself, all at once.
+        var chat = Enumerable.Range(0, 16).Select(i => Task.Run(async () => (await client.GetResponseAsync(Messages(i), Options(8))).Text));
+        var direct = Enumerable.Range(0, 16).Select(i => Task.Run(async () => (await tiny.Model.GenerateAsync(Prompt(i), greedy)).Text));
+        var all = await Task.WhenAll(chat.Concat(direct));
+        Assert.Equal(serialChat, all.Take(16));
+        Assert.Equal(serialModel, all.Skip(16));
     }
 
     [Fact]
