@@ -37,6 +37,17 @@ public sealed class ConfigBoundsTests
         Assert.Contains("cfg.json", e.Message);
     }
 
+    [Theory]
+    [InlineData("torch_dtype", "int8")]
+    [InlineData("dtype", "float8_e4m3fn")]
+    public void A_storage_dtype_outside_the_float_types_is_refused_naming_the_key(string key, string value)
+    {
+        var json = "{" + Base + $",\"{key}\":\"{value}\"" + "}";
+        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Parse(json, "cfg.json"));
+        Assert.Equal(key, e.TensorName);
+        Assert.Contains(value, e.Message);
+    }
+
     [Fact]
     public void Sizes_of_released_models_are_accepted()
     {

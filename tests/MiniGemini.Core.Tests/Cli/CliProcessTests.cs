@@ -100,6 +100,32 @@ public sealed class CliProcessTests
     }
 
     [Theory]
+    [InlineData("directory")]
+    [InlineData("/dev/zero")]
+    [InlineData("corrupt")]
+    public async Task An_image_that_is_not_one_exits_1_naming_it(string kind)
+    {
+        var path = kind switch
+        {
+            "directory" => Path.GetTempPath(),
+            "corrupt" => Path.Combine(Path.GetTempPath(), $"corrupt-{Guid.NewGuid():N}.png"),
+            _ => kind,
+        };
+        if (kind == "corrupt") File.WriteAllBytes(path, [0x89, (byte)'P', (byte)'N', (byte)'G', 1, 2, 3]);
+        try
+        {
+            var run = await CliProcess.RunAsync(["describe", "--image", path, "--max-new-tokens", "2"]);
+            Assert.True(run.ExitCode == 1, run.ToString());
+            Assert.Contains(path.TrimEnd('/'), run.Stderr, StringComparison.Ordinal);
+            AssertNoStackTrace(run);
+        }
+        finally
+        {
+            if (kind == "corrupt") File.Delete(path);
+        }
+    }
+
+    [Theory]
     [InlineData("--no-such-option", "--no-such-option")]
     [InlineData("--temperature=-1", "--temperature")]
     [InlineData("--top-p=1.5", "--top-p")]

@@ -160,4 +160,13 @@ public class ConversationTemplateTests
             ids.Order());
         Assert.Equal([2], ConversationTemplate.VicunaV1.StopTokenIds(TextTestData.Small));
     }
+
+    [Fact]
+    public void An_empty_question_without_image_renders_as_an_absent_message_as_in_the_reference()
+    {
+        // conversation.py, SeparatorStyle.TWO: `if message: … else: ret += role + ":"`.
+        var vicuna = ConversationTemplate.VicunaV1;
+        Assert.Equal(vicuna.SystemPrompt + " USER:ASSISTANT:", vicuna.BuildPrompt([new ChatExchange("")]));
+        Assert.Equal(vicuna.SystemPrompt + " USER: <image>\n ASSISTANT:", vicuna.BuildPrompt([new ChatExchange("", Images: 1)]));
+    }
 }
