@@ -174,7 +174,7 @@ public sealed class ConversationTemplate
         ArgumentNullException.ThrowIfNull(exchanges);
         if (exchanges.Count == 0) throw new ArgumentException("A conversation needs at least one exchange.", nameof(exchanges));
         int totalImages = 0;
-        var messages = new List<(string Role, Message? Text)>();
+        var messages = new List<(string Role, Message? Message)>();
         for (var i = 0; i < exchanges.Count; i++)
         {
             var (user, assistant, images) = exchanges[i] ?? throw new ArgumentException($"Exchange {i} is null.", nameof(exchanges));
