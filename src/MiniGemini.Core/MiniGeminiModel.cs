@@ -99,17 +99,32 @@ public sealed class MiniGeminiModel : IDisposable
     /// <see cref="MiniGeminiTokenizer.MaxCharsPerToken"/> characters, every image for <see cref="ImageTokensPerImage"/>
     /// positions. Costs a pass over the characters, not a tokenization.
     /// </summary>
+    /// <remarks>
+    /// Only characters that normalization cannot remove count (whitespace runs may collapse, combining marks may
+    /// compose), and at a third of their number (NFKC composes at most three Hangul jamo into one syllable), so that
+    /// a prompt that fits is never refused here.
+    /// </remarks>
     void RefuseOverlong(MiniGeminiPrompt prompt, int budget, int? maxNewTokens)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         if (prompt.Turns is null) return; // PromptIds names the fault
-        long characters = (prompt.SystemPrompt?.Length ?? 0) + prompt.Turns.Sum(t => (long)(t?.Text?.Length ?? 0));
+        long characters = Lasting(prompt.SystemPrompt) + prompt.Turns.Sum(t => Lasting(t?.Text));
         long images = prompt.Turns.Sum(t => (long)(t?.Images?.Count ?? 0));
-        long atLeast = characters / Tokenizer.MaxCharsPerToken + images * ImageTokensPerImage;
+        long atLeast = characters / (3L * Tokenizer.MaxCharsPerToken) + images * ImageTokensPerImage;
         if (atLeast > budget)
             throw new ContextLengthExceededException((int)Math.Min(int.MaxValue, atLeast + ContextLength - budget), ContextLength,
                 $"The prompt has at least {atLeast} positions ({characters} characters of text, {images} image(s) of {ImageTokensPerImage} tokens)" +
                 $"{(maxNewTokens is { } n ? $" and {n} new tokens were asked for" : "")}: more than the model's context ({ContextLength}) holds.");
+
+        static long Lasting(string? text)
+        {
+            long count = 0;
+            foreach (var c in text ?? "")
+                if (!char.IsWhiteSpace(c) && char.GetUnicodeCategory(c) is not (System.Globalization.UnicodeCategory.NonSpacingMark
+                        or System.Globalization.UnicodeCategory.SpacingCombiningMark or System.Globalization.UnicodeCategory.EnclosingMark))
+                    count++;
+            return count;
+        }
     }
 
     /// <summary>The preprocessing the model applies to images.</summary>
