@@ -163,4 +163,23 @@ public sealed class DetailShapesQuestionTests
         Assert.Throws<ArgumentException>(() => new Scene(Background,
             [SceneObject.InCell(Cell.TopLeft, ShapeKind.Circle, ShapeColor.Red, 1, 120), SceneObject.InCell(Cell.TopLeft, ShapeKind.Square, ShapeColor.Red, 2, 120)]));
     }
+
+    [Fact]
+    public void The_training_stream_asks_describe_last_or_alone_and_is_a_function_of_the_index()
+    {
+        var stream = new DetailShapesTraining(seed: 11);
+        int withImage = 0, alone = 0;
+        for (int i = 0; i < 600; i++)
+        {
+            var sample = stream.Sample(i);
+            Assert.Equal(sample.Exchanges, stream.Sample(i).Exchanges);
+            if (sample.Image is null) continue;
+            withImage++;
+            var at = sample.Exchanges.Select((e, k) => (e, k)).Where(x => x.e.User == QuestionWriter.DescribeQuestion).Select(x => x.k).ToList();
+            Assert.True(at.Count <= 1 && (at.Count == 0 || at[0] == sample.Exchanges.Count - 1), $"sample {i}: describe at {string.Join(",", at)} of {sample.Exchanges.Count}");
+            if (sample.Exchanges.Count == 1 && at.Count == 1) alone++;
+        }
+        // As often as any one question is asked first: about one in eleven pictures.
+        Assert.InRange(alone / (double)withImage, 0.04, 0.2);
+    }
 }

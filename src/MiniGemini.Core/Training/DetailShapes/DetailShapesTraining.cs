@@ -4,7 +4,7 @@ namespace MiniGemini.Training.DetailShapes;
 
 /// <summary>
 /// The Detail Shapes training stream: sample <c>i</c> of a seed is a fresh scene with a conversation of its questions
-/// in random order (image before the first, describe last), or, for a share of the samples, a draw request without image. The
+/// in random order (image before the first, describe last or alone), or, for a share of the samples, a draw request without image. The
 /// stream is a pure function of (seed, i), so any sample can be regenerated and a resumed run sees the same data.
 /// </summary>
 public sealed class DetailShapesTraining
@@ -38,9 +38,14 @@ public sealed class DetailShapesTraining
             return new TrainingSample(null, [new ChatExchange(draw.Question, draw.Answer)], GenerateImage: true, Name: name);
         }
         var scene = new SceneSampler(random).Next();
-        // Describe, when taken, is asked last: its answer holds every other answer, which later turns could copy
-        // instead of looking at the picture.
-        var questions = QuestionWriter.Questions(scene).OrderBy(_ => random.Next()).Take(MaxExchanges)
+        var all = QuestionWriter.Questions(scene);
+        // Describe's answer holds every other answer, which later turns could copy instead of looking at the picture:
+        // it is asked last, or, as often as any question comes first, alone (so that it is also learned right after
+        // the image, where a single question is asked).
+        if (random.Next(all.Count) == 0)
+            return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name),
+                [new ChatExchange(QuestionWriter.DescribeQuestion, QuestionWriter.Describe(scene))], Name: name);
+        var questions = all.OrderBy(_ => random.Next()).Take(MaxExchanges)
             .OrderBy(q => q.Type == QuestionType.Describe)
             .Select(q => new ChatExchange(q.Question, q.Answer)).ToList();
         return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), questions, Name: name);
