@@ -21,7 +21,8 @@ static class SoakConsole
 
         long rssBefore = Rss();
         var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
-        int cancelled = 0, next = -1;
+        int cancelled = 0, failed = 0, next = -1;
+        var failures = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         var clock = Stopwatch.StartNew();
         var workers = Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
         {
@@ -48,13 +49,20 @@ static class SoakConsole
                 {
                     Interlocked.Increment(ref cancelled);
                 }
+                catch (Exception e)
+                {
+                    // A soak reports what failed instead of stopping at it.
+                    Interlocked.Increment(ref failed);
+                    failures.AddOrUpdate($"{e.GetType().Name}: {e.Message.Split('\n')[0]}", 1, (_, n) => n + 1);
+                }
                 latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
         })).ToArray();
         Task.WaitAll(workers);
         var sorted = latencies.Order().ToArray();
         double Percentile(double p) => sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
-        Console.WriteLine($"{requests} requests from {callers} callers in {clock.Elapsed.TotalSeconds:F1} s ({cancelled} cancelled)");
+        Console.WriteLine($"{requests} requests from {callers} callers in {clock.Elapsed.TotalSeconds:F1} s ({cancelled} cancelled, {failed} failed)");
+        foreach (var (message, count) in failures.OrderByDescending(f => f.Value)) Console.WriteLine($"  {count} × {message}");
         Console.WriteLine($"latency p50 {Percentile(0.50):F1} ms, p99 {Percentile(0.99):F1} ms, max {sorted[^1]:F1} ms");
         Console.WriteLine($"RSS {rssBefore >> 20} MiB before, {Rss() >> 20} MiB after");
         return 0;
