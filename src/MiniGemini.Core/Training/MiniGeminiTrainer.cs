@@ -48,16 +48,13 @@ public sealed class MiniGeminiTrainer : IDisposable
             throw new MiniGeminiTrainingException(
                 $"Stage '{options.Stage.Name}' trains nothing in this model: no parameter key starts with {string.Join(", ", options.Stage.TrainablePrefixes)}.");
         // Decoupled weight decay on matrices only; norms, biases and other vectors are not decayed. Towers may learn slower.
-        _groups = _trainable.GroupBy(x => (Decay: x.Parameter.dim() >= 2, Tower: IsTower(x.Key)))
+        _groups = _trainable.GroupBy(x => (Decay: x.Parameter.dim() >= 2, Tower: TrainingStage.IsTower(x.Key)))
             .Select(g => (Scale: g.Key.Tower ? options.TowerLearningRateScale : 1.0,
                 Group: new AdamW.ParamGroup(g.Select(x => x.Parameter).ToList(),
                     new AdamW.Options { LearningRate = options.LearningRate, weight_decay = g.Key.Decay ? options.WeightDecay : 0 })))
             .ToList();
         _optimizer = optim.AdamW(_groups.Select(g => g.Group).ToList(), options.LearningRate, options.Beta1, options.Beta2);
     }
-
-    static bool IsTower(string key) => key.StartsWith(TrainingStage.VisionTowerPrefix, StringComparison.Ordinal)
-        || key.StartsWith(TrainingStage.AuxVisionTowerPrefix, StringComparison.Ordinal);
 
     /// <summary>Keys (as in the checkpoint) of the parameters that learn.</summary>
     public IReadOnlyList<string> TrainableParameters => _trainable.Select(x => x.Key).ToList();

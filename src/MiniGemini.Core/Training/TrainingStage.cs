@@ -66,4 +66,8 @@ public sealed record TrainingStage
 
     /// <summary>Whether the parameter stored under <paramref name="key"/> learns in this stage.</summary>
     public bool Trains(string key) => TrainablePrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal));
+
+    /// <summary>Whether a checkpoint key belongs to one of the vision towers (CLIP or ConvNeXt).</summary>
+    internal static bool IsTower(string key) =>
+        key.StartsWith(VisionTowerPrefix, StringComparison.Ordinal) || key.StartsWith(AuxVisionTowerPrefix, StringComparison.Ordinal);
 }

@@ -164,8 +164,7 @@ public sealed class TrainerCorrectnessTests
             // AdamW's first step moves every entry with a gradient by about the learning rate (m̂/√v̂ = ±1).
             double Moved(Func<string, bool> which) => CheckpointLayoutOf(model)
                 .Where(x => which(x.Key)).Max(x => (x.Parameter.detach() - before[x.Key]).abs().max().item<float>());
-            static bool IsTower(string key) => key.StartsWith(TrainingStage.VisionTowerPrefix) || key.StartsWith(TrainingStage.AuxVisionTowerPrefix);
-            double tower = Moved(IsTower), rest = Moved(k => !IsTower(k));
+            double tower = Moved(TrainingStage.IsTower), rest = Moved(k => !TrainingStage.IsTower(k));
             Assert.InRange(tower, 0.5 * scale * lr, 1.01 * scale * lr);
             Assert.InRange(rest, 0.5 * lr, 1.01 * lr);
         }

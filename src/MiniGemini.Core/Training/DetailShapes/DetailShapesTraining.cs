@@ -42,12 +42,10 @@ public sealed class DetailShapesTraining
         // Describe's answer holds every other answer, which later turns could copy instead of looking at the picture:
         // it is asked last, or, as often as any question comes first, alone (so that it is also learned right after
         // the image, where a single question is asked).
-        if (random.Next(all.Count) == 0)
-            return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name),
-                [new ChatExchange(QuestionWriter.DescribeQuestion, QuestionWriter.Describe(scene))], Name: name);
-        var questions = all.OrderBy(_ => random.Next()).Take(MaxExchanges)
-            .OrderBy(q => q.Type == QuestionType.Describe)
-            .Select(q => new ChatExchange(q.Question, q.Answer)).ToList();
+        var asked = random.Next(all.Count) == 0
+            ? all.Where(q => q.Type == QuestionType.Describe)
+            : all.OrderBy(_ => random.Next()).Take(MaxExchanges).OrderBy(q => q.Type == QuestionType.Describe);
+        var questions = asked.Select(q => new ChatExchange(q.Question, q.Answer)).ToList();
         return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), questions, Name: name);
     }
 
