@@ -16,7 +16,7 @@ internal static class TensorHelpers
     public static Tensor MulInto(Tensor x, Tensor y) => is_grad_enabled() ? x.mul(y) : x.mul_(y);
 
     /// <summary>x + y, into x when no autograd graph is being recorded (inference), as a new tensor when one is (training).</summary>
-    public static Tensor AddInto(Tensor x, Tensor y) => is_grad_enabled() ? x.add(y) : x.add_(y);
+    public static Tensor AddInto(Tensor x, Tensor y) => is_grad_enabled() ? x.Plus(y) : x.PlusInPlace(y);
 
     /// <summary>Device equality that treats "cuda" and "cuda:0" alike.</summary>
     public static bool SameDevice(Device a, Device b) =>

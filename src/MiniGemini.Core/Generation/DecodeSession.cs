@@ -44,7 +44,7 @@ internal sealed class DecodeSession : IDisposable
         if (attentionMask is not null)
         {
             _mask = zeros([batch, _cache.Capacity], ScalarType.Bool, device).DetachFromDisposeScope();
-            _mask.narrow(1, 0, promptLength).copy_(attentionMask.ne(0));
+            _mask.narrow(1, 0, promptLength).copy_(attentionMask.ne(Scalars.Zero));
         }
         _positions = zeros([batch, 1], ScalarType.Int64, device).DetachFromDisposeScope();
         _eosIds = tensor(eos.Select(id => (long)id).ToArray(), device: device).DetachFromDisposeScope();
@@ -77,13 +77,14 @@ internal sealed class DecodeSession : IDisposable
         if (_mask is null)
         {
             positions = arange(t, device: _llm.Device).expand(prompt.shape[0], t);
-            _positions.fill_(t);
+            using var length = t.ToScalar();
+            _positions.fill_(length);
         }
         else
         {
             // Left padding: real tokens get positions 0..n−1, padding clamps to 0 (and is masked out).
             var real = _mask.narrow(1, 0, t).to(ScalarType.Int64);
-            positions = real.cumsum(1).sub_(1).clamp_min_(0);
+            positions = real.cumsum(1).sub_(Scalars.One).clamp_min_(Scalars.Zero);
             _positions.copy_(real.sum(1, keepdim: true));
         }
         var logits = _llm.Forward(prompt, positions, _mask?.narrow(1, 0, t), _cache);
@@ -94,10 +95,10 @@ internal sealed class DecodeSession : IDisposable
     Tensor DecodeNext(Tensor last)
     {
         int length = _cache.Length + 1;
-        _mask?.narrow(1, length - 1, 1).fill_(true);
+        _mask?.narrow(1, length - 1, 1).fill_(Scalars.True);
         var embeds = _llm.Embed(last.view(-1, 1), validate: false);                 // [B, 1, H]
         var logits = _llm.Forward(embeds, _positions, _mask?.narrow(1, 0, length), _cache);
-        _positions.add_(1);
+        _positions.add_(Scalars.One, Scalars.One);
         return logits;
     }
 

@@ -35,7 +35,11 @@ internal sealed class Sampler : IDisposable
         using var scope = NewDisposeScope();
         var scores = _seen is null ? logits : ApplyRepetitionPenalty(logits, _seen, _options.RepetitionPenalty);
         if (!_options.IsSampling) return scores.argmax(-1).MoveToOuterDisposeScope();
-        if (_options.Temperature != 1.0) scores = scores / _options.Temperature;
+        if (_options.Temperature != 1.0)
+        {
+            using var temperature = _options.Temperature.ToScalar();
+            scores = scores.div(temperature);
+        }
         if (_options.TopK > 0) scores = ApplyTopK(scores, _options.TopK);
         if (_options.TopP < 1.0) scores = ApplyTopP(scores, _options.TopP);
         var cdf = softmax(scores, -1).cumsum(-1);                                          // [B, V]
@@ -56,7 +60,8 @@ internal sealed class Sampler : IDisposable
     internal static Tensor ApplyRepetitionPenalty(Tensor scores, Tensor seen, double penalty)
     {
         using var scope = NewDisposeScope();
-        var penalised = where(scores.lt(0), scores * penalty, scores / penalty);
+        using var factor = penalty.ToScalar();
+        var penalised = where(scores.lt(Scalars.Zero), scores.mul(factor), scores.div(factor));
         return where(seen, penalised, scores).MoveToOuterDisposeScope();
     }
 
@@ -66,7 +71,7 @@ internal sealed class Sampler : IDisposable
         using var scope = NewDisposeScope();
         k = (int)Math.Min(k, scores.shape[^1]);
         var kth = scores.topk(k, -1).values.narrow(-1, k - 1, 1);  // [B, 1]
-        return scores.masked_fill(scores.lt(kth), double.NegativeInfinity).MoveToOuterDisposeScope();
+        return scores.masked_fill(scores.lt(kth), Scalars.NegativeInfinity).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -78,10 +83,11 @@ internal sealed class Sampler : IDisposable
         using var scope = NewDisposeScope();
         var (sorted, order) = scores.sort(-1, descending: false);
         var cumulative = softmax(sorted, -1).cumsum(-1);
-        var dropSorted = cumulative.le(1 - p);
-        dropSorted.narrow(-1, dropSorted.shape[^1] - 1, 1).fill_(false);
+        using var threshold = (1 - p).ToScalar();
+        var dropSorted = cumulative.le(threshold);
+        dropSorted.narrow(-1, dropSorted.shape[^1] - 1, 1).fill_(Scalars.False);
         var drop = dropSorted.scatter(-1, order, dropSorted);
-        return scores.masked_fill(drop, double.NegativeInfinity).MoveToOuterDisposeScope();
+        return scores.masked_fill(drop, Scalars.NegativeInfinity).MoveToOuterDisposeScope();
     }
 
     public void Dispose()

@@ -101,7 +101,7 @@ internal static class TokenGenerator
         if (!mask.shape.SequenceEqual(new[] { batch, length }))
             throw new ArgumentException($"attentionMask must be [{batch}, {length}], got {TensorHelpers.Shape(mask.shape)}.", nameof(mask));
         using var scope = NewDisposeScope();
-        if (!mask.select(1, -1).ne(0).all().item<bool>())
+        if (!mask.select(1, -1).ne(Scalars.Zero).all().item<bool>())
             throw new ArgumentException(
                 "attentionMask has padding at the end of a row; generation needs left padding (the last position of every row must be a real token).",
                 nameof(mask));

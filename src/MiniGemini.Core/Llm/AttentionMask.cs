@@ -25,7 +25,7 @@ internal static class AttentionMask
         var allowed = causal ? ones(queries, keys, ScalarType.Bool, device).tril(past).view(1, 1, queries, keys) : null;
         if (keyMask is not null)
         {
-            var real = keyMask.ne(0).view(keyMask.shape[0], 1, 1, keys); // [B, 1, 1, S]
+            var real = keyMask.ne(Scalars.Zero).view(keyMask.shape[0], 1, 1, keys); // [B, 1, 1, S]
             allowed = allowed is null ? real : allowed.logical_and(real);
             // A padding query with no real token at or before it sees nothing; let it see everything instead of
             // producing NaN (its output is never used).

@@ -42,7 +42,11 @@ internal sealed class DecoderStack : nn.Module<Tensor, Tensor, Tensor?, KvCache?
         long t = inputsEmbeds.size(1), past = cache?.Length ?? 0;
         cache?.EnsureRoom(t);
         var x = inputsEmbeds;
-        if (_embeddingScale is { } scale) x = x * RoundedTo(scale, x.dtype);
+        if (_embeddingScale is { } scale)
+        {
+            using var rounded = RoundedTo(scale, x.dtype).ToScalar();
+            x = x.mul(rounded);
+        }
         var rotary = rotary_emb.call(positions, x.dtype);
         var mask = AttentionMask.Build(keyMask, t, past, explicitCausal: _attention == AttentionKind.Eager, x.device);
         var context = new AttentionContext(rotary, mask, IsCausal: mask is null && t > 1, cache);

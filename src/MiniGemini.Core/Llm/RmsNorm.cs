@@ -37,5 +37,10 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>x32 [.., n] → <c>1 / sqrt(mean(x²) + eps)</c> [.., 1].</summary>
-    static Tensor InverseRms(Tensor x32, double eps) => x32.square().mean([-1], keepdim: true).add_(eps).rsqrt_();
+    static Tensor InverseRms(Tensor x32, double eps)
+    {
+        using var epsilon = eps.ToScalar();
+        // square() is pow(2) with a temporary scalar 2; the same op with the rooted one.
+        return x32.pow(Scalars.Two).mean([-1], keepdim: true).add_(epsilon, Scalars.One).rsqrt_();
+    }
 }

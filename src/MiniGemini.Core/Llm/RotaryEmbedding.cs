@@ -17,8 +17,9 @@ internal sealed class RotaryEmbedding : nn.Module<Tensor, ScalarType, RotaryAngl
     {
         using (NewDisposeScope())
         {
-            var exponents = arange(0, headDim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / headDim;
-            var invFreq = 1.0f / pow(tensor((float)theta), exponents); // [d/2], float32 as in HF
+            using var dim = headDim.ToScalar();
+            var exponents = arange(0, headDim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32).div(dim);
+            var invFreq = pow(tensor((float)theta), exponents).reciprocal(); // [d/2], float32 as in HF: 1 / θ^(2i/d)
             if (scaling is not null) invFreq = Llama3Scaled(invFreq, scaling);
             inv_freq = invFreq.to(device).DetachFromDisposeScope();
         }
@@ -43,12 +44,19 @@ internal sealed class RotaryEmbedding : nn.Module<Tensor, ScalarType, RotaryAngl
     /// <summary>HF <c>_compute_llama3_parameters</c>.</summary>
     static Tensor Llama3Scaled(Tensor invFreq, RopeScaling s)
     {
-        double lowFreqWavelen = s.OriginalMaxPositionEmbeddings / s.LowFreqFactor;
-        double highFreqWavelen = s.OriginalMaxPositionEmbeddings / s.HighFreqFactor;
-        var wavelen = 2 * Math.PI / invFreq;
-        var scaled = where(wavelen.gt(lowFreqWavelen), invFreq / s.Factor, invFreq);
-        var smooth = (s.OriginalMaxPositionEmbeddings / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
-        var smoothed = (1 - smooth) * scaled / s.Factor + smooth * scaled;
+        using var lowFreqWavelen = (s.OriginalMaxPositionEmbeddings / s.LowFreqFactor).ToScalar();
+        using var highFreqWavelen = (s.OriginalMaxPositionEmbeddings / s.HighFreqFactor).ToScalar();
+        using var twoPi = (2 * Math.PI).ToScalar();
+        using var factor = s.Factor.ToScalar();
+        using var originalMax = s.OriginalMaxPositionEmbeddings.ToScalar();
+        using var lowFreqFactor = s.LowFreqFactor.ToScalar();
+        using var factorRange = (s.HighFreqFactor - s.LowFreqFactor).ToScalar();
+        // x / t for a number x is t.reciprocal()·x, and 1 − t is −t + 1, as TorchSharp's operators compute them.
+        var wavelen = invFreq.reciprocal().mul(twoPi);                                          // 2π / inv_freq
+        var scaled = where(wavelen.gt(lowFreqWavelen), invFreq.div(factor), invFreq);
+        var smooth = wavelen.reciprocal().mul(originalMax).sub(lowFreqFactor).div(factorRange);
+        var smoothed = smooth.neg().add(Scalars.One, Scalars.One).mul(scaled).div(factor)      // (1 − smooth)·scaled / factor
+            .Plus(smooth * scaled);                                                             // + smooth·scaled
         var isMedium = wavelen.ge(highFreqWavelen).logical_and(wavelen.le(lowFreqWavelen));
         return where(isMedium, smoothed, scaled);
     }
@@ -83,6 +91,6 @@ internal sealed record RotaryAngles(Tensor Cos, Tensor SinSigned)
     public void ApplyInPlace(Tensor x)
     {
         var rolled = x.roll(x.size(-1) / 2, -1).mul_(SinSigned);
-        x.mul_(Cos).add_(rolled);
+        x.mul_(Cos).PlusInPlace(rolled);
     }
 }

@@ -87,8 +87,13 @@ internal sealed class SelfAttention : nn.Module<Tensor, AttentionContext, Tensor
     /// <summary>HF eager attention; a null mask means nothing is masked (a single query with no padding).</summary>
     static Tensor EagerAttention(Tensor q, Tensor k, Tensor v, Tensor? mask)
     {
-        var scores = q.matmul(k.transpose(2, 3)) * Math.Pow(q.shape[^1], -0.5); // [B, h, T, S]
-        if (mask is not null) scores = scores.masked_fill(mask.logical_not(), torch.finfo(scores.dtype).min);
+        using var scale = Math.Pow(q.shape[^1], -0.5).ToScalar();
+        var scores = q.matmul(k.transpose(2, 3)).mul(scale); // [B, h, T, S]
+        if (mask is not null)
+        {
+            using var lowest = torch.finfo(scores.dtype).min.ToScalar();
+            scores = scores.masked_fill(mask.logical_not(), lowest);
+        }
         return softmax(scores, -1, ScalarType.Float32).to(q.dtype).matmul(v);     // [B, h, T, d]
     }
 

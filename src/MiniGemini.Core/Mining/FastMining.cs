@@ -84,6 +84,6 @@ internal static class FastMining
     static Tensor Values(PatchInfoMining mining, Tensor attended, Tensor lr)
     {
         var folded = mining.Folded;
-        return linear(attended, folded.Values, folded.ValuesBias).add_(lr);
+        return linear(attended, folded.Values, folded.ValuesBias).PlusInPlace(lr);
     }
 }

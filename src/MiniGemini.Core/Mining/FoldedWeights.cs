@@ -51,13 +51,13 @@ internal sealed class FoldedWeights : IDisposable
         var (query, key, value) = (mining.Query.linear, mining.Key, mining.Value);
         var dtype = key.linear.weight!.dtype;
         long auxHidden = key.linear.weight.shape[1], width = QueryWidth(auxHidden);
-        double scale = 1.0 / Math.Sqrt(key.linear.weight.shape[0]);
+        using var scale = (1.0 / Math.Sqrt(key.linear.weight.shape[0])).ToScalar();
 
         var (wk, bk) = Wide(key.linear);                                                     // [D, Da], [D]
         var (gk, betak) = Wide(key.norm);                                                    // [Da]
         var u = wk * gk;                                                                     // [D, Da]: q ↦ u·√D
         u.sub_(u.mean([1], keepdim: true));                                                  // ũ
-        var c = (wk.matmul(betak) + bk).unsqueeze(1);                                        // [D, 1]
+        var c = wk.matmul(betak).Plus(bk).unsqueeze(1);                                      // [D, 1]
         var keys = cat([u, c, zeros([u.shape[0], width - auxHidden - 1], u.dtype, u.device)], 1).mul_(scale); // [D, width]
         var (wq, bq) = Wide(query);                                                          // [D, D], [D]
         var queries = keys.t().matmul(wq);                                                   // [width, D]
@@ -67,7 +67,7 @@ internal sealed class FoldedWeights : IDisposable
         var (gv, betav) = Wide(value.norm);
         var values = wv * gv;
         values.sub_(values.mean([1], keepdim: true));
-        var valuesBias = wv.matmul(betav) + bv;
+        var valuesBias = wv.matmul(betav).Plus(bv);
 
         return new FoldedWeights(Sources(mining), Keep(queries, dtype), Keep(queriesBias, dtype), Keep(values, dtype), Keep(valuesBias, dtype));
     }
@@ -93,9 +93,11 @@ internal sealed class FoldedWeights : IDisposable
         using var scope = NewDisposeScope();
         using var _ = inference_mode();
         var device = Values.device;
-        var owner = arange(grid.Block * grid.Width, ScalarType.Int64, device).remainder_(grid.Width).div_(grid.Block, RoundingMode.floor); // [s·W]: token column
-        var own = owner.unsqueeze(0).eq(arange(grid.Cols, ScalarType.Int64, device).unsqueeze(1));                                       // [Cols, s·W]
-        mask = zeros(own.shape, ScalarType.Float32, device).masked_fill_(own.logical_not(), double.NegativeInfinity).DetachFromDisposeScope();
+        using var width = grid.Width.ToScalar();
+        using var block = grid.Block.ToScalar();
+        var owner = arange(grid.Block * grid.Width, ScalarType.Int64, device).remainder_(width).div_(block, RoundingMode.floor); // [s·W]: token column
+        var own = owner.unsqueeze(0).eq(arange(grid.Cols, ScalarType.Int64, device).unsqueeze(1));                            // [Cols, s·W]
+        mask = zeros(own.shape, ScalarType.Float32, device).masked_fill_(own.logical_not(), Scalars.NegativeInfinity).DetachFromDisposeScope();
         _masks[(grid.Cols, grid.Block)] = mask;
         return mask;
     }
@@ -110,9 +112,11 @@ internal sealed class FoldedWeights : IDisposable
         using var scope = NewDisposeScope();
         using var _ = inference_mode();
         var device = Values.device;
-        var cell = arange(2 * width, ScalarType.Int64, device).remainder_(width).div_(2, RoundingMode.floor);   // [2W]: output column
-        var hit = cell.unsqueeze(1).eq(arange(width / 2, ScalarType.Int64, device).unsqueeze(0));               // [2W, W/2]
-        pool = hit.to(type).mul_(0.25).DetachFromDisposeScope();
+        using var columns = width.ToScalar();
+        using var quarter = 0.25.ToScalar();
+        var cell = arange(2 * width, ScalarType.Int64, device).remainder_(columns).div_(Scalars.Two, RoundingMode.floor); // [2W]: output column
+        var hit = cell.unsqueeze(1).eq(arange(width / 2, ScalarType.Int64, device).unsqueeze(0));                         // [2W, W/2]
+        pool = hit.to(type).mul_(quarter).DetachFromDisposeScope();
         _pools[(width, type)] = pool;
         return pool;
     }

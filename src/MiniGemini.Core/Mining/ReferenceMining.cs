@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MiniGemini.Mining;
@@ -16,13 +17,13 @@ internal static class ReferenceMining
         long batch = layout.Batch, tokens = layout.TokensPerView;
         var crops = TokenExtension.Crops(lrFeatures, layout);
         var hrCrops = layout.Grid > 1 ? TokenExtension.SplitCrops(hrMap, layout.Grid) : hrMap;
-        var mined = crops + resampler(mining, crops, hrCrops);                    // [B·g², P², D]
+        var mined = crops.Plus(resampler(mining, crops, hrCrops));                // [B·g², P², D]
         mined = mined.reshape(batch, layout.Grid * layout.Grid * tokens, -1);             // [B, g²·P², D]
         if (layout.Global)
         {
             var globals = TokenExtension.Globals(lrFeatures, layout);
             var hrGlobal = TokenExtension.GlobalMap(hrMap, layout.Grid);
-            mined = cat([globals + resampler(mining, globals, hrGlobal), mined], dim: 1); // [B, (1+g²)·P², D]
+            mined = cat([globals.Plus(resampler(mining, globals, hrGlobal)), mined], dim: 1); // [B, (1+g²)·P², D]
         }
         return mined.MoveToOuterDisposeScope();
     }
@@ -35,7 +36,8 @@ internal static class ReferenceMining
         var query = mining.Query.call(images);                                    // [N, P², D]
         var key = mining.Key.call(aux);                                           // [N, P², s², D]
         var value = mining.Value.call(aux);                                       // [N, P², s², D]
-        var attention = query.unsqueeze(2).matmul(key.transpose(-1, -2) / Math.Sqrt(key.shape[^1])); // [N, P², 1, s²]
+        using var scale = Math.Sqrt(key.shape[^1]).ToScalar();
+        var attention = query.unsqueeze(2).matmul(key.transpose(-1, -2).div(scale)); // [N, P², 1, s²]
         attention = attention.nan_to_num();
         return attention.softmax(-1).matmul(value).mean([2]).MoveToOuterDisposeScope(); // [N, P², D]
     }
@@ -56,10 +58,11 @@ internal static class ReferenceMining
         var standardised = nn.functional.layer_norm(aux, [channels], eps: keyNorm.eps);   // [N, P², s², Da]
         var query = mining.Query.call(images);                                            // [N, P², D]
         var folded = query.matmul(keyLinear.weight!) * keyNorm.weight!;                    // [N, P², Da]
-        var scores = standardised.matmul(folded.unsqueeze(-1)).squeeze(-1) / Math.Sqrt(query.shape[^1]); // [N, P², s²]
+        using var scale = Math.Sqrt(query.shape[^1]).ToScalar();
+        var scores = standardised.matmul(folded.unsqueeze(-1)).squeeze(-1).div(scale);    // [N, P², s²]
         var weights = scores.nan_to_num().softmax(-1);                                     // [N, P², s²]
         var pooled = weights.unsqueeze(2).matmul(standardised).squeeze(2);                 // [N, P², Da]
-        return valueLinear.call(pooled * valueNorm.weight! + valueNorm.bias!).MoveToOuterDisposeScope(); // [N, P², D]
+        return valueLinear.call((pooled * valueNorm.weight!).Plus(valueNorm.bias!)).MoveToOuterDisposeScope(); // [N, P², D]
     }
 
     /// <summary>The HR map <c>[N, Da, P·s, P·s]</c> as the s×s block of each of the P² LR tokens, <c>[N, P², s², Da]</c>.</summary>

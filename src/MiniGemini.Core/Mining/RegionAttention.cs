@@ -92,7 +92,8 @@ internal static class RegionAttention
         if (map.stride(3) != 1 || map.stride(2) != grid.Width) map = map.contiguous();
         // var_mean, not var: TorchSharp's var(dim) also reduces the whole tensor first (one more pass over the map).
         var (variance, _) = map.var_mean(1, unbiased: false);                               // [N, H, W]
-        var rstd = TensorHelpers.Cast(variance, scoreType).add_(eps).rsqrt_();
+        using var epsilon = eps.ToScalar();
+        var rstd = TensorHelpers.Cast(variance, scoreType).add_(epsilon, Scalars.One).rsqrt_();
         var results = new Tensor[images];
         for (long n = 0; n < images; n++)
         {
@@ -101,8 +102,8 @@ internal static class RegionAttention
             var u = queries.as_strided([rows, cols, channels], [cols * tokenStride, tokenStride, 1], offset);     // [Rows, Cols, Da]
             var c = queries.as_strided([rows, cols, 1], [cols * tokenStride, tokenStride, 1], offset + channels); // [Rows, Cols, 1]
             var r = rstd.as_strided([rows, 1, span], [span, span, 1], rstd.storage_offset() + n * rstd.stride(0)); // [Rows, 1, s·W]
-            var scores = c.addcmul(u.bmm(blockRows), r, 1);                                  // [Rows, Cols, s·W], r(ũ·x) + c
-            scores.nan_to_num_().add_(blockMask);                                            // −∞ outside each token's block
+            var scores = c.addcmul(u.bmm(blockRows), r, Scalars.One);                        // [Rows, Cols, s·W], r(ũ·x) + c
+            scores.nan_to_num_().PlusInPlace(blockMask);                                     // −∞ outside each token's block
             var weights = scores.softmax(-1).mul_(r);                                        // pᵢrᵢ
             results[n] = TensorHelpers.Cast(weights, map.dtype).bmm(blockRows.transpose(1, 2)); // [Rows, Cols, Da]
         }

@@ -23,7 +23,7 @@ internal sealed class GemmaRmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var scale = TensorHelpers.Cast(weight, ScalarType.Float32) + 1.0;
+        var scale = TensorHelpers.Cast(weight, ScalarType.Float32).add(Scalars.OneDouble, Scalars.One); // 1 + w
         return TensorHelpers.Cast(TensorHelpers.MulInto(RmsNorm.Normalize(x, _eps), scale), x.dtype).MoveToOuterDisposeScope();
     }
 }

@@ -36,14 +36,15 @@ internal sealed class SparseMoeBlock : nn.Module<Tensor, Tensor>
 
         // Which tokens each expert serves: one host read per layer, the price of running only the chosen experts.
         var routes = chosen.reshape(-1).cpu().data<long>().ToArray();              // token n, slot j at n·k + j
+        using var topK = _topK.ToScalar();
         for (int e = 0; e < experts.Count; e++)
         {
             var slots = Enumerable.Range(0, routes.Length).Where(i => routes[i] == e).Select(i => (long)i).ToArray();
             if (slots.Length == 0) continue;
             var slotIndex = tensor(slots, device: x.device);
-            var tokenIndex = slotIndex.div(_topK, rounding_mode: RoundingMode.floor);                  // [n_e]
+            var tokenIndex = slotIndex.div(topK, rounding_mode: RoundingMode.floor);                  // [n_e]
             var expertOut = experts[e].call(tokens.index_select(0, tokenIndex));                     // [n_e, H]
-            output.index_add_(0, tokenIndex, expertOut * weights.index_select(0, slotIndex).unsqueeze(-1), 1);
+            output.index_add_(0, tokenIndex, expertOut * weights.index_select(0, slotIndex).unsqueeze(-1), Scalars.One);
         }
         return output.view(x.shape).MoveToOuterDisposeScope();
     }

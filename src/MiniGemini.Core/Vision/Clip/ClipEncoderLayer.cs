@@ -27,8 +27,8 @@ internal sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     {
         // A scope per layer frees the layer's temporaries (the MLP's [B, N, 4D] above all) as soon as it is done.
         using var scope = NewDisposeScope();
-        x = x + _selfAttn.call(_layerNorm1.call(x)); // [B, N, D]
-        x = x + _mlp.call(_layerNorm2.call(x));
+        x = x.Plus(_selfAttn.call(_layerNorm1.call(x))); // [B, N, D]
+        x = x.Plus(_mlp.call(_layerNorm2.call(x)));
         return x.MoveToOuterDisposeScope();
     }
 }

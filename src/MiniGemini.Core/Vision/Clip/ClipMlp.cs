@@ -13,6 +13,9 @@ internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "fc2")] readonly Linear _fc2;
     readonly bool _quickGelu;
 
+    /// <summary>quick_gelu's 1.702, rooted like the constants in <see cref="Scalars"/>.</summary>
+    static readonly Scalar QuickGeluScale = 1.702.ToScalar();
+
     public ClipMlp(ClipVisionConfig config) : base(nameof(ClipMlp))
     {
         _quickGelu = config.HiddenAct switch
@@ -30,7 +33,7 @@ internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
     {
         var h = _fc1.call(x); // [B, N, I]
         // OpenAI CLIP's quick_gelu is x·σ(1.702x), not an approximation of exact GELU that could be swapped for it.
-        h = _quickGelu ? h * (1.702 * h).sigmoid_() : nn.functional.gelu(h);
+        h = _quickGelu ? h * h.mul(QuickGeluScale).sigmoid_() : nn.functional.gelu(h);
         return _fc2.call(h); // [B, N, D]
     }
 }

@@ -33,6 +33,6 @@ internal sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         var cls = _classEmbedding.expand(batch, 1, -1);                                   // [B, 1, D]
         // HF looks up position_ids = 0..N−1, i.e. the whole table in order. Reading the table directly needs no index
         // buffer, which TorchSharp's Module.to() would leave behind on the CPU (it skips non-persistent buffers).
-        return cat([cls, patches], dim: 1) + _positionEmbedding.weight!;                 // [B, 1 + h·w, D]
+        return cat([cls, patches], dim: 1).Plus(_positionEmbedding.weight!);            // [B, 1 + h·w, D]
     }
 }

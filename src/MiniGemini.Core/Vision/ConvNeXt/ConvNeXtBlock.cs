@@ -32,7 +32,7 @@ internal sealed class ConvNeXtBlock : nn.Module<Tensor, Tensor>
         var h = _convDw.call(x).permute(0, 2, 3, 1); // [B, H, W, C]
         // Scaling by gamma before permuting back multiplies the same elements as timm's gamma.reshape(1, -1, 1, 1).
         h = TensorHelpers.MulInto(_mlp.call(_norm.call(h)), _gamma);   // [B, H, W, C]
-        return (h.permute(0, 3, 1, 2) + x).MoveToOuterDisposeScope(); // [B, C, H, W]
+        return h.permute(0, 3, 1, 2).Plus(x).MoveToOuterDisposeScope(); // [B, C, H, W]
     }
 }
 
