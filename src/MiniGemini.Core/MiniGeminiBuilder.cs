@@ -204,6 +204,11 @@ public sealed class MiniGeminiBuilder
             var mgmCheckpoint = Keep(Checkpoint.Open(modelFolder));
             var llmCheckpoint = llmFolder == modelFolder ? mgmCheckpoint : Keep(Checkpoint.Open(llmFolder));
             var multimodal = options.MultimodalWeightsPath is null ? mgmCheckpoint : Keep(Checkpoint.Open(options.MultimodalWeightsPath));
+            // The model's own config comes first: a missing or malformed one is named as such, not by what it would have set.
+            var mgmConfigPath = Path.Combine(modelFolder, "config.json");
+            if (options.ModelPath is not null && !File.Exists(mgmConfigPath))
+                throw new ModelConfigException($"{mgmConfigPath}: file not found; a Mini-Gemini model folder has a config.json with its mm_* settings.", mgmConfigPath);
+            var declared = options.ModelPath is null ? null : MgmConfigAt(mgmConfigPath);
 
             Progress("tokenizer");
             var tokenizer = MiniGeminiTokenizer.FromFolder(options.TokenizerPath ?? llmFolder);
@@ -211,8 +216,6 @@ public sealed class MiniGeminiBuilder
 
             Progress("CLIP tower");
             var resolver = new TowerResolver(modelFolder, options.TowerSearchRoots);
-            var mgmConfigPath = Path.Combine(modelFolder, "config.json");
-            var declared = options.ModelPath is null ? null : MgmConfigAt(mgmConfigPath);
             var (clip, clipFolder) = resolver.LoadClip(options.VisionTowerPath, declared?.VisionTower, mgmCheckpoint);
             Keep(clip);
 

@@ -47,7 +47,7 @@ internal static class SafetensorsHeader
                 else
                     entries.Add(ReadEntry(property.Name, property.Value, dataLength, file));
             }
-            CheckNoOverlap(entries, file);
+            CheckTiling(entries, dataLength, file);
             return (entries, metadata);
         }
     }
@@ -114,13 +114,28 @@ internal static class SafetensorsHeader
                 : throw Bad($"data_offsets {which} is not a non-negative integer.");
     }
 
-    static void CheckNoOverlap(List<SafetensorsEntry> entries, string file)
+    /// <summary>
+    /// The tensors must tile the data section exactly, as the reference implementation requires: no two overlap,
+    /// no bytes lie between them (a hole) and none after the last one (trailing data).
+    /// </summary>
+    static void CheckTiling(List<SafetensorsEntry> entries, long dataLength, string file)
     {
-        var sorted = entries.Where(e => e.End > e.Begin).OrderBy(e => e.Begin).ToList();
-        for (int i = 1; i < sorted.Count; i++)
-            if (sorted[i].Begin < sorted[i - 1].End)
+        long cursor = 0;
+        var previous = default(SafetensorsEntry);
+        foreach (var entry in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (entry.Begin < cursor)
                 throw new CheckpointFormatException(
-                    $"{file}: tensors '{sorted[i - 1].Name}' [{sorted[i - 1].Begin}, {sorted[i - 1].End}) and '{sorted[i].Name}' " +
-                    $"[{sorted[i].Begin}, {sorted[i].End}) overlap.", file, sorted[i].Name);
+                    $"{file}: tensors '{previous.Name}' [{previous.Begin}, {previous.End}) and '{entry.Name}' " +
+                    $"[{entry.Begin}, {entry.End}) overlap.", file, entry.Name);
+            if (entry.Begin > cursor)
+                throw new CheckpointFormatException(
+                    $"{file}: bytes [{cursor}, {entry.Begin}) of the data section belong to no tensor (a hole before '{entry.Name}').", file, entry.Name);
+            cursor = entry.End;
+            if (entry.End > entry.Begin) previous = entry;
+        }
+        if (cursor != dataLength)
+            throw new CheckpointFormatException(
+                $"{file}: {dataLength - cursor} bytes after the last tensor belong to none (the data section has {dataLength}, the tensors end at {cursor}).", file);
     }
 }

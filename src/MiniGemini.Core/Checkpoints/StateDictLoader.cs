@@ -38,22 +38,29 @@ public sealed class LoadReport
     public IReadOnlyList<string> Skipped { get; init; } = [];
     /// <summary>Keys whose checkpoint shape differs from the module's: (key, checkpoint shape, module shape).</summary>
     public IReadOnlyList<(string Key, string CheckpointShape, string ModuleShape)> ShapeMismatches { get; init; } = [];
+    /// <summary>
+    /// Keys whose checkpoint data is of another kind than the module's tensor (integer or boolean against floating
+    /// point): (key, checkpoint dtype, module dtype). Floating-point values convert between floating dtypes.
+    /// </summary>
+    public IReadOnlyList<(string Key, string CheckpointDtype, string ModuleDtype)> DtypeMismatches { get; init; } = [];
 
     /// <summary>True when nothing is missing, mis-shaped or (unless tolerated) unexpected.</summary>
     public bool IsComplete(bool tolerateUnexpected = false) =>
-        Missing.Count == 0 && ShapeMismatches.Count == 0 && (tolerateUnexpected || Unexpected.Count == 0);
+        Missing.Count == 0 && ShapeMismatches.Count == 0 && DtypeMismatches.Count == 0 && (tolerateUnexpected || Unexpected.Count == 0);
 
     internal string? FirstProblemKey =>
-        ShapeMismatches.Select(m => m.Key).Concat(Missing).Concat(Unexpected).FirstOrDefault();
+        ShapeMismatches.Select(m => m.Key).Concat(DtypeMismatches.Select(m => m.Key)).Concat(Missing).Concat(Unexpected).FirstOrDefault();
 
     /// <summary>A readable multi-line report listing every problem.</summary>
     public override string ToString()
     {
         var sb = new StringBuilder();
         sb.Append($"{Source} (prefix '{Prefix}'): {Loaded.Count} loaded, {Missing.Count} missing, ")
-          .Append($"{Unexpected.Count} unexpected, {ShapeMismatches.Count} shape mismatches, {Skipped.Count} skipped by rule.");
+          .Append($"{Unexpected.Count} unexpected, {ShapeMismatches.Count} shape mismatches, {DtypeMismatches.Count} dtype mismatches, {Skipped.Count} skipped by rule.");
         foreach (var (key, ckpt, module) in ShapeMismatches)
             sb.Append($"\n  shape mismatch: {Prefix}{key} is {ckpt} in the checkpoint but {module} in the module");
+        foreach (var (key, ckpt, module) in DtypeMismatches)
+            sb.Append($"\n  dtype mismatch: {Prefix}{key} holds {ckpt} data in the checkpoint but the module's tensor is {module}");
         foreach (var key in Missing) sb.Append($"\n  missing: {Prefix}{key}");
         foreach (var key in Unexpected) sb.Append($"\n  unexpected: {Prefix}{key}");
         return sb.ToString();
@@ -64,7 +71,8 @@ public sealed class LoadReport
 /// Loads the tensors under a key prefix of a checkpoint into a module whose parameter and buffer names equal the
 /// checkpoint keys without that prefix. Keys and shapes are compared before any data is read, so a mismatch never
 /// leaves a module half-loaded, and a shape difference is always an error (<c>copy_</c> would broadcast silently).
-/// Values are converted to each parameter's dtype on copy.
+/// Floating-point values are converted to each parameter's dtype on copy (the model's dtype is the caller's choice);
+/// integer or boolean data for a floating-point tensor, or the reverse, is a mismatch.
 /// </summary>
 public static class StateDictLoader
 {
@@ -94,6 +102,7 @@ public static class StateDictLoader
         var missing = new List<string>();
         var allowedMissing = new List<string>();
         var mismatches = new List<(string, string, string)>();
+        var dtypeMismatches = new List<(string, string, string)>();
         foreach (var (key, target) in targets.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             if (!source.TryGetInfo(prefix + key, out var info))
@@ -103,6 +112,8 @@ public static class StateDictLoader
             }
             if (!info.Shape.SequenceEqual(target.shape))
                 mismatches.Add((key, info.ShapeText, TensorHelpers.Shape(target.shape)));
+            else if (torch.is_floating_point(info.DType) != torch.is_floating_point(target.dtype) || IsBool(info.DType) != IsBool(target.dtype))
+                dtypeMismatches.Add((key, info.DType.ToString(), target.dtype.ToString()));
             else
                 loaded.Add(key);
         }
@@ -118,9 +129,11 @@ public static class StateDictLoader
         return new LoadReport
         {
             Source = source.Location, Prefix = prefix, Loaded = loaded, Missing = missing, AllowedMissing = allowedMissing,
-            Unexpected = unexpected, Skipped = skipped, ShapeMismatches = mismatches,
+            Unexpected = unexpected, Skipped = skipped, ShapeMismatches = mismatches, DtypeMismatches = dtypeMismatches,
         };
     }
+
+    static bool IsBool(torch.ScalarType type) => type == torch.ScalarType.Bool;
 
     /// <summary>
     /// The first of <paramref name="candidates"/> under which <paramref name="probeKey"/> exists, e.g. to accept a CLIP

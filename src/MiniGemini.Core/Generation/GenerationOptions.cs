@@ -16,8 +16,17 @@ public sealed record GenerationOptions
     /// </summary>
     public int? MaxNewTokens { get; init; }
 
-    /// <summary>Softmax temperature; 0 (the default) decodes greedily and ignores <see cref="TopK"/>, <see cref="TopP"/> and <see cref="Seed"/>.</summary>
+    /// <summary>
+    /// Softmax temperature; 0 (the default) decodes greedily and ignores <see cref="TopK"/>, <see cref="TopP"/> and
+    /// <see cref="Seed"/>. A sampling temperature is at least <see cref="MinTemperature"/>.
+    /// </summary>
     public double Temperature { get; init; }
+
+    /// <summary>
+    /// The smallest sampling temperature: below it, logits divided by the temperature overflow to infinity (1e-320
+    /// would make every token equally likely), while sampling there is already greedy in effect; use 0 for greedy.
+    /// </summary>
+    public const double MinTemperature = 1e-3;
 
     /// <summary>Nucleus sampling: keep the smallest set of tokens whose probability reaches this mass; 1 disables.</summary>
     public double TopP { get; init; } = 1.0;
@@ -80,6 +89,9 @@ public sealed record GenerationOptions
             throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "MaxNewTokens must be at least 1.");
         if (!(Temperature >= 0) || double.IsInfinity(Temperature))
             throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "Temperature must be a finite number ≥ 0 (0 = greedy).");
+        if (Temperature > 0 && Temperature < MinTemperature)
+            throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature,
+                $"Temperature must be 0 (greedy) or at least {MinTemperature} (below, the scaled logits overflow).");
         if (!(TopP > 0 && TopP <= 1))
             throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "TopP must be in (0, 1].");
         if (TopK < 0)

@@ -142,6 +142,25 @@ public sealed class SafetensorsFileTests : IDisposable
     }
 
     [Fact]
+    public void Bytes_between_tensors_are_refused_as_a_hole()
+    {
+        var path = WriteRaw("hole.safetensors", """{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"v":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}""", 16);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Contains("bytes [8, 12) of the data section belong to no tensor (a hole before 'v')", e.Message);
+        Assert.Equal("v", e.TensorName);
+        Assert.Contains("hole.safetensors", e.Message);
+    }
+
+    [Fact]
+    public void Bytes_after_the_last_tensor_are_refused()
+    {
+        var path = WriteRaw("trailing.safetensors", """{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", 16);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Contains("8 bytes after the last tensor belong to none", e.Message);
+        Assert.Contains("trailing.safetensors", e.Message);
+    }
+
+    [Fact]
     public void Offsets_beyond_the_data_are_refused()
     {
         var path = WriteRaw("beyond.safetensors", """{"w":{"dtype":"F32","shape":[4],"data_offsets":[1000,1016]}}""", 16);

@@ -98,6 +98,22 @@ public sealed class StateDictLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Integer_data_for_a_floating_point_weight_is_refused_naming_the_key()
+    {
+        using var scope = NewDisposeScope();
+        using var source = Saved("int.safetensors", new Dictionary<string, Tensor>
+        {
+            ["0.weight"] = randint(0, 5, [16, 3, 4, 4], ScalarType.Int32), ["0.bias"] = zeros(16), ["1.weight"] = ones(16), ["1.bias"] = zeros(16),
+        });
+        using var stem = new Stem();
+        var before = stem.state_dict()["0.bias"].clone();
+        var e = Assert.Throws<CheckpointMismatchException>(() => StateDictLoader.Load(stem, source));
+        Assert.Contains("dtype mismatch: 0.weight holds Int32 data in the checkpoint but the module's tensor is Float32", e.Message);
+        Assert.Equal("0.weight", e.TensorName);
+        Assert.True(stem.state_dict()["0.bias"].Equals(before), "nothing may be copied when the check fails");
+    }
+
+    [Fact]
     public void Values_are_converted_to_the_parameter_dtype()
     {
         using var scope = NewDisposeScope();

@@ -63,6 +63,10 @@ public sealed class SamplerTests
     {
         Assert.Equal("MaxNewTokens", Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { MaxNewTokens = 0 }.Validate()).ParamName);
         Assert.Equal("Temperature", Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { Temperature = -1 }.Validate()).ParamName);
+        var tiny = Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { Temperature = 1e-320 }.Validate());
+        Assert.Equal("Temperature", tiny.ParamName);
+        Assert.Contains("at least 0.001", tiny.Message);
+        new GenerationOptions { Temperature = GenerationOptions.MinTemperature }.Validate();
         Assert.Equal("TopP", Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { TopP = 0 }.Validate()).ParamName);
         Assert.Equal("TopK", Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { TopK = -1 }.Validate()).ParamName);
         Assert.Equal("RepetitionPenalty", Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { RepetitionPenalty = 0 }.Validate()).ParamName);

@@ -31,6 +31,20 @@ public sealed class MiniGeminiBuilderTests : IDisposable
         string.Join(",", model.Generate(MiniGeminiPrompt.Ask("Describe the picture.", ImageInput.FromFile(TinyModelFixture.ImagePath)), Greedy).TokenIds);
 
     [Fact]
+    public void A_missing_or_malformed_config_json_is_named_as_such()
+    {
+        var model = ModelCopy();
+        var config = Path.Combine(model, "config.json");
+        File.Delete(config);
+        var missing = Assert.Throws<ModelConfigException>(() => MiniGeminiBuilder.FromPretrained(model).Build());
+        Assert.Contains($"{config}: file not found", missing.Message);
+
+        File.WriteAllText(config, "{ \"mm_hidden_size\": 32, ");
+        var malformed = Assert.Throws<ModelConfigException>(() => MiniGeminiBuilder.FromPretrained(model).Build());
+        Assert.Contains(config, malformed.Message);
+    }
+
+    [Fact]
     public void A_missing_tower_names_every_place_looked()
     {
         var model = ModelCopy();
