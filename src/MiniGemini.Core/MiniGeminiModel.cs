@@ -398,6 +398,9 @@ public sealed class MiniGeminiModel : IDisposable
     internal ImageFeatures EncodeImages(Tensor hr, bool keepIntermediates = false) =>
         _vision.Encode(hr, TorchDevice, _llm.DType, keepIntermediates);
 
+    /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens before the projector, <c>[B, N, D]</c>.</summary>
+    internal Tensor EncodeUnprojected(Tensor hr) => _vision.EncodeUnprojected(hr, TorchDevice, _llm.DType);
+
     /// <summary>
     /// Embeds text ids and puts image tokens where −200 stands (one image per placeholder, in order) → <c>[L, H]</c>,
     /// raw (Gemma's √H scaling happens inside the LLM forward, for image tokens too).
@@ -440,7 +443,7 @@ public sealed class MiniGeminiModel : IDisposable
         {
             long n = rows[b].shape[0];
             embeds[b].narrow(0, length - n, n).copy_(rows[b]);
-            mask[b].narrow(0, length - n, n).fill_(1);
+            mask[b].narrow(0, length - n, n).fill_(Scalars.One);
         }
         return (embeds, mask);
     }

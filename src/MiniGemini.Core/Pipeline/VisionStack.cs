@@ -62,14 +62,7 @@ internal sealed class VisionStack : IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = inference_mode(!Clip.training);
-        // MGM derives the LR views from the normalized float HR tensor before casting to the model dtype.
-        var hrFloat = hr.to(ScalarType.Float32, device);
-        var lr = ImageProcessor.LowResolutionViews(hrFloat, Preprocess.LrSize, Preprocess.Grid, Preprocess.HasGlobalView); // [B·V, 3, s, s]
-        var lrFeatures = Clip.SelectFeatures(lr.to(dtype), Config.VisionSelectLayer, Config.VisionSelectFeature); // [B·V, N, D]
-        var fused = ConvNeXt?.ForwardFused(hrFloat.to(dtype));                                                        // [B, Da, S/4, S/4]
-        var mined = fused is null || Mining is null
-            ? lrFeatures                                                                                             // [B, N, D]
-            : Mining.Encode(lrFeatures, fused, Preprocess.Grid, Preprocess.HasGlobalView);                           // [B, V·N, D]
+        var (lrFeatures, fused, mined) = Unprojected(hr, device, dtype);
         var tokens = Projector.call(mined);                                                                          // [B, V·N, H]
         return new ImageFeatures
         {
@@ -78,6 +71,27 @@ internal sealed class VisionStack : IDisposable
             Mined = keepIntermediates ? mined.MoveToOuterDisposeScope() : null,
             Tokens = tokens.MoveToOuterDisposeScope(),
         };
+    }
+
+    /// <summary>The image tokens before the projector (LR + mined, or the LR features alone), <c>[B, V·N, D]</c>.</summary>
+    public Tensor EncodeUnprojected(Tensor hr, Device device, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = inference_mode(!Clip.training);
+        return Unprojected(hr, device, dtype).Mined.MoveToOuterDisposeScope();
+    }
+
+    (Tensor LrFeatures, Tensor? Fused, Tensor Mined) Unprojected(Tensor hr, Device device, ScalarType dtype)
+    {
+        // MGM derives the LR views from the normalized float HR tensor before casting to the model dtype.
+        var hrFloat = hr.to(ScalarType.Float32, device);
+        var lr = ImageProcessor.LowResolutionViews(hrFloat, Preprocess.LrSize, Preprocess.Grid, Preprocess.HasGlobalView); // [B·V, 3, s, s]
+        var lrFeatures = Clip.SelectFeatures(lr.to(dtype), Config.VisionSelectLayer, Config.VisionSelectFeature); // [B·V, N, D]
+        var fused = ConvNeXt?.ForwardFused(hrFloat.to(dtype));                                                        // [B, Da, S/4, S/4]
+        var mined = fused is null || Mining is null
+            ? lrFeatures                                                                                             // [B, N, D]
+            : Mining.Encode(lrFeatures, fused, Preprocess.Grid, Preprocess.HasGlobalView);                           // [B, V·N, D]
+        return (lrFeatures, fused, mined);
     }
 
     public void To(Device device, ScalarType dtype)

@@ -26,12 +26,15 @@ public sealed class MiniGeminiTrainer : IDisposable
     const string CheckpointFolder = "checkpoint";
     const string OptimizerFile = "optimizer.bin";
     const string StateFile = "trainer_state.json";
+    const string TokenHeadFile = "token_head.bin";
 
     readonly MiniGeminiModel _model;
     readonly TrainingOptions _options;
     readonly List<(string Key, Parameter Parameter)> _trainable;
     readonly OptimizerHelper _optimizer;
     readonly List<(double Scale, AdamW.ParamGroup Group)> _groups;
+    // TokenLabels objective only: logits of every attribute's classes per image token; not part of the saved model.
+    readonly Linear? _tokenHead;
 
     /// <summary>Prepares <paramref name="model"/> for training: freezes what the stage does not train and builds AdamW.</summary>
     /// <exception cref="MiniGeminiTrainingException">The stage leaves no parameter of this model trainable.</exception>
@@ -47,8 +50,16 @@ public sealed class MiniGeminiTrainer : IDisposable
         if (_trainable.Count == 0)
             throw new MiniGeminiTrainingException(
                 $"Stage '{options.Stage.Name}' trains nothing in this model: no parameter key starts with {string.Join(", ", options.Stage.TrainablePrefixes)}.");
+        var optimized = _trainable.ToList();
+        if (options.Stage.Objective == TrainingObjective.TokenLabels)
+        {
+            random.manual_seed(options.Seed);
+            _tokenHead = nn.Linear(model.Config.MmHiddenSize, options.TokenLabelClasses!.Sum());
+            _tokenHead.to(model.TorchDevice, model.Llm.DType);
+            optimized.AddRange(_tokenHead.named_parameters().Select(x => ("token_head." + x.name, x.parameter)));
+        }
         // Decoupled weight decay on matrices only; norms, biases and other vectors are not decayed. Towers may learn slower.
-        _groups = _trainable.GroupBy(x => (Decay: x.Parameter.dim() >= 2, Tower: TrainingStage.IsTower(x.Key)))
+        _groups = optimized.GroupBy(x => (Decay: x.Parameter.dim() >= 2, Tower: TrainingStage.IsTower(x.Key)))
             .Select(g => (Scale: g.Key.Tower ? options.TowerLearningRateScale : 1.0,
                 Group: new AdamW.ParamGroup(g.Select(x => x.Parameter).ToList(),
                     new AdamW.Options { LearningRate = options.LearningRate, weight_decay = g.Key.Decay ? options.WeightDecay : 0 })))
@@ -95,11 +106,12 @@ public sealed class MiniGeminiTrainer : IDisposable
                     long first = (long)step * perStep + (long)micro * _options.BatchSize;
                     var batch = Enumerable.Range(0, _options.BatchSize).Select(i => sampleAt(first + i)).ToList();
                     using var scope = NewDisposeScope();
-                    var microLoss = Loss(batch) / _options.GradientAccumulation;
+                    using var share = (1.0 / _options.GradientAccumulation).ToScalar();
+                    var microLoss = Loss(batch).mul(share);
                     microLoss.backward();
                     loss += microLoss.ToDouble();
                 }
-                if (_options.GradientClip > 0) nn.utils.clip_grad_norm_(_trainable.Select(x => x.Parameter), _options.GradientClip);
+                if (_options.GradientClip > 0) nn.utils.clip_grad_norm_(_groups.SelectMany(g => g.Group.Parameters), _options.GradientClip);
                 _optimizer.step();
                 _optimizer.zero_grad();
                 _model.Vision.Mining?.RefoldWeights();
@@ -127,6 +139,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     /// </summary>
     internal Tensor Loss(IReadOnlyList<TrainingSample> batch)
     {
+        if (_tokenHead is not null) return TokenLabelLoss(batch);
         var rows = batch.Select(s => LabelledConversation.Create(s, _model.Tokenizer, _model.Template)).ToList();
         int perImage = _model.ImageTokensPerImage, context = _model.ContextLength;
         for (int i = 0; i < rows.Count; i++)
@@ -135,16 +148,103 @@ public sealed class MiniGeminiTrainer : IDisposable
         var withImages = batch.Where(s => s.Image is not null).ToList();
         if (withImages.Count == 0) return Loss(_model, rows, null, string.Join(", ", batch.Select(s => s.Name)));
         using var scope = NewDisposeScope();
-        Tensor hr;
+        var hr = Preprocess(withImages);
+        return Loss(_model, rows, hr, string.Join(", ", batch.Select(s => s.Name))).MoveToOuterDisposeScope();
+    }
+
+    Tensor Preprocess(IReadOnlyList<TrainingSample> samples)
+    {
         try
         {
-            hr = _model.PreprocessImages(withImages.Select(s => s.Image!).ToList());
+            return _model.PreprocessImages(samples.Select(s => s.Image!).ToList()); // [I, 3, S, S]
         }
         catch (InvalidImageException e)
         {
-            throw new TrainingDataException(string.Join(", ", withImages.Select(s => s.Name)), $"an image does not decode: {e.Message}", e);
+            throw new TrainingDataException(string.Join(", ", samples.Select(s => s.Name)), $"an image does not decode: {e.Message}", e);
         }
-        return Loss(_model, rows, hr, string.Join(", ", batch.Select(s => s.Name))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The token-label loss of a batch: cross-entropy of the head's logits against each labelled attribute of each
+    /// image token, averaged over the labels present (<see cref="LabelledConversation.IgnoreIndex"/> ones do not count).
+    /// </summary>
+    Tensor TokenLabelLoss(IReadOnlyList<TrainingSample> batch)
+    {
+        using var scope = NewDisposeScope();
+        var (logits, target) = TokenLabelLogits(batch);                                        // [B, N, ΣC], [B, N, A]
+        var classes = _options.TokenLabelClasses!;
+        using var ignore = LabelledConversation.IgnoreIndex.ToScalar();
+        long counted = target.ne(ignore).sum().item<long>();
+        if (counted == 0) throw new TrainingDataException(string.Join(", ", batch.Select(s => s.Name)), "the batch has no token labels to learn.");
+        var total = zeros([], logits.dtype, logits.device);
+        for (int a = 0, offset = 0; a < classes.Count; offset += classes[a], a++)
+            total = total.Plus(nn.functional.cross_entropy(logits.narrow(-1, offset, classes[a]).reshape(-1, classes[a]), // [B·N, C]
+                target.select(-1, a).reshape(-1), ignore_index: LabelledConversation.IgnoreIndex, reduction: nn.Reduction.Sum));
+        using var perLabel = (1.0 / counted).ToScalar();
+        return total.mul(perLabel).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The head's logits <c>[B, N, ΣC]</c> on a batch's image tokens and the checked labels <c>[B, N, A]</c>.</summary>
+    (Tensor Logits, Tensor Target) TokenLabelLogits(IReadOnlyList<TrainingSample> batch)
+    {
+        var classes = _options.TokenLabelClasses!;
+        int perImage = _model.ImageTokensPerImage;
+        var labels = new long[batch.Count * perImage * classes.Count];
+        int k = 0;
+        foreach (var sample in batch)
+        {
+            if (sample.Image is null || sample.TokenLabels is null)
+                throw new TrainingDataException(sample.Name, $"stage '{_options.Stage.Name}' learns token labels, but the sample has {(sample.Image is null ? "no image" : "no token labels")}.");
+            if (sample.TokenLabels.Count != perImage)
+                throw new TrainingDataException(sample.Name, $"it labels {sample.TokenLabels.Count} image tokens but the model makes {perImage} per image.");
+            for (int t = 0; t < perImage; t++)
+            {
+                var row = sample.TokenLabels[t] ?? throw new TrainingDataException(sample.Name, $"image token {t} has no labels.");
+                if (row.Count != classes.Count)
+                    throw new TrainingDataException(sample.Name, $"image token {t} has {row.Count} labels but there are {classes.Count} attributes.");
+                for (int a = 0; a < classes.Count; a++)
+                {
+                    int label = row[a];
+                    if (label != LabelledConversation.IgnoreIndex && (label < 0 || label >= classes[a]))
+                        throw new TrainingDataException(sample.Name, $"image token {t}, attribute {a}: label {label} is outside [0, {classes[a]}).");
+                    labels[k++] = label;
+                }
+            }
+        }
+        var hr = Preprocess(batch);
+        var tokens = _model.EncodeUnprojected(hr);                                               // [B, N, D]
+        var logits = _tokenHead!.call(tokens);                                                   // [B, N, ΣC]
+        return (logits, tensor(labels, device: logits.device).view(batch.Count, perImage, classes.Count));
+    }
+
+    /// <summary>
+    /// For a <see cref="TrainingObjective.TokenLabels"/> stage: per attribute, the share of the labelled tokens of
+    /// <paramref name="samples"/> (e.g. samples the training never saw) whose class the head's arg-max gets right.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The stage does not learn token labels.</exception>
+    public IReadOnlyList<double> TokenLabelAccuracy(IReadOnlyList<TrainingSample> samples, int batchSize = 16)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        if (_tokenHead is null) throw new InvalidOperationException($"Stage '{_options.Stage.Name}' learns answers, not token labels.");
+        var classes = _options.TokenLabelClasses!;
+        var (right, labelled) = (new long[classes.Count], new long[classes.Count]);
+        SetTraining(false);
+        using var mode = inference_mode();
+        using var ignore = LabelledConversation.IgnoreIndex.ToScalar();
+        foreach (var chunk in samples.Chunk(batchSize))
+        {
+            using var scope = NewDisposeScope();
+            var (logits, target) = TokenLabelLogits(chunk);
+            for (int a = 0, offset = 0; a < classes.Count; offset += classes[a], a++)
+            {
+                var truth = target.select(-1, a);                                                  // [B, N]
+                var known = truth.ne(ignore);
+                right[a] += logits.narrow(-1, offset, classes[a]).argmax(-1).eq(truth).logical_and(known).sum().item<long>();
+                labelled[a] += known.sum().item<long>();
+            }
+        }
+        return right.Zip(labelled, (r, n) => n == 0 ? double.NaN : (double)r / n).ToList();
     }
 
     /// <summary>The loss of labelled rows whose image slots take, in order, the images of <paramref name="hr"/> <c>[I, 3, S, S]</c>.</summary>
@@ -252,6 +352,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
         Save(temporary);
         _optimizer.save_state_dict(Path.Combine(temporary, OptimizerFile));
+        _tokenHead?.save(Path.Combine(temporary, TokenHeadFile));
         WriteLosses(Path.Combine(temporary, StateFile), losses);
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         Directory.Move(temporary, folder);
@@ -277,6 +378,7 @@ public sealed class MiniGeminiTrainer : IDisposable
                 }
             _model.Vision.Mining?.RefoldWeights();
             _optimizer.load_state_dict(Path.Combine(checkpoint, OptimizerFile));
+            _tokenHead?.load(Path.Combine(checkpoint, TokenHeadFile));
             return losses;
         }
         if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
@@ -307,5 +409,9 @@ public sealed class MiniGeminiTrainer : IDisposable
     }
 
     /// <summary>Releases the optimizer state; the model stays usable (in eval mode).</summary>
-    public void Dispose() => _optimizer.Dispose();
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _tokenHead?.Dispose();
+    }
 }

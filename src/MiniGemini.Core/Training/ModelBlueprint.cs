@@ -93,24 +93,36 @@ public sealed record ModelBlueprint
 
     /// <summary>
     /// GPT-2/timm-style initialisation: matrices N(0, 0.02²) (residual outputs scaled by 1/√(2·layers)), norms 1,
-    /// biases 0; the CLIP position embedding N(0, 1).
+    /// biases 0; the CLIP position embedding N(0, 1); patch info mining's projections as PyTorch initialises an
+    /// <c>nn.Linear</c>, U(−1/√fan_in, 1/√fan_in), which is where MGM's stage 1 starts them.
     /// </summary>
     /// <remarks>
     /// A CLIP patch embedding of this fan-in (3·P² inputs) gives tokens of size ≈ 0.02·√(3·P²) ≫ 0.02, so a position
     /// embedding at 0.02 would leave the tokens of a picture nearly unaware of where they are, and every question that
-    /// names a position would first have to learn it.
+    /// names a position would first have to learn it. Mining's query and key at 0.02 would give attention scores of
+    /// spread ≈ 0.07 over a region of thousands of HR features: a uniform average in which a digit a few features wide
+    /// is lost, and from which the gradient that sharpens the attention is small.
     /// </remarks>
     void Initialise(string key, Tensor p, Generator generator)
     {
         if (key.EndsWith("position_embedding.weight", StringComparison.Ordinal)) p.normal_(0, 1.0, generator);
+        else if (key.StartsWith(TrainingStage.MiningPrefix, StringComparison.Ordinal) && p.dim() == 2)
+        {
+            double bound = 1 / Math.Sqrt(p.shape[1]);
+            p.uniform_(-bound, bound, generator);
+        }
         else if (p.dim() >= 2 || key.EndsWith("class_embedding", StringComparison.Ordinal))
         {
             bool residualOutput = key.EndsWith("o_proj.weight", StringComparison.Ordinal) || key.EndsWith("down_proj.weight", StringComparison.Ordinal);
             p.normal_(0, residualOutput ? 0.02 / Math.Sqrt(2.0 * Layers) : 0.02, generator);
         }
         else if (key.EndsWith("bias", StringComparison.Ordinal)) p.zero_();
-        else if (key.EndsWith("gamma", StringComparison.Ordinal)) p.fill_(0.1); // ConvNeXt layer scale
-        else p.fill_(1.0);                                                      // LayerNorm / RMSNorm weights
+        else if (key.EndsWith("gamma", StringComparison.Ordinal))
+        {
+            using var layerScale = 0.1.ToScalar();
+            p.fill_(layerScale);                                                // ConvNeXt layer scale
+        }
+        else p.fill_(Scalars.OneDouble);                                        // LayerNorm / RMSNorm weights
     }
 
     void Check()

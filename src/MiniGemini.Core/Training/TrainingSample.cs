@@ -11,7 +11,13 @@ namespace MiniGemini.Training;
 /// <param name="Exchanges">User messages and the answers to learn, in order.</param>
 /// <param name="GenerateImage">Whether the last user message is an image-generation request (MGM's <c>&lt;GEN&gt;</c> suffix).</param>
 /// <param name="Name">A name for error messages (e.g. the index of the sample in its stream).</param>
-public sealed record TrainingSample(ImageInput? Image, IReadOnlyList<ChatExchange> Exchanges, bool GenerateImage = false, string Name = "sample");
+/// <param name="TokenLabels">
+/// For <see cref="TrainingObjective.TokenLabels"/>: per image token (in the model's token order), one class index per
+/// attribute of <see cref="TrainingOptions.TokenLabelClasses"/>, or <see cref="LabelledConversation.IgnoreIndex"/> where
+/// the attribute does not apply. Conversations are then not needed.
+/// </param>
+public sealed record TrainingSample(ImageInput? Image, IReadOnlyList<ChatExchange> Exchanges, bool GenerateImage = false, string Name = "sample",
+    IReadOnlyList<IReadOnlyList<int>>? TokenLabels = null);
 
 /// <summary>A training sample that cannot be learned from; the message names the sample and what is wrong.</summary>
 public sealed class TrainingDataException : MiniGeminiTrainingException

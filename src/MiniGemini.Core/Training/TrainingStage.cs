@@ -1,5 +1,17 @@
 namespace MiniGemini.Training;
 
+/// <summary>What a stage learns from.</summary>
+public enum TrainingObjective
+{
+    /// <summary>MGM's loss: next-token cross-entropy on the answers of each conversation.</summary>
+    Answers,
+    /// <summary>
+    /// Cross-entropy of a linear head on each image token before the projector, against the attribute labels that
+    /// <see cref="TrainingSample.TokenLabels"/> gives per token: pretraining for towers that come without weights.
+    /// </summary>
+    TokenLabels,
+}
+
 /// <summary>
 /// Which parameters learn, by their key prefix in the MGM checkpoint (the names config.json and safetensors use).
 /// The paper's two stages are presets: <see cref="Pretrain"/> (stage 1: patch info mining and the projector learn,
@@ -24,6 +36,9 @@ public sealed record TrainingStage
     /// <summary>Key prefixes of the parameters that learn; every other parameter is frozen.</summary>
     public required IReadOnlyList<string> TrainablePrefixes { get; init; }
 
+    /// <summary>The loss the stage minimises (default: <see cref="TrainingObjective.Answers"/>).</summary>
+    public TrainingObjective Objective { get; init; } = TrainingObjective.Answers;
+
     /// <summary>Stage 1 of the paper: mining and projector learn; towers and LLM are frozen.</summary>
     public static TrainingStage Pretrain { get; } = new() { Name = "pretrain", TrainablePrefixes = [MiningPrefix, ProjectorPrefix] };
 
@@ -36,6 +51,16 @@ public sealed record TrainingStage
     /// image-independent features that the LLM uses as extra prompt tokens).
     /// </summary>
     public static TrainingStage LanguageModel { get; } = new() { Name = "language", TrainablePrefixes = LanguageModelPrefixes };
+
+    /// <summary>
+    /// Before the paper's stages, for towers without pretrained weights: the towers and mining learn to put each
+    /// image token's labelled attributes into it (<see cref="TrainingObjective.TokenLabels"/>), as MGM's encoders come
+    /// pretrained; projector and LLM are untouched.
+    /// </summary>
+    public static TrainingStage Vision { get; } = new()
+    {
+        Name = "vision", TrainablePrefixes = [VisionTowerPrefix, AuxVisionTowerPrefix, MiningPrefix], Objective = TrainingObjective.TokenLabels,
+    };
 
     /// <summary>Everything learns: towers, mining, projector, LLM (a model trained from scratch).</summary>
     public static TrainingStage Full { get; } = new()
@@ -53,7 +78,7 @@ public sealed record TrainingStage
             .Distinct().ToList(),
     };
 
-    /// <summary>The preset called <paramref name="name"/>: pretrain (alias stage1), finetune (stage2) or full.</summary>
+    /// <summary>The preset called <paramref name="name"/>: vision, pretrain (alias stage1), finetune (stage2), language or full.</summary>
     /// <exception cref="ArgumentException">Unknown name.</exception>
     public static TrainingStage Get(string name) => name.Trim().ToLowerInvariant() switch
     {
@@ -61,7 +86,8 @@ public sealed record TrainingStage
         "finetune" or "stage2" => Finetune,
         "full" => Full,
         "language" => LanguageModel,
-        _ => throw new ArgumentException($"Unknown training stage '{name}': use pretrain (stage1), finetune (stage2), language or full.", nameof(name)),
+        "vision" => Vision,
+        _ => throw new ArgumentException($"Unknown training stage '{name}': use vision, pretrain (stage1), finetune (stage2), language or full.", nameof(name)),
     };
 
     /// <summary>Whether the parameter stored under <paramref name="key"/> learns in this stage.</summary>

@@ -50,6 +50,27 @@ public sealed class DetailShapesTraining
     }
 
     /// <summary>
+    /// The attributes <see cref="VisionSample"/> labels per cell: present (2 classes), shape (4), colour (6), digit (10).
+    /// </summary>
+    public static IReadOnlyList<int> TokenLabelClasses { get; } = [2, ShapeKinds.All.Count, ShapeColor.All.Count, 10];
+
+    /// <summary>
+    /// Sample <paramref name="index"/> of the stream for <see cref="TrainingStage.Vision"/>: a fresh scene whose four
+    /// image tokens (one per cell, in reading order, as a 2×2 CLIP grid makes them) are labelled with what their cell
+    /// holds (<see cref="TokenLabelClasses"/>; shape, colour and digit are not labelled for an empty cell).
+    /// </summary>
+    public TrainingSample VisionSample(long index)
+    {
+        var random = new Random(Mix(~Seed, index));
+        var name = $"detail-shapes vision seed {Seed} sample {index}";
+        var scene = new SceneSampler(random).Next();
+        var labels = Cell.All.Select(cell => scene.At(cell) is { } o
+            ? new[] { 1, (int)o.Shape, ShapeColor.All.ToList().IndexOf(o.Color), o.Digit }
+            : new[] { 0, LabelledConversation.IgnoreIndex, LabelledConversation.IgnoreIndex, LabelledConversation.IgnoreIndex }).ToList();
+        return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), [], Name: name, TokenLabels: labels);
+    }
+
+    /// <summary>
     /// Texts that hold every word the task and the template use (system prompt, roles, questions, answers, draw
     /// requests): the corpus of a word-level tokenizer for the task.
     /// </summary>
