@@ -8,22 +8,11 @@ namespace MiniGemini.Tests.Training;
 /// <summary>Short runs of a tiny Detail Shapes model: the loss falls, runs resume exactly, bad input is refused by name.</summary>
 public sealed class TrainingRunTests : IDisposable
 {
-    static readonly ModelBlueprint Tiny = new()
-    {
-        LrImageSize = 56, PatchSize = 28, VisionWidth = 32, VisionLayers = 1, VisionHeads = 2, HrImageSize = 224, AuxDims = [8, 16, 16, 16],
-        Hidden = 64, Layers = 2, Heads = 2, Intermediate = 128,
-    };
-
     readonly string _root = Path.Combine(Path.GetTempPath(), "mgm-train-" + Guid.NewGuid().ToString("N"));
 
-    string NewModel(ModelBlueprint? blueprint = null)
-    {
-        var folder = Path.Combine(_root, "initial-" + Guid.NewGuid().ToString("N")[..8]);
-        (blueprint ?? Tiny).Create(folder, DetailShapesTraining.TokenizerCorpus(ConversationTemplate.VicunaV1), seed: 3);
-        return folder;
-    }
+    string NewModel(ModelBlueprint? blueprint = null) => TinyTraining.NewModel(_root, blueprint);
 
-    static MiniGeminiModel Load(string folder) => MiniGeminiBuilder.FromPretrained(folder).WithTemplate("vicuna_v1").Build();
+    static MiniGeminiModel Load(string folder) => TinyTraining.Load(folder);
 
     static TrainingOptions Options(int steps) => new()
     {
@@ -57,7 +46,7 @@ public sealed class TrainingRunTests : IDisposable
         using (var trainer = new MiniGeminiTrainer(model, Options(8)))
         using (var cancel = new CancellationTokenSource())
         {
-            var progress = new Progress(p => { if (p.Step == 7) cancel.Cancel(); });
+            var progress = new TrainingReports(p => { if (p.Step == 7) cancel.Cancel(); });
             Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(data.Sample, output, progress, cancel.Token));
         }
         Assert.True(Directory.Exists(Path.Combine(output, "checkpoint")), "the checkpoint of step 5 is kept");
@@ -107,11 +96,6 @@ public sealed class TrainingRunTests : IDisposable
         Refused(new TrainingSample(image, chatty, Name: "too-long"), "context holds");
         Refused(new TrainingSample(ImageInput.FromBytes(new byte[] { 0x89, 0x50, 0x4E, 0x47, 1, 2, 3 }, "broken.png"),
             [new ChatExchange("How many shapes are there?", "1")], Name: "broken"), "does not decode");
-    }
-
-    sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 
     public void Dispose()

@@ -13,22 +13,11 @@ namespace MiniGemini.Tests.Training;
 /// </summary>
 public sealed class VisionStageTests : IDisposable
 {
-    static readonly ModelBlueprint Tiny = new()
-    {
-        LrImageSize = 56, PatchSize = 28, VisionWidth = 32, VisionLayers = 1, VisionHeads = 2, HrImageSize = 224, AuxDims = [8, 16, 16, 16],
-        Hidden = 64, Layers = 2, Heads = 2, Intermediate = 128,
-    };
-
     readonly string _root = Path.Combine(Path.GetTempPath(), "mgm-vision-" + Guid.NewGuid().ToString("N"));
 
-    string NewModel()
-    {
-        var folder = Path.Combine(_root, "initial-" + Guid.NewGuid().ToString("N")[..8]);
-        Tiny.Create(folder, DetailShapesTraining.TokenizerCorpus(ConversationTemplate.VicunaV1), seed: 3);
-        return folder;
-    }
+    string NewModel(ModelBlueprint? blueprint = null) => TinyTraining.NewModel(_root, blueprint);
 
-    static MiniGeminiModel Load(string folder) => MiniGeminiBuilder.FromPretrained(folder).WithTemplate("vicuna_v1").Build();
+    static MiniGeminiModel Load(string folder) => TinyTraining.Load(folder);
 
     static TrainingOptions Options(int steps) => new()
     {
@@ -78,7 +67,7 @@ public sealed class VisionStageTests : IDisposable
         using (var trainer = new MiniGeminiTrainer(model, Options(8)))
         using (var cancel = new CancellationTokenSource())
         {
-            var progress = new Progress(p => { if (p.Step == 7) cancel.Cancel(); });
+            var progress = new TrainingReports(p => { if (p.Step == 7) cancel.Cancel(); });
             Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(data.VisionSample, output, progress, cancel.Token));
         }
         using var resumedModel = Load(Path.Combine(output, "checkpoint"));
@@ -164,11 +153,6 @@ public sealed class VisionStageTests : IDisposable
         if (fill > 0.7) return ShapeKind.Circle;
         int widest = Array.IndexOf(rowWidths, rowWidths.Max()) - top;
         return widest > 0.8 * height ? ShapeKind.Triangle : ShapeKind.Diamond;
-    }
-
-    sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 
     public void Dispose()
