@@ -61,8 +61,7 @@ static class TrainCommand
     {
         var heldOut = new DetailShapesTraining(int.MaxValue - seed);
         var accuracy = trainer.TokenLabelAccuracy(Enumerable.Range(0, 256).Select(i => heldOut.VisionSample(i)).ToList());
-        string[] names = ["present", "shape", "colour", "digit"];
-        settings.Note("Held-out cells: " + string.Join(", ", names.Zip(accuracy, (n, a) => $"{n} {a:P1}")) + ".");
+        settings.Note("Held-out cells: " + string.Join(", ", DetailShapesTraining.TokenLabelNames.Zip(accuracy, (n, a) => $"{n} {a:P1}")) + ".");
     }
 
     static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, TrainingOptions options, CancellationToken token)

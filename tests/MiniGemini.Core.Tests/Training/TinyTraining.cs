@@ -1,6 +1,7 @@
 using MiniGemini.Text;
 using MiniGemini.Training;
 using MiniGemini.Training.DetailShapes;
+using Xunit;
 
 namespace MiniGemini.Tests.Training;
 
@@ -22,6 +23,40 @@ static class TinyTraining
     }
 
     public static MiniGeminiModel Load(string folder) => MiniGeminiBuilder.FromPretrained(folder).WithTemplate("vicuna_v1").Build();
+
+    /// <summary>
+    /// Trains <paramref name="initial"/> for <see cref="TrainingOptions.Steps"/> (8, checkpoints every 5) once straight
+    /// and once cancelled at step 7 then resumed in the same output folder; asserts equal losses (1e-4) and returns
+    /// the resumed model and its output folder.
+    /// </summary>
+    public static (MiniGeminiModel Resumed, string Output) AssertResumesAsUninterrupted(string root, string initial, TrainingOptions options,
+        Func<long, TrainingSample> sampleAt)
+    {
+        IReadOnlyList<double> straight;
+        using (var model = Load(initial))
+        using (var trainer = new MiniGeminiTrainer(model, options))
+            straight = trainer.Train(sampleAt, Path.Combine(root, "straight"));
+
+        var output = Path.Combine(root, "interrupted");
+        using (var model = Load(initial))
+        using (var trainer = new MiniGeminiTrainer(model, options))
+        using (var cancel = new CancellationTokenSource())
+        {
+            var progress = new TrainingReports(p => { if (p.Step == 7) cancel.Cancel(); });
+            Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(sampleAt, output, progress, cancel.Token));
+        }
+        Assert.True(Directory.Exists(Path.Combine(output, "checkpoint")), "the checkpoint of step 5 is kept");
+
+        var resumedModel = Load(Path.Combine(output, "checkpoint"));
+        IReadOnlyList<double> resumed;
+        using (var trainer = new MiniGeminiTrainer(resumedModel, options))
+            resumed = trainer.Train(sampleAt, output);
+
+        Assert.Equal(straight.Count, resumed.Count);
+        for (int i = 0; i < straight.Count; i++)
+            Assert.True(Math.Abs(straight[i] - resumed[i]) <= 1e-4 * Math.Max(1, straight[i]), $"step {i + 1}: {straight[i]} uninterrupted, {resumed[i]} resumed");
+        return (resumedModel, output);
+    }
 }
 
 /// <summary>An <see cref="IProgress{T}"/> that reports synchronously, on the training thread.</summary>

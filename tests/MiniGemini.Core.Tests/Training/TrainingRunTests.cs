@@ -34,31 +34,8 @@ public sealed class TrainingRunTests : IDisposable
     [Fact]
     public void A_cancelled_run_resumes_from_its_checkpoint_and_ends_where_an_uninterrupted_one_does()
     {
-        var initial = NewModel();
-        var data = new DetailShapesTraining(seed: 9);
-        IReadOnlyList<double> straight;
-        using (var model = Load(initial))
-        using (var trainer = new MiniGeminiTrainer(model, Options(8)))
-            straight = trainer.Train(data.Sample, Path.Combine(_root, "straight"));
-
-        var output = Path.Combine(_root, "interrupted");
-        using (var model = Load(initial))
-        using (var trainer = new MiniGeminiTrainer(model, Options(8)))
-        using (var cancel = new CancellationTokenSource())
-        {
-            var progress = new TrainingReports(p => { if (p.Step == 7) cancel.Cancel(); });
-            Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(data.Sample, output, progress, cancel.Token));
-        }
-        Assert.True(Directory.Exists(Path.Combine(output, "checkpoint")), "the checkpoint of step 5 is kept");
-
-        using var resumedModel = Load(Path.Combine(output, "checkpoint"));
-        IReadOnlyList<double> resumed;
-        using (var trainer = new MiniGeminiTrainer(resumedModel, Options(8)))
-            resumed = trainer.Train(data.Sample, output);
-
-        Assert.Equal(straight.Count, resumed.Count);
-        for (int i = 0; i < straight.Count; i++)
-            Assert.True(Math.Abs(straight[i] - resumed[i]) <= 1e-4 * Math.Max(1, straight[i]), $"step {i + 1}: {straight[i]} uninterrupted, {resumed[i]} resumed");
+        var (resumed, output) = TinyTraining.AssertResumesAsUninterrupted(_root, NewModel(), Options(8), new DetailShapesTraining(seed: 9).Sample);
+        using var resumedModel = resumed;
         // What was saved loads unchanged: every tensor equals the trained one.
         using var saved = Load(output);
         var trainedTensors = CheckpointLayout.Parameters(resumedModel).ToDictionary(x => x.Key, x => x.Parameter);

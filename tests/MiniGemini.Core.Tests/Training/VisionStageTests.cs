@@ -55,29 +55,8 @@ public sealed class VisionStageTests : IDisposable
     [Fact]
     public void A_cancelled_vision_run_resumes_with_its_head_and_ends_where_an_uninterrupted_one_does()
     {
-        var initial = NewModel();
-        var data = new DetailShapesTraining(seed: 9);
-        IReadOnlyList<double> straight;
-        using (var model = Load(initial))
-        using (var trainer = new MiniGeminiTrainer(model, Options(8)))
-            straight = trainer.Train(data.VisionSample, Path.Combine(_root, "straight"));
-
-        var output = Path.Combine(_root, "interrupted");
-        using (var model = Load(initial))
-        using (var trainer = new MiniGeminiTrainer(model, Options(8)))
-        using (var cancel = new CancellationTokenSource())
-        {
-            var progress = new TrainingReports(p => { if (p.Step == 7) cancel.Cancel(); });
-            Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(data.VisionSample, output, progress, cancel.Token));
-        }
-        using var resumedModel = Load(Path.Combine(output, "checkpoint"));
-        IReadOnlyList<double> resumed;
-        using (var trainer = new MiniGeminiTrainer(resumedModel, Options(8)))
-            resumed = trainer.Train(data.VisionSample, output);
-
-        Assert.Equal(straight.Count, resumed.Count);
-        for (int i = 0; i < straight.Count; i++)
-            Assert.True(Math.Abs(straight[i] - resumed[i]) <= 1e-4 * Math.Max(1, straight[i]), $"step {i + 1}: {straight[i]} uninterrupted, {resumed[i]} resumed");
+        var (resumed, _) = TinyTraining.AssertResumesAsUninterrupted(_root, NewModel(), Options(8), new DetailShapesTraining(seed: 9).VisionSample);
+        resumed.Dispose();
     }
 
     [Fact]

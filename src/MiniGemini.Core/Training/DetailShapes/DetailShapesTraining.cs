@@ -54,6 +54,11 @@ public sealed class DetailShapesTraining
     /// </summary>
     public static IReadOnlyList<int> TokenLabelClasses { get; } = [2, ShapeKinds.All.Count, ShapeColor.All.Count, 10];
 
+    /// <summary>The names of the attributes of <see cref="TokenLabelClasses"/>, in the same order.</summary>
+    public static IReadOnlyList<string> TokenLabelNames { get; } = ["present", "shape", "colour", "digit"];
+
+    static readonly List<ShapeColor> Colors = [.. ShapeColor.All];
+
     /// <summary>
     /// Sample <paramref name="index"/> of the stream for <see cref="TrainingStage.Vision"/>: a fresh scene whose four
     /// image tokens (one per cell, in reading order, as a 2×2 CLIP grid makes them) are labelled with what their cell
@@ -65,7 +70,7 @@ public sealed class DetailShapesTraining
         var name = $"detail-shapes vision seed {Seed} sample {index}";
         var scene = new SceneSampler(random).Next();
         var labels = Cell.All.Select(cell => scene.At(cell) is { } o
-            ? new[] { 1, (int)o.Shape, ShapeColor.All.ToList().IndexOf(o.Color), o.Digit }
+            ? new[] { 1, (int)o.Shape, Colors.IndexOf(o.Color), o.Digit }
             : new[] { 0, LabelledConversation.IgnoreIndex, LabelledConversation.IgnoreIndex, LabelledConversation.IgnoreIndex }).ToList();
         return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), [], Name: name, TokenLabels: labels);
     }
