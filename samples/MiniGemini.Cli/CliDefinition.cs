@@ -18,7 +18,7 @@ sealed partial class CliDefinition
     public Option<string> Device { get; } = new("--device")
     {
         HelpName = "DEVICE",
-        Description = "cpu, cuda or cuda:N (CUDA needs a build with -p:TorchBackend=cuda).",
+        Description = "cpu, cuda, cuda:N, or auto (CUDA when available, else cpu; CUDA needs a build with -p:TorchBackend=cuda).",
         DefaultValueFactory = _ => "cpu",
     };
 

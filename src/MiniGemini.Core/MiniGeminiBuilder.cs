@@ -87,7 +87,10 @@ public sealed class MiniGeminiBuilder
     /// <summary>Renders prompts with this template (vicuna_v1, gemma, mistral_instruct, chatml_direct, llama_3).</summary>
     public MiniGeminiBuilder WithTemplate(string name) => Set(o => o.Template = name);
 
-    /// <summary>Runs on <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+    /// <summary>
+    /// Runs on <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c>, or <c>auto</c>: the first CUDA device when the application ships a
+    /// CUDA backend and a GPU is there, otherwise the CPU.
+    /// </summary>
     public MiniGeminiBuilder OnDevice(string device) => Set(o => o.Device = device);
 
     /// <summary>Sets the weight and activation precision.</summary>
@@ -140,6 +143,7 @@ public sealed class MiniGeminiBuilder
     {
         var text = device.Trim().ToLowerInvariant();
         if (text == "cpu") return CPU;
+        if (text == "auto") return TryInitializeDeviceType(DeviceType.CUDA) && cuda.is_available() ? new Device(DeviceType.CUDA, 0) : CPU;
         if (text == "cuda" || text.StartsWith("cuda:", StringComparison.Ordinal))
         {
             int index = 0;
@@ -153,7 +157,7 @@ public sealed class MiniGeminiBuilder
                 throw new MiniGeminiConfigurationException($"Device '{device}': there are {cuda.device_count()} CUDA device(s).");
             return new Device(DeviceType.CUDA, index);
         }
-        throw new MiniGeminiConfigurationException($"Device '{device}' is not supported: use cpu, cuda or cuda:N.");
+        throw new MiniGeminiConfigurationException($"Device '{device}' is not supported: use cpu, cuda, cuda:N or auto.");
     }
 
     /// <summary>One build: the steps in order, with progress and the cleanup of what was loaded if a later step fails.</summary>

@@ -62,7 +62,7 @@ public sealed class MiniGeminiOptions
     /// </summary>
     public IList<string> TowerSearchRoots { get; private set; } = new List<string>();
 
-    /// <summary>Torch device: <c>cpu</c>, <c>cuda</c>, <c>cuda:1</c>.</summary>
+    /// <summary>Torch device: <c>cpu</c>, <c>cuda</c>, <c>cuda:1</c>, or <c>auto</c> (CUDA when available, else the CPU).</summary>
     public string Device { get; set; } = "cpu";
 
     /// <summary>Precision of weights and activations.</summary>

@@ -155,6 +155,13 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     }
 
     [Fact]
+    public void Auto_device_takes_cuda_when_there_is_one_and_the_cpu_otherwise()
+    {
+        using var model = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).OnDevice("auto").Build();
+        Assert.Equal(TorchSharp.torch.cuda.is_available() ? "cuda:0" : "cpu", model.Device);
+    }
+
+    [Fact]
     public void Progress_is_reported_and_bf16_runs()
     {
         var stages = new List<LoadProgress>();
