@@ -155,6 +155,16 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     }
 
     [Fact]
+    public void Build_and_dispose_leave_no_native_tensors()
+    {
+        MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build().Dispose(); // warm-up (lazy statics)
+        var stats = TorchSharp.DisposeScopeManager.Statistics;
+        stats.Reset();
+        for (int i = 0; i < 3; i++) MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build().Dispose();
+        Assert.Equal(0, stats.ThreadTotalLiveCount);
+    }
+
+    [Fact]
     public void Auto_device_takes_cuda_when_there_is_one_and_the_cpu_otherwise()
     {
         using var model = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).OnDevice("auto").Build();

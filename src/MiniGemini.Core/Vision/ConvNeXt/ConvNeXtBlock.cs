@@ -18,7 +18,7 @@ internal sealed class ConvNeXtBlock : nn.Module<Tensor, Tensor>
 
     public ConvNeXtBlock(long channels, double eps) : base(nameof(ConvNeXtBlock))
     {
-        _convDw = nn.Conv2d(channels, channels, 7, padding: 3, groups: channels);
+        _convDw = Conv.Conv2d(channels, channels, 7, padding: 3, groups: channels);
         _norm = nn.LayerNorm(channels, eps);
         _mlp = new ConvNeXtMlp(channels);
         _gamma = new Parameter(full(channels, 1e-6));

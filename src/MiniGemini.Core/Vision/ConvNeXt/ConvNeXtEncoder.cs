@@ -25,7 +25,7 @@ internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<
             throw new ArgumentException($"ConvNeXt needs as many depths as dims (got {config.Depths.Count} and {config.Dims.Count}).", nameof(config));
         Config = config;
         // Patchify: 4×4 stride-4 conv, then LayerNorm over channels.
-        _stem = nn.Sequential(nn.Conv2d(config.InChannels, config.Dims[0], 4, stride: 4), new LayerNorm2d(config.Dims[0], config.NormEps));
+        _stem = nn.Sequential(Conv.Conv2d(config.InChannels, config.Dims[0], 4, stride: 4), new LayerNorm2d(config.Dims[0], config.NormEps));
         _stages = new ModuleList<ConvNeXtStage>(Enumerable.Range(0, config.Dims.Count)
             .Select(i => new ConvNeXtStage(config.Dims[Math.Max(i - 1, 0)], config.Dims[i], config.Depths[i], config.NormEps, downsample: i > 0))
             .ToArray());

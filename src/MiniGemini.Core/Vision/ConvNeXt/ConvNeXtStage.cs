@@ -18,7 +18,7 @@ internal sealed class ConvNeXtStage : nn.Module<Tensor, Tensor>
     public ConvNeXtStage(long inChannels, long outChannels, int depth, double eps, bool downsample) : base(nameof(ConvNeXtStage))
     {
         if (downsample)
-            _downsample = nn.Sequential(new LayerNorm2d(inChannels, eps), nn.Conv2d(inChannels, outChannels, 2, stride: 2));
+            _downsample = nn.Sequential(new LayerNorm2d(inChannels, eps), Conv.Conv2d(inChannels, outChannels, 2, stride: 2));
         _blocks = nn.Sequential(Enumerable.Range(0, depth).Select(_ => new ConvNeXtBlock(outChannels, eps)).ToArray<nn.Module<Tensor, Tensor>>());
         RegisterComponents();
     }
