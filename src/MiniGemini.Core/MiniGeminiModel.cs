@@ -209,6 +209,8 @@ public sealed class MiniGeminiModel : IDisposable
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         // All tensor work stays on one pool thread (dispose scopes and inference mode are thread-local); text crosses over.
+        // The producer, not the enumerator, releases the gate: a stream that is abandoned without being disposed
+        // frees the model when its generation ends. It is started without the token so that it always runs (and releases).
         var producer = Task.Run(() =>
         {
             try
@@ -218,8 +220,9 @@ public sealed class MiniGeminiModel : IDisposable
             finally
             {
                 channel.Writer.TryComplete();
+                _gate.Release();
             }
-        }, stop.Token);
+        }, CancellationToken.None);
         try
         {
             await foreach (var delta in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -231,7 +234,6 @@ public sealed class MiniGeminiModel : IDisposable
         {
             stop.Cancel();
             try { await producer.ConfigureAwait(false); } catch (Exception) { /* reported through the enumeration already, or cancelled by us */ }
-            _gate.Release();
         }
     }
 

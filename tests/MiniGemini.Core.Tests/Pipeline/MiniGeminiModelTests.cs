@@ -171,6 +171,19 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     }
 
     [Fact]
+    public async Task A_stream_abandoned_without_dispose_frees_the_model_when_its_generation_ends()
+    {
+        using var model = MiniGeminiBuilder.FromPretrained(TinyModelFixture.ModelFolder).Build();
+        var abandoned = model.GenerateStreamingAsync(MiniGeminiPrompt.Ask("Hi", Image), Greedy with { MaxNewTokens = 64 }).GetAsyncEnumerator();
+        Assert.True(await abandoned.MoveNextAsync());
+        // The enumerator is neither read further nor disposed; the next call must still get the model.
+        var next = Task.Run(() => model.Generate(MiniGeminiPrompt.Ask("Hi"), Greedy));
+        var first = await Task.WhenAny(next, Task.Delay(TimeSpan.FromSeconds(60)));
+        Assert.True(first == next, "The next call was still waiting a minute after the abandoned stream began.");
+        Assert.True((await next).CompletionTokens > 0);
+    }
+
+    [Fact]
     public async Task A_disposed_model_refuses_every_call_naming_itself()
     {
         var model = MiniGeminiBuilder.FromPretrained(TinyModelFixture.ModelFolder).Build();
