@@ -329,9 +329,11 @@ public sealed class MiniGeminiBuilder
             if (config.VisionSelectFeature != "patch")
                 throw new MiniGeminiConfigurationException(
                     $"mm_vision_select_feature '{config.VisionSelectFeature}' keeps the CLS token, which patch info mining cannot place on the patch grid; use 'patch'.");
-            if (config.ImageGrid < 1)
-                throw new MiniGeminiConfigurationException($"The image grid must be at least 1 (got {config.ImageGrid}).");
+            if (config.ImageGrid is < 1 or > MgmConfig.MaxImageGrid)
+                throw new MiniGeminiConfigurationException($"The image grid must be from 1 to {MgmConfig.MaxImageGrid} (got {config.ImageGrid}).");
             int size = config.ImageSizeAux ?? 0, patches = clip.Config.PatchesPerSide * config.ImageGrid;
+            if (size > MgmConfig.MaxImageSide)
+                throw new MiniGeminiConfigurationException($"High-resolution size {size} is larger than {MgmConfig.MaxImageSide}.");
             if (convNeXt is null) return;
             if (size <= 0 || size % 4 != 0 || size / 4 % patches != 0)
                 throw new MiniGeminiConfigurationException(

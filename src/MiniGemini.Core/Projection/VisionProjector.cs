@@ -67,7 +67,7 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
         if (type == "linear") return nn.Linear(inFeatures, outFeatures);
         if (type == "identity") return nn.Identity();
         var mlp = MlpGelu().Match(type);
-        if (mlp.Success && int.TryParse(mlp.Groups[1].Value, out int depth) && depth >= 1)
+        if (mlp.Success && int.TryParse(mlp.Groups[1].Value, out int depth) && depth is >= 1 and <= MaxMlpDepth)
         {
             var layers = new List<(string, nn.Module<Tensor, Tensor>)> { ("0", nn.Linear(inFeatures, outFeatures)) };
             for (int i = 1; i < depth; i++)
@@ -78,8 +78,11 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
             return nn.Sequential(layers);
         }
         throw new ModelConfigException(
-            $"Unknown mm_projector_type '{type}': expected 'linear', 'identity' or 'mlp{{N}}x_gelu' with N ≥ 1 (e.g. 'mlp2x_gelu').", key: "mm_projector_type");
+            $"Unknown mm_projector_type '{type}': expected 'linear', 'identity' or 'mlp{{N}}x_gelu' with 1 ≤ N ≤ {MaxMlpDepth} (e.g. 'mlp2x_gelu').", key: "mm_projector_type");
     }
+
+    /// <summary>The deepest <c>mlp{N}x_gelu</c> accepted (released models use 2), so that a typo cannot build a billion layers.</summary>
+    internal const int MaxMlpDepth = 32;
 
     [GeneratedRegex(@"^mlp(\d+)x_gelu$")]
     private static partial Regex MlpGelu();

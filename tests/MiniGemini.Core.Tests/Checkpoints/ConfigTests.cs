@@ -168,6 +168,19 @@ public sealed class ConfigTests
         Assert.Equal(128, hd.ImageSizeAux);
     }
 
+    [Theory]
+    [InlineData("image_size_aux", "262144")]
+    [InlineData("image_size_aux", "0")]
+    [InlineData("image_grid", "0")]
+    [InlineData("image_grid", "1000")]
+    public void Mgm_image_sizes_out_of_range_are_refused_naming_the_key(string key, string value)
+    {
+        var e = Assert.Throws<ModelConfigException>(() => MgmConfig.Parse("{\"model_type\":\"mgm\",\"mm_hidden_size\":8," + Base + $",\"{key}\":{value}}}", "cfg.json"));
+        Assert.Equal(key, e.TensorName);
+        Assert.Contains(value, e.Message);
+        Assert.Contains("cfg.json", e.Message);
+    }
+
     [Fact]
     public void Mgm_config_requires_mm_hidden_size()
     {

@@ -138,6 +138,16 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     }
 
     [Theory]
+    [InlineData(262144, 1)]
+    [InlineData(224, 1000)]
+    public void Overridden_image_sizes_and_grids_beyond_their_bounds_fail_at_build(int size, int grid)
+    {
+        var e = Assert.Throws<MiniGeminiConfigurationException>(() =>
+            MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithImageSize(size).WithImageGrid(grid, global: false).Build());
+        Assert.Contains(grid > 1 ? grid.ToString() : size.ToString(), e.Message);
+    }
+
+    [Theory]
     [InlineData("tpu", "not supported")]
     [InlineData("cuda:x", "not a number")]
     public void Bad_devices_fail_at_build(string device, string message)

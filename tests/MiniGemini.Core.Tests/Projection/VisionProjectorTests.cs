@@ -56,6 +56,8 @@ public sealed class VisionProjectorTests : IDisposable
 
     [Theory]
     [InlineData("mlp0x_gelu")]
+    [InlineData("mlp33x_gelu")]
+    [InlineData("mlp2000000000x_gelu")]
     [InlineData("mlpx_gelu")]
     [InlineData("MLP2X_GELU")]
     [InlineData("mlp2x_relu")]

@@ -42,6 +42,12 @@ public sealed record MgmConfig
     /// <summary>Parses MGM config.json text.</summary>
     public static MgmConfig Parse(string json, string source = "<json>") => From(ConfigJson.Parse(json, source));
 
+    /// <summary>The largest <c>image_size_aux</c> accepted (MGM-HD uses 1536); beyond it the pixel tensors alone would not fit a GPU.</summary>
+    public const int MaxImageSide = 8192;
+
+    /// <summary>The largest <c>image_grid</c> accepted (MGM-HD uses 2).</summary>
+    public const int MaxImageGrid = 8;
+
     internal static MgmConfig From(ConfigJson json)
     {
         var config = new MgmConfig
@@ -61,7 +67,8 @@ public sealed record MgmConfig
             TokenizerModelMaxLength = json.OptionalInt("tokenizer_model_max_length"),
             UseImageStartEnd = json.OptionalBool("mm_use_im_start_end") ?? false,
         };
-        if (config.ImageGrid < 1) throw json.Invalid("image_grid", "a positive integer");
+        if (config.ImageGrid is < 1 or > MaxImageGrid) throw json.Invalid("image_grid", $"an integer from 1 to {MaxImageGrid}");
+        if (config.ImageSizeAux is < 1 or > MaxImageSide) throw json.Invalid("image_size_aux", $"an integer from 1 to {MaxImageSide}");
         if (config.VisionSelectFeature is not ("patch" or "cls_patch"))
             throw json.Invalid("mm_vision_select_feature", "'patch' or 'cls_patch'");
         return config;
