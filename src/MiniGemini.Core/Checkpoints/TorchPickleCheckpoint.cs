@@ -51,6 +51,9 @@ public sealed class TorchPickleCheckpoint : ITensorSource
                 var order = reader.ReadToEnd().Trim();
                 if (order != "little") throw new CheckpointFormatException($"{path}: byte order '{order}' is not supported.", path);
             }
+            RefuseBomb(pkl, path);
+            if (pkl.Length > MaxPickleBytes)
+                throw new CheckpointFormatException($"{path}: {pkl.FullName} is {pkl.Length} bytes; a state dict's pickle is far smaller (at most {MaxPickleBytes} accepted).", path);
             byte[] pickle;
             using (var s = pkl.Open())
             using (var ms = new MemoryStream())
@@ -101,6 +104,20 @@ public sealed class TorchPickleCheckpoint : ITensorSource
         return false;
     }
 
+    /// <summary>The largest data.pkl read (the pickle of a 70B model's state dict is a few MB).</summary>
+    internal const long MaxPickleBytes = 256L << 20;
+
+    /// <summary>How many times its stored size an entry may expand to; torch.save stores entries uncompressed.</summary>
+    internal const long MaxExpansion = 100;
+
+    /// <summary>Refuses a compressed entry that would expand far beyond its stored bytes (a zip bomb), before reading it.</summary>
+    static void RefuseBomb(ZipArchiveEntry entry, string path)
+    {
+        if (entry.Length > 1 << 20 && entry.Length > MaxExpansion * Math.Max(entry.CompressedLength, 1))
+            throw new CheckpointFormatException(
+                $"{path}: entry {entry.FullName} expands from {entry.CompressedLength} to {entry.Length} bytes (over {MaxExpansion} times); torch.save stores its entries uncompressed, so this is not a checkpoint it wrote.", path);
+    }
+
     /// <inheritdoc/>
     public torch.Tensor Load(string key)
     {
@@ -111,14 +128,18 @@ public sealed class TorchPickleCheckpoint : ITensorSource
         if (t.Offset < 0 || t.Stride.Length != t.Shape.Length || t.Stride.Any(s => s < 0) || extent > t.StorageElements)
             throw new CheckpointFormatException($"{Location}: tensor '{key}' ({string.Join("x", t.Shape)}, offset {t.Offset}) lies outside its storage of {t.StorageElements} elements.", Location, key);
 
+        // The entry's size is checked before anything is allocated, so a storage that claims 10^12 elements is refused by name.
+        ZipArchiveEntry entry;
+        lock (_gate)
+            entry = _zip.GetEntry(_prefix + "data/" + t.StorageKey)
+                ?? throw new CheckpointFormatException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' is missing.", Location, key);
+        long expected = t.StorageElements * StorageTypes.SizeOf(t.DType);
+        if (entry.Length != expected)
+            throw new CheckpointFormatException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' holds {entry.Length} bytes, expected {expected}.", Location, key);
+        RefuseBomb(entry, Location);
         using var storage = torch.empty(t.StorageElements, t.DType);
         lock (_gate)
         {
-            var entry = _zip.GetEntry(_prefix + "data/" + t.StorageKey)
-                ?? throw new CheckpointFormatException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' is missing.", Location, key);
-            long expected = t.StorageElements * StorageTypes.SizeOf(t.DType);
-            if (entry.Length != expected)
-                throw new CheckpointFormatException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' holds {entry.Length} bytes, expected {expected}.", Location, key);
             using var stream = entry.Open();
             TensorMemory.ForEachChunk(storage, (dest, _) => stream.ReadExactly(dest));
         }

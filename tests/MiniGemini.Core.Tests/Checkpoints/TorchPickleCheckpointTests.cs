@@ -107,6 +107,19 @@ public sealed class TorchPickleCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void A_compressed_entry_that_expands_like_a_zip_bomb_is_refused_before_it_is_read()
+    {
+        var path = Path.Combine(_dir, "bomb.bin");
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Create))
+        using (var s = zip.CreateEntry("archive/data.pkl", CompressionLevel.SmallestSize).Open())
+            s.Write(new byte[16 << 20]); // 16 MiB of zeros: about 16 KB stored
+        var e = Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("archive/data.pkl", e.Message);
+        Assert.Contains("uncompressed", e.Message);
+    }
+
+    [Fact]
     public void Missing_storage_entry_names_the_tensor()
     {
         var original = Path.Combine(FixtureCatalog.Bundled("convnext-tiny"), "open_clip_pytorch_model.bin");
