@@ -120,6 +120,26 @@ public sealed class TorchPickleCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void A_storage_entry_of_the_wrong_size_names_the_tensor_and_both_sizes()
+    {
+        var copy = Path.Combine(_dir, "short.bin");
+        File.Copy(Path.Combine(FixtureCatalog.Bundled("convnext-tiny"), "open_clip_pytorch_model.bin"), copy);
+        using (var zip = ZipFile.Open(copy, ZipArchiveMode.Update))
+        {
+            var entry = zip.Entries.First(e => e.FullName.EndsWith("/data/0"));
+            var name = entry.FullName;
+            entry.Delete();
+            using var s = zip.CreateEntry(name, CompressionLevel.NoCompression).Open();
+            s.Write(new byte[4]);
+        }
+        using var bin = TorchPickleCheckpoint.Open(copy);
+        var failure = Assert.Single(bin.Keys.Select(k => Record.Exception(() => bin.Load(k).Dispose())).OfType<CheckpointFormatException>());
+        Assert.Contains("data/0", failure.Message);
+        Assert.Contains("holds 4 bytes, expected", failure.Message);
+        Assert.NotNull(failure.TensorName);
+    }
+
+    [Fact]
     public void Missing_storage_entry_names_the_tensor()
     {
         var original = Path.Combine(FixtureCatalog.Bundled("convnext-tiny"), "open_clip_pytorch_model.bin");
