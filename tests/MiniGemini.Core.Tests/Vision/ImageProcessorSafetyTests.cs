@@ -1,5 +1,8 @@
 using System.Buffers.Binary;
 using MiniGemini.Vision;
+using SixLabors.ImageSharp.Formats;
+using SixLabors.ImageSharp.Formats.Bmp;
+using SixLabors.ImageSharp.Formats.Gif;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
 using Xunit;
@@ -50,6 +53,22 @@ public sealed class ImageProcessorSafetyTests
     {
         using var image = ImageProcessorDecodingTests.Noise(width, height, seed: 9);
         return ImageProcessorDecodingTests.Encode(image, new PngEncoder());
+    }
+
+    static byte[] Valid(IImageEncoder encoder)
+    {
+        using var image = ImageProcessorDecodingTests.Noise(64, 64, seed: 9);
+        return ImageProcessorDecodingTests.Encode(image, encoder);
+    }
+
+    [Fact]
+    public void Whole_gif_and_bmp_files_are_accepted()
+    {
+        foreach (var (bytes, name) in new[] { (Valid(new GifEncoder()), "whole.gif"), (Valid(new BmpEncoder()), "whole.bmp") })
+        {
+            using var result = _processor.Process(bytes, name);
+            Assert.Equal(1, result.BatchSize);
+        }
     }
 
     static byte[] ValidJpeg()
@@ -115,7 +134,8 @@ public sealed class ImageProcessorSafetyTests
     }
 
     public static TheoryData<string> BadInputs =>
-        ["empty", "truncated png", "png without its IEND chunk", "png without pixel data", "truncated jpeg", "random bytes", "text"];
+        ["empty", "truncated png", "png without its IEND chunk", "png without pixel data", "truncated jpeg", "truncated gif", "gif cut after its descriptor",
+         "truncated bmp", "random bytes", "text"];
 
     static byte[] Bad(string kind) => kind switch
     {
@@ -123,6 +143,9 @@ public sealed class ImageProcessorSafetyTests
         "truncated png" => ValidPng()[..(ValidPng().Length / 2)],
         "png without its IEND chunk" => ValidPng()[..^12], // cut at a chunk boundary: every chunk before it is whole
         "truncated jpeg" => ValidJpeg()[..(ValidJpeg().Length * 2 / 3)],
+        "truncated gif" => Valid(new GifEncoder())[..(Valid(new GifEncoder()).Length * 2 / 3)],
+        "gif cut after its descriptor" => Valid(new GifEncoder())[..(Valid(new GifEncoder()).Length - 30)],
+        "truncated bmp" => Valid(new BmpEncoder())[..(Valid(new BmpEncoder()).Length * 2 / 3)],
         "png without pixel data" => PngHeaderOnly(4, 4),
         "random bytes" => RandomBytes(),
         _ => System.Text.Encoding.UTF8.GetBytes("{\"not\": \"an image\"}"),
