@@ -179,6 +179,13 @@ public sealed class MiniGeminiChatClient : IChatClient
     static GenerationOptions? GenerationOptionsOf(ChatOptions? options, IChatClient client)
     {
         if (options is null) return null;
+        // Mini-Gemini has no tool calling and no constrained decoding: a request that depends on them is refused, not
+        // answered as if they had been applied. Tools in auto mode are optional for the model, so they are ignored.
+        if (options.ToolMode is RequiredChatToolMode required && options.Tools is { Count: > 0 })
+            throw new NotSupportedException(
+                $"ChatOptions.ToolMode requires a tool call{(required.RequiredFunctionName is { } f ? $" to '{f}'" : "")}, but Mini-Gemini cannot call tools.");
+        if (options.ResponseFormat is ChatResponseFormatJson)
+            throw new NotSupportedException("ChatOptions.ResponseFormat asks for JSON, but Mini-Gemini cannot constrain its output to JSON.");
         var raw = options.RawRepresentationFactory?.Invoke(client) as GenerationOptions;
         var o = raw ?? new GenerationOptions();
         return o with

@@ -143,6 +143,27 @@ public sealed class MiniGeminiChatClientTests(TinyModelFixture tiny)
     }
 
     [Fact]
+    public async Task Required_tools_and_json_output_are_refused_and_optional_tools_ignored()
+    {
+        using var client = tiny.Model.AsIChatClient();
+        var tool = AIFunctionFactory.Create(() => "sunny", "weather");
+        ChatMessage[] ask = [new(ChatRole.User, "Hi")];
+        var any = await Assert.ThrowsAsync<NotSupportedException>(() =>
+            client.GetResponseAsync(ask, new ChatOptions { Tools = [tool], ToolMode = ChatToolMode.RequireAny, MaxOutputTokens = 2 }));
+        Assert.Contains("tool", any.Message);
+        var specific = await Assert.ThrowsAsync<NotSupportedException>(() =>
+            client.GetResponseAsync(ask, new ChatOptions { Tools = [tool], ToolMode = ChatToolMode.RequireSpecific("weather"), MaxOutputTokens = 2 }));
+        Assert.Contains("'weather'", specific.Message);
+        var json = await Assert.ThrowsAsync<NotSupportedException>(() =>
+            client.GetResponseAsync(ask, new ChatOptions { ResponseFormat = ChatResponseFormat.Json, MaxOutputTokens = 2 }));
+        Assert.Contains("JSON", json.Message);
+
+        var auto = await client.GetResponseAsync(ask, new ChatOptions { Tools = [tool], ToolMode = ChatToolMode.Auto, MaxOutputTokens = 2, Temperature = 0 });
+        Assert.Equal(Direct("Hi", withImage: false, tokens: 2).Text, auto.Text);
+        Assert.IsType<MiniGeminiChatClient>(client);
+    }
+
+    [Fact]
     public void System_messages_and_turns_are_translated()
     {
         using var client = new MiniGeminiChatClient(tiny.Model);
