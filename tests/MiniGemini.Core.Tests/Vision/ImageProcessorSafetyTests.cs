@@ -4,7 +4,11 @@ using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Bmp;
 using SixLabors.ImageSharp.Formats.Gif;
 using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.Formats.Pbm;
 using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.Formats.Tga;
+using SixLabors.ImageSharp.Formats.Tiff;
+using SixLabors.ImageSharp.Formats.Webp;
 using Xunit;
 
 namespace MiniGemini.Tests.Vision;
@@ -61,10 +65,14 @@ public sealed class ImageProcessorSafetyTests
         return ImageProcessorDecodingTests.Encode(image, encoder);
     }
 
+    static byte[] TwoThirds(IImageEncoder encoder) => Valid(encoder)[..(Valid(encoder).Length * 2 / 3)];
+
     [Fact]
-    public void Whole_gif_and_bmp_files_are_accepted()
+    public void Whole_files_of_every_checked_format_are_accepted()
     {
-        foreach (var (bytes, name) in new[] { (Valid(new GifEncoder()), "whole.gif"), (Valid(new BmpEncoder()), "whole.bmp") })
+        IImageEncoder[] encoders = [new GifEncoder(), new BmpEncoder(), new WebpEncoder(), new TiffEncoder(),
+            new TgaEncoder { Compression = TgaCompression.None }, new PbmEncoder { Encoding = PbmEncoding.Binary, ColorType = PbmColorType.Rgb }];
+        foreach (var (bytes, name) in encoders.Select(e => (Valid(e), e.GetType().Name)))
         {
             using var result = _processor.Process(bytes, name);
             Assert.Equal(1, result.BatchSize);
@@ -135,7 +143,7 @@ public sealed class ImageProcessorSafetyTests
 
     public static TheoryData<string> BadInputs =>
         ["empty", "truncated png", "png without its IEND chunk", "png without pixel data", "truncated jpeg", "truncated gif", "gif cut after its descriptor",
-         "truncated bmp", "random bytes", "text"];
+         "truncated bmp", "truncated webp", "truncated tiff", "truncated tga", "truncated pbm", "random bytes", "text"];
 
     static byte[] Bad(string kind) => kind switch
     {
@@ -145,7 +153,11 @@ public sealed class ImageProcessorSafetyTests
         "truncated jpeg" => ValidJpeg()[..(ValidJpeg().Length * 2 / 3)],
         "truncated gif" => Valid(new GifEncoder())[..(Valid(new GifEncoder()).Length * 2 / 3)],
         "gif cut after its descriptor" => Valid(new GifEncoder())[..(Valid(new GifEncoder()).Length - 30)],
-        "truncated bmp" => Valid(new BmpEncoder())[..(Valid(new BmpEncoder()).Length * 2 / 3)],
+        "truncated bmp" => TwoThirds(new BmpEncoder()),
+        "truncated webp" => TwoThirds(new WebpEncoder()),
+        "truncated tiff" => TwoThirds(new TiffEncoder()),
+        "truncated tga" => TwoThirds(new TgaEncoder { Compression = TgaCompression.None }),
+        "truncated pbm" => TwoThirds(new PbmEncoder { Encoding = PbmEncoding.Binary, ColorType = PbmColorType.Rgb }),
         "png without pixel data" => PngHeaderOnly(4, 4),
         "random bytes" => RandomBytes(),
         _ => System.Text.Encoding.UTF8.GetBytes("{\"not\": \"an image\"}"),
