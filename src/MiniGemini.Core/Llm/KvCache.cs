@@ -4,17 +4,25 @@ using static TorchSharp.torch;
 namespace MiniGemini.Llm;
 
 /// <summary>
-/// Keys and values of every layer, preallocated for <see cref="Capacity"/> positions and written in place, so decoding
-/// allocates nothing that grows with the sequence. A layer's keys and values share one tensor [B, capacity,
-/// 2·kv_heads, d], each position holding its keys then its values as the fused projection lays them out, so a step
-/// writes both with one copy; attention reads them through fixed views [B, kv_heads, capacity, d]. The tensors are
-/// detached from any dispose scope: the cache owns them until <see cref="Dispose"/>.
+/// Keys and values of every layer, written in place into storage allocated ahead, so most decoding steps allocate
+/// nothing. A layer's keys and values share one tensor [B, allocated, 2·kv_heads, d], each position holding its keys
+/// then its values as the fused projection lays them out, so a step writes both with one copy; attention reads them
+/// through views [B, kv_heads, allocated, d]. The storage starts at what the first forward needs (at least
+/// <see cref="InitialPositions"/>) and doubles when full, up to <see cref="Capacity"/>: a request that may run to the end
+/// of a 128k context holds memory for the positions it has used, not for the context. The tensors are detached from
+/// any dispose scope: the cache owns them until <see cref="Dispose"/>.
 /// </summary>
 internal sealed class KvCache : IDisposable
 {
-    readonly Tensor[] _entries; // [B, capacity, 2·kv, d] per layer
-    readonly Tensor[] _keys;    // [B, kv, capacity, d] views of _entries
-    readonly Tensor[] _values;  // [B, kv, capacity, d] views of _entries
+    /// <summary>Positions allocated at first, unless the first forward needs more.</summary>
+    internal const int InitialPositions = 256;
+
+    readonly Tensor[] _entries; // [B, allocated, 2·kv, d] per layer
+    readonly Tensor[] _keys;    // [B, kv, allocated, d] views of _entries
+    readonly Tensor[] _values;  // [B, kv, allocated, d] views of _entries
+    readonly int _kvHeads, _headDim;
+    readonly ScalarType _dtype;
+    readonly Device _device;
 
     public KvCache(int layers, int batch, int kvHeads, int capacity, int headDim, ScalarType dtype, Device device)
     {
@@ -22,36 +30,57 @@ internal sealed class KvCache : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Batch = batch;
         Capacity = capacity;
-        // Inference tensors: the cache is only ever written under inference mode.
-        using var _ = inference_mode();
-        using var scope = NewDisposeScope();
+        (_kvHeads, _headDim, _dtype, _device) = (kvHeads, headDim, dtype, device);
         _entries = new Tensor[layers];
         _keys = new Tensor[layers];
         _values = new Tensor[layers];
-        for (int i = 0; i < layers; i++)
-        {
-            _entries[i] = zeros([batch, capacity, 2 * kvHeads, headDim], dtype, device).DetachFromDisposeScope();
-            var (keys, values) = Split(_entries[i]);
-            _keys[i] = keys.DetachFromDisposeScope();
-            _values[i] = values.DetachFromDisposeScope();
-        }
+        Allocate(Math.Min(capacity, InitialPositions));
     }
 
     /// <summary>Rows (sequences) the cache holds.</summary>
     public int Batch { get; }
 
-    /// <summary>Positions per row.</summary>
+    /// <summary>Positions per row at most.</summary>
     public int Capacity { get; }
+
+    /// <summary>Positions per row the storage holds now (grows up to <see cref="Capacity"/>).</summary>
+    public int Allocated { get; private set; }
 
     /// <summary>Positions filled so far (the same for every row; padding is handled by the attention mask).</summary>
     public int Length { get; private set; }
 
-    /// <summary>Throws before a forward of <paramref name="newTokens"/> tokens that would not fit.</summary>
+    /// <summary>
+    /// Makes room for a forward of <paramref name="newTokens"/> tokens (growing the storage if needed); throws if they
+    /// would not fit in <see cref="Capacity"/>.
+    /// </summary>
     public void EnsureRoom(long newTokens)
     {
         if (Length + newTokens > Capacity)
             throw new ContextLengthExceededException((int)(Length + newTokens), Capacity,
                 $"The key/value cache holds {Capacity} positions; {Length} are filled and {newTokens} more were given.");
+        if (Length + newTokens > Allocated) Allocate((int)Math.Min(Capacity, Math.Max(Length + newTokens, 2L * Allocated)));
+    }
+
+    /// <summary>New storage of <paramref name="positions"/> per row, holding the filled positions of the old one.</summary>
+    void Allocate(int positions)
+    {
+        // Inference tensors: the cache is only ever written under inference mode.
+        using var _ = inference_mode();
+        using var scope = NewDisposeScope();
+        for (int i = 0; i < _entries.Length; i++)
+        {
+            var entries = zeros([Batch, positions, 2 * _kvHeads, _headDim], _dtype, _device);
+            if (_entries[i] is { } old)
+            {
+                entries.narrow(1, 0, Length).copy_(old.narrow(1, 0, Length));
+                foreach (var t in new[] { _keys[i], _values[i], old }) t.Dispose();
+            }
+            _entries[i] = entries.DetachFromDisposeScope();
+            var (keys, values) = Split(_entries[i]);
+            _keys[i] = keys.DetachFromDisposeScope();
+            _values[i] = values.DetachFromDisposeScope();
+        }
+        Allocated = positions;
     }
 
     /// <summary>
