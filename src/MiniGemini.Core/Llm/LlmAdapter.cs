@@ -31,6 +31,7 @@ internal static class LlmAdapter
     public static ILlmAdapter Load(ITensorSource source, LlmConfig config, string prefix = "", Device? device = null,
         ScalarType? dtype = null, LlmOptions? options = null, IReadOnlyList<int>? eosTokenIds = null)
     {
+        RequireSizesOfTheWeights(source, config, prefix);
         var model = new CausalLm(config, options, device ?? CPU, dtype ?? config.DType ?? ScalarType.Float32, eosTokenIds);
         try
         {
@@ -43,6 +44,29 @@ internal static class LlmAdapter
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Compares the config's sizes with the weights' before anything is built, so a config that claims more layers, or
+    /// another width or vocabulary, than the checkpoint holds fails at once, naming the key, instead of first allocating
+    /// a model of the claimed size.
+    /// </summary>
+    static void RequireSizesOfTheWeights(ITensorSource source, LlmConfig config, string prefix)
+    {
+        var embed = prefix + "model.embed_tokens.weight";
+        if (source.TryGetInfo(embed, out var info) && info.Shape is [var rows, var width])
+        {
+            if (width != config.HiddenSize)
+                throw new ModelConfigException($"config.json: hidden_size is {config.HiddenSize}, but {embed} in {source.Location} is {rows}×{width}.", key: "hidden_size");
+            if (rows != config.VocabSize)
+                throw new ModelConfigException($"config.json: vocab_size is {config.VocabSize}, but {embed} in {source.Location} is {rows}×{width}.", key: "vocab_size");
+        }
+        var layers = prefix + "model.layers.";
+        int stored = source.Keys.Where(k => k.StartsWith(layers, StringComparison.Ordinal))
+            .Select(k => k[layers.Length..]).Select(rest => int.TryParse(rest[..Math.Max(0, rest.IndexOf('.'))], out int i) ? i + 1 : 0)
+            .DefaultIfEmpty(0).Max();
+        if (stored > 0 && stored != config.NumHiddenLayers)
+            throw new ModelConfigException($"config.json: num_hidden_layers is {config.NumHiddenLayers}, but {source.Location} holds {stored} layers.", key: "num_hidden_layers");
     }
 
     /// <summary>

@@ -44,6 +44,18 @@ public sealed class MiniGeminiBuilderTests : IDisposable
         Assert.Contains(config, malformed.Message);
     }
 
+    [Theory]
+    [InlineData("num_hidden_layers", 100, "holds 2 layers")]
+    [InlineData("vocab_size", 32000, "is 400×96")]
+    public void A_config_that_claims_other_sizes_than_the_weights_fails_before_the_llm_is_built(string key, int value, string found)
+    {
+        var model = ModelCopy(c => c[key] = value);
+        var e = Assert.Throws<ModelConfigException>(() => MiniGeminiBuilder.FromPretrained(model).WithTowerSearchRoots(Tiny).Build());
+        Assert.Equal(key, e.TensorName);
+        Assert.Contains($"{key} is {value}", e.Message);
+        Assert.Contains(found, e.Message);
+    }
+
     [Fact]
     public void A_missing_tower_names_every_place_looked()
     {
