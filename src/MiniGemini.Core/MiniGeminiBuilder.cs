@@ -129,7 +129,16 @@ public sealed class MiniGeminiBuilder
     /// <summary>Loads everything, checks that the parts fit together, and moves the model to its device and precision.</summary>
     /// <exception cref="MiniGeminiConfigurationException">Settings or parts that do not fit together.</exception>
     /// <exception cref="CheckpointException">A file is missing or malformed, a tower is not found (<see cref="TowerNotFoundException"/>), or weights do not fit.</exception>
-    public MiniGeminiModel Build() => new Loader(_options).Load();
+    public MiniGeminiModel Build() => new Loader(_options, CancellationToken.None).Load();
+
+    /// <summary>
+    /// <see cref="Build"/> on the thread pool. Cancellation is checked before each loading stage (a stage that has begun
+    /// finishes first); a cancelled build frees everything it had loaded.
+    /// </summary>
+    /// <inheritdoc cref="Build" path="/exception"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public Task<MiniGeminiModel> BuildAsync(CancellationToken cancellationToken = default) =>
+        Task.Run(() => new Loader(_options, cancellationToken).Load(), cancellationToken);
 
     internal static ScalarType ScalarTypeOf(ModelPrecision precision) => precision switch
     {
@@ -161,7 +170,7 @@ public sealed class MiniGeminiBuilder
     }
 
     /// <summary>One build: the steps in order, with progress and the cleanup of what was loaded if a later step fails.</summary>
-    sealed class Loader(MiniGeminiOptions options)
+    sealed class Loader(MiniGeminiOptions options, CancellationToken cancellationToken)
     {
         const int Steps = 7;
         readonly List<IDisposable> _loaded = [];
@@ -170,6 +179,7 @@ public sealed class MiniGeminiBuilder
 
         void Progress(string stage)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             options.LoadProgress?.Report(new LoadProgress(stage, _done++, Steps));
             _logger?.LogInformation("Loading {Stage}", stage);
         }

@@ -26,7 +26,7 @@ public sealed record MiniGeminiStreamUpdate(string Text, MiniGeminiResponse? Com
 /// Thread-safe: requests are queued and run one at a time (a model has one set of weights on one device). Every call
 /// checks its <see cref="CancellationToken"/> between generated tokens. Dispose the model to free its native memory.
 /// </remarks>
-public sealed class MiniGeminiModel : IDisposable
+public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
 {
     readonly VisionStack _vision;
     readonly ILlmAdapter _llm;
@@ -450,7 +450,15 @@ public sealed class MiniGeminiModel : IDisposable
         return (embeds, mask);
     }
 
-    /// <summary>Frees the model's native memory. Calls in progress must have ended.</summary>
+    /// <summary>Waits for the call in progress, if any, to end, then frees the model's native memory.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        await _gate.WaitAsync().ConfigureAwait(false);
+        Dispose();
+    }
+
+    /// <summary>Frees the model's native memory. Calls in progress must have ended (<see cref="DisposeAsync"/> waits for them).</summary>
     public void Dispose()
     {
         if (_disposed) return;

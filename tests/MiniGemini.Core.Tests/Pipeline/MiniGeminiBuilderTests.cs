@@ -187,6 +187,40 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     }
 
     [Fact]
+    public async Task BuildAsync_gives_the_model_Build_gives_and_a_cancelled_build_frees_what_it_loaded()
+    {
+        await using (var built = await MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).BuildAsync())
+        {
+            using var reference = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build();
+            Assert.Equal(Answer(reference), Answer(built));
+        }
+
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).BuildAsync(cancelled.Token));
+
+        // Cancelled while the ConvNeXt loads: the build stops before the next stage (the towers go the way of any failed build).
+        using var midway = new CancellationTokenSource();
+        var stages = new List<string>();
+        var builder = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model"))
+            .WithProgress(new SyncProgress(p => { stages.Add(p.Stage); if (p.Stage == "ConvNeXt tower") midway.Cancel(); }));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => builder.BuildAsync(midway.Token));
+        Assert.Equal("ConvNeXt tower", stages[^1]);
+    }
+
+    [Fact]
+    public async Task DisposeAsync_waits_for_the_call_in_progress()
+    {
+        var model = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build();
+        var answer = model.GenerateAsync(MiniGeminiPrompt.Ask("Describe the picture.", ImageInput.FromFile(TinyModelFixture.ImagePath)), Greedy with { MaxNewTokens = 64 });
+        await model.DisposeAsync();
+        Assert.True(answer.IsCompletedSuccessfully);
+        Assert.True((await answer).CompletionTokens > 0);
+        Assert.Throws<ObjectDisposedException>(() => model.Generate(MiniGeminiPrompt.Ask("Hi"), Greedy));
+        await model.DisposeAsync(); // twice is harmless
+    }
+
+    [Fact]
     public void Auto_device_takes_cuda_when_there_is_one_and_the_cpu_otherwise()
     {
         using var model = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).OnDevice("auto").Build();
