@@ -5,8 +5,8 @@ using System.Text;
 
 namespace MiniGemini.Tests.Cli;
 
-/// <summary>What one run of the CLI printed and returned.</summary>
-public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
+/// <summary>What one run of a process (the CLI, a build, a documentation program) printed and returned.</summary>
+public sealed record ProcessResult(int ExitCode, string Stdout, string Stderr)
 {
     public override string ToString() => $"exit {ExitCode}\n--- stdout ---\n{Stdout}\n--- stderr ---\n{Stderr}";
 }
@@ -54,7 +54,7 @@ public sealed class CliProcess : IDisposable
         new(args, workingDirectory ?? Path.GetTempPath());
 
     /// <summary>Runs the CLI to the end with <paramref name="stdin"/> as its whole input.</summary>
-    public static async Task<CliResult> RunAsync(IEnumerable<string> args, string stdin = "", string? workingDirectory = null)
+    public static async Task<ProcessResult> RunAsync(IEnumerable<string> args, string stdin = "", string? workingDirectory = null)
     {
         using var process = Start(args, workingDirectory);
         await process.WriteInputAsync(stdin);
@@ -86,7 +86,7 @@ public sealed class CliProcess : IDisposable
     }
 
     /// <summary>Closes stdin (unless told not to) and waits for the exit; kills the process and fails when it runs past the limit.</summary>
-    public async Task<CliResult> WaitAsync(bool closeInput = true)
+    public async Task<ProcessResult> WaitAsync(bool closeInput = true)
     {
         if (closeInput) _process.StandardInput.Close();
         using var timeout = new CancellationTokenSource(Limit);
@@ -100,7 +100,7 @@ public sealed class CliProcess : IDisposable
             throw new TimeoutException($"The CLI ran longer than {Limit}.\n{Stderr}");
         }
         _process.WaitForExit(); // drains the redirected streams
-        lock (_stdout) lock (_stderr) return new CliResult(_process.ExitCode, _stdout.ToString(), _stderr.ToString());
+        lock (_stdout) lock (_stderr) return new ProcessResult(_process.ExitCode, _stdout.ToString(), _stderr.ToString());
     }
 
     public void Dispose()

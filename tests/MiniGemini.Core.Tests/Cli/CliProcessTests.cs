@@ -11,7 +11,7 @@ namespace MiniGemini.Tests.Cli;
 /// </summary>
 public sealed class CliProcessTests
 {
-    static JsonElement ParseSingleJsonLine(CliResult run)
+    static JsonElement ParseSingleJsonLine(ProcessResult run)
     {
         var lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.True(lines.Length == 1, $"expected exactly one JSON line on stdout\n{run}");
@@ -19,7 +19,7 @@ public sealed class CliProcessTests
         return doc.RootElement.Clone();
     }
 
-    static void AssertNoStackTrace(CliResult run) =>
+    static void AssertNoStackTrace(ProcessResult run) =>
         Assert.DoesNotContain("   at ", run.Stderr, StringComparison.Ordinal);
 
     [Fact]

@@ -119,11 +119,6 @@ public sealed class DocProject : IDisposable
     public void Dispose() => Directory.Delete(Folder, recursive: true);
 }
 
-public sealed record ProcessResult(int ExitCode, string Stdout, string Stderr)
-{
-    public override string ToString() => $"exit {ExitCode}\n--- stdout ---\n{Stdout}\n--- stderr ---\n{Stderr}";
-}
-
 public sealed class DocSnippetTests(DocProject project) : IClassFixture<DocProject>
 {
     [Fact]
