@@ -2,10 +2,11 @@
 # Trains a Detail Shapes model from scratch with the recipe of docs/training.md, in one command:
 #   ./scripts/train-detail-shapes.sh mgm runs/mgm          # Mini-Gemini (CLIP + ConvNeXt + patch info mining)
 #   ./scripts/train-detail-shapes.sh lr-only runs/lr-only  # the LR-only baseline (as LLaVA)
-# Stage 0 (`--stage vision`): the towers and mining learn what each cell of a picture holds from per-cell labels,
-# as MGM's towers come pretrained. Stage 2 (`--stage finetune`): with the towers frozen, projector, mining and LLM
-# learn the conversations. The model ends in OUT (the vision stage in OUT-vision). Interrupted, the same command
-# resumes where it stopped. Extra arguments go to both `train` commands (e.g. --seed 2).
+# Stage 0, as MGM's towers come pretrained: first (`--stage hr-crops`, mgm only) the ConvNeXt learns the digit from
+# 64-pixel crops around it, then (`--stage vision`) towers and mining learn what each cell of a picture holds from
+# per-cell labels. Stage 2 (`--stage finetune`): with the towers frozen, projector, mining and LLM learn the
+# conversations. The model ends in OUT (the earlier stages in OUT-crops and OUT-vision). Interrupted, the same
+# command resumes where it stopped. Extra arguments go to every `train` command (e.g. --seed 2).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 variant=${1:?usage: train-detail-shapes.sh mgm|lr-only OUT [train options]}
@@ -16,9 +17,18 @@ shift 2
 dotnet build "$root/samples/MiniGemini.Cli/MiniGemini.Cli.csproj" -c Release --no-restore --nologo -v quiet >&2
 cli=(dotnet "$root/samples/MiniGemini.Cli/bin/Release/net10.0/MiniGemini.Cli.dll" train)
 
+crop_steps=${CROP_STEPS:-1500}
 vision_steps=${VISION_STEPS:-400}
 finetune_steps=${FINETUNE_STEPS:-1000}
-if [ ! -f "$out-vision/model.safetensors" ] || [ -d "$out-vision/checkpoint" ]; then
-  "${cli[@]}" --out "$out-vision" --variant "$variant" --stage vision --steps "$vision_steps" --batch-size 8 --lr 2e-3 --warmup 20 "$@"
+unfinished() { [ ! -f "$1/model.safetensors" ] || [ -d "$1/checkpoint" ]; }
+start=(--variant "$variant")
+if [ "$variant" = mgm ]; then
+  if unfinished "$out-crops"; then
+    "${cli[@]}" --out "$out-crops" --variant "$variant" --stage hr-crops --steps "$crop_steps" --batch-size 64 --lr 2e-3 --warmup 20 "$@"
+  fi
+  start=(--from "$out-crops")
+fi
+if unfinished "$out-vision"; then
+  "${cli[@]}" --out "$out-vision" "${start[@]}" --stage vision --steps "$vision_steps" --batch-size 8 --lr 2e-3 --warmup 20 "$@"
 fi
 "${cli[@]}" --out "$out" --from "$out-vision" --stage finetune --steps "$finetune_steps" --batch-size 16 --lr 1e-3 --warmup 50 "$@"

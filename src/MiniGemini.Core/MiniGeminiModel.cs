@@ -403,6 +403,20 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens before the projector, <c>[B, N, D]</c>.</summary>
     internal Tensor EncodeUnprojected(Tensor hr) => _vision.EncodeUnprojected(hr, TorchDevice, _llm.DType);
 
+    /// <summary>Crops normalized at their own size <c>[B, 3, h, w]</c>, for training the HR tower on parts of pictures.</summary>
+    internal Tensor PreprocessCrops(IReadOnlyList<ImageInput> crops) => _images.NormalizeAsIs(crops.Select(Read).ToList());
+
+    /// <summary>
+    /// The fused ConvNeXt map of each crop, its maximum over the positions per channel, <c>[B, Da]</c>: a detail a few
+    /// features wide is what a channel fires on, and an average would dilute it in the crop's background.
+    /// </summary>
+    internal Tensor EncodeHrPooled(Tensor crops)
+    {
+        var convNeXt = _vision.ConvNeXt ?? throw new InvalidOperationException("The model has no HR tower.");
+        using var scope = NewDisposeScope();
+        return convNeXt.ForwardFused(crops.to(_llm.DType, TorchDevice)).amax([2, 3]).MoveToOuterDisposeScope(); // [B, Da]
+    }
+
     /// <summary>
     /// Embeds text ids and puts image tokens where −200 stands (one image per placeholder, in order) → <c>[L, H]</c>,
     /// raw (Gemma's √H scaling happens inside the LLM forward, for image tokens too).

@@ -29,7 +29,7 @@ static class TrainCommand
         var output = new Option<string>("--out") { Description = "Folder for checkpoints and the trained model (must be new, or hold a run to resume).", HelpName = "FOLDER", Required = true };
         var task = new Option<string>("--task") { Description = "Training task: detail-shapes.", DefaultValueFactory = _ => "detail-shapes" };
         var variant = new Option<string>("--variant") { Description = $"Model to train: {string.Join(", ", Variants.Keys)} (lr-only: the same without HR tower and mining).", DefaultValueFactory = _ => "mgm" };
-        var stage = new Option<string>("--stage") { Description = "What learns: vision (towers and mining learn each cell's shape, colour and digit from labels, as pretraining), full (everything), language (the LLM only), pretrain (stage 1: mining + projector), finetune (stage 2: + LLM; towers frozen at their initialisation, which learns fastest from scratch).", DefaultValueFactory = _ => "finetune" };
+        var stage = new Option<string>("--stage") { Description = "What learns: hr-crops (the HR tower learns the digit from small crops), vision (towers and mining learn each cell's shape, colour and digit from labels, as pretraining), full (everything), language (the LLM only), pretrain (stage 1: mining + projector), finetune (stage 2: + LLM; towers frozen at their initialisation, which learns fastest from scratch).", DefaultValueFactory = _ => "finetune" };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", CustomParser = CountOption.Parser("--steps", 1), DefaultValueFactory = _ => 1500 };
         var batch = new Option<int>("--batch-size") { Description = "Conversations per step.", CustomParser = CountOption.Parser("--batch-size", 1), DefaultValueFactory = _ => 16 };
         var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per step (gradient accumulation).", CustomParser = CountOption.Parser("--accumulation", 1), DefaultValueFactory = _ => 1 };
@@ -57,11 +57,12 @@ static class TrainCommand
     }
 
     /// <summary>How well the towers now tell each cell's attributes, on scenes of another seed than the training's.</summary>
-    static void ReportTokenLabelAccuracy(CommonSettings settings, MiniGeminiTrainer trainer, int seed)
+    static void ReportTokenLabelAccuracy(CommonSettings settings, MiniGeminiTrainer trainer, int seed, bool crops)
     {
         var heldOut = new DetailShapesTraining(int.MaxValue - seed);
-        var accuracy = trainer.TokenLabelAccuracy(Enumerable.Range(0, 256).Select(i => heldOut.VisionSample(i)).ToList());
-        settings.Note("Held-out cells: " + string.Join(", ", DetailShapesTraining.TokenLabelNames.Zip(accuracy, (n, a) => $"{n} {a:P1}")) + ".");
+        var accuracy = trainer.TokenLabelAccuracy(Enumerable.Range(0, crops ? 1024 : 256).Select(i => crops ? heldOut.HrCropSample(i) : heldOut.VisionSample(i)).ToList());
+        var names = crops ? ["digit"] : DetailShapesTraining.TokenLabelNames;
+        settings.Note($"Held-out {(crops ? "crops" : "cells")}: " + string.Join(", ", names.Zip(accuracy, (n, a) => $"{n} {a:P1}")) + ".");
     }
 
     static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, TrainingOptions options, CancellationToken token)
@@ -76,7 +77,8 @@ static class TrainCommand
         TrainingStage stage;
         try { stage = TrainingStage.Get(stageName); }
         catch (ArgumentException e) { return ErrorReport.UsageError(e.Message); }
-        options = options with { Stage = stage, TokenLabelClasses = DetailShapesTraining.TokenLabelClasses };
+        bool crops = stage.Objective == TrainingObjective.HrCropLabels;
+        options = options with { Stage = stage, TokenLabelClasses = crops ? DetailShapesTraining.CropLabelClasses : DetailShapesTraining.TokenLabelClasses };
 
         var checkpoint = Path.Combine(output, "checkpoint");
         string? initial = null;
@@ -107,10 +109,15 @@ static class TrainCommand
             settings.Note($"Training {from ?? variant} ({stage.Name}, {trainer.TrainableParameters.Count} tensors) for {options.Steps} steps of " +
                           $"{options.BatchSize * options.GradientAccumulation} conversations on {model.Device}.");
             var bar = new TrainingProgressBar(settings.Quiet);
-            bool vision = stage.Objective == TrainingObjective.TokenLabels;
-            var losses = trainer.Train(vision ? data.VisionSample : data.Sample, output, bar, token);
+            Func<long, TrainingSample> stream = stage.Objective switch
+            {
+                TrainingObjective.TokenLabels => data.VisionSample,
+                TrainingObjective.HrCropLabels => data.HrCropSample,
+                _ => data.Sample,
+            };
+            var losses = trainer.Train(stream, output, bar, token);
             bar.Done();
-            if (vision) ReportTokenLabelAccuracy(settings, trainer, seed);
+            if (stage.Objective != TrainingObjective.Answers) ReportTokenLabelAccuracy(settings, trainer, seed, crops);
             LossPlot.Write(Path.Combine(output, "loss.png"), losses, $"{variant}: training loss");
             if (settings.Json) Console.Out.WriteLine(JsonSerializer.Serialize(new { output = Path.GetFullPath(output), steps = losses.Count, final_loss = losses[^1] }));
             else Console.Out.WriteLine(Path.GetFullPath(output));

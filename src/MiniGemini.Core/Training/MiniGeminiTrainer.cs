@@ -33,7 +33,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     readonly List<(string Key, Parameter Parameter)> _trainable;
     readonly OptimizerHelper _optimizer;
     readonly List<(double Scale, AdamW.ParamGroup Group)> _groups;
-    // TokenLabels objective only: logits of every attribute's classes per image token; not part of the saved model.
+    // TokenLabels and HrCropLabels objectives only: logits of every attribute's classes per image token (or crop); not part of the saved model.
     readonly Linear? _tokenHead;
 
     /// <summary>Prepares <paramref name="model"/> for training: freezes what the stage does not train and builds AdamW.</summary>
@@ -51,10 +51,12 @@ public sealed class MiniGeminiTrainer : IDisposable
             throw new MiniGeminiTrainingException(
                 $"Stage '{options.Stage.Name}' trains nothing in this model: no parameter key starts with {string.Join(", ", options.Stage.TrainablePrefixes)}.");
         var optimized = _trainable.ToList();
-        if (options.Stage.Objective == TrainingObjective.TokenLabels)
+        if (options.Stage.Objective != TrainingObjective.Answers)
         {
+            long width = options.Stage.Objective == TrainingObjective.TokenLabels ? model.Config.MmHiddenSize
+                : model.Config.MmHiddenSizeAux ?? throw new MiniGeminiTrainingException($"Stage '{options.Stage.Name}' trains the HR tower on crops, but this model has no HR tower.");
             random.manual_seed(options.Seed);
-            _tokenHead = nn.Linear(model.Config.MmHiddenSize, options.TokenLabelClasses!.Sum());
+            _tokenHead = nn.Linear(width, options.TokenLabelClasses!.Sum());
             _tokenHead.to(model.TorchDevice, model.Llm.DType);
             optimized.AddRange(_tokenHead.named_parameters().Select(x => ("token_head." + x.name, x.parameter)));
         }
@@ -164,6 +166,18 @@ public sealed class MiniGeminiTrainer : IDisposable
         }
     }
 
+    Tensor PreprocessCrops(IReadOnlyList<TrainingSample> samples)
+    {
+        try
+        {
+            return _model.PreprocessCrops(samples.Select(s => s.Image!).ToList()); // [B, 3, h, w]
+        }
+        catch (Exception e) when (e is InvalidImageException or ArgumentException)
+        {
+            throw new TrainingDataException(string.Join(", ", samples.Select(s => s.Name)), $"the crops cannot be batched: {e.Message}", e);
+        }
+    }
+
     /// <summary>
     /// The token-label loss of a batch: cross-entropy of the head's logits against each labelled attribute of each
     /// image token, averaged over the labels present (<see cref="LabelledConversation.IgnoreIndex"/> ones do not count).
@@ -184,11 +198,15 @@ public sealed class MiniGeminiTrainer : IDisposable
         return total.mul(perLabel).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The head's logits <c>[B, N, ΣC]</c> on a batch's image tokens and the checked labels <c>[B, N, A]</c>.</summary>
+    /// <summary>
+    /// The head's logits <c>[B, N, ΣC]</c> on a batch's image tokens (N = 1 for crops: the pooled HR map) and the
+    /// checked labels <c>[B, N, A]</c>.
+    /// </summary>
     (Tensor Logits, Tensor Target) TokenLabelLogits(IReadOnlyList<TrainingSample> batch)
     {
         var classes = _options.TokenLabelClasses!;
-        int perImage = _model.ImageTokensPerImage;
+        bool crops = _options.Stage.Objective == TrainingObjective.HrCropLabels;
+        int perImage = crops ? 1 : _model.ImageTokensPerImage;
         var labels = new long[batch.Count * perImage * classes.Count];
         int k = 0;
         foreach (var sample in batch)
@@ -196,7 +214,8 @@ public sealed class MiniGeminiTrainer : IDisposable
             if (sample.Image is null || sample.TokenLabels is null)
                 throw new TrainingDataException(sample.Name, $"stage '{_options.Stage.Name}' learns token labels, but the sample has {(sample.Image is null ? "no image" : "no token labels")}.");
             if (sample.TokenLabels.Count != perImage)
-                throw new TrainingDataException(sample.Name, $"it labels {sample.TokenLabels.Count} image tokens but the model makes {perImage} per image.");
+                throw new TrainingDataException(sample.Name, crops ? $"a crop has one row of labels, not {sample.TokenLabels.Count}."
+                    : $"it labels {sample.TokenLabels.Count} image tokens but the model makes {perImage} per image.");
             for (int t = 0; t < perImage; t++)
             {
                 var row = sample.TokenLabels[t] ?? throw new TrainingDataException(sample.Name, $"image token {t} has no labels.");
@@ -211,14 +230,15 @@ public sealed class MiniGeminiTrainer : IDisposable
                 }
             }
         }
-        var hr = Preprocess(batch);
-        var tokens = _model.EncodeUnprojected(hr);                                               // [B, N, D]
+        var tokens = crops ? _model.EncodeHrPooled(PreprocessCrops(batch)).unsqueeze(1)         // [B, 1, Da]
+            : _model.EncodeUnprojected(Preprocess(batch));                                      // [B, N, D]
         var logits = _tokenHead!.call(tokens);                                                   // [B, N, ΣC]
         return (logits, tensor(labels, device: logits.device).view(batch.Count, perImage, classes.Count));
     }
 
     /// <summary>
-    /// For a <see cref="TrainingObjective.TokenLabels"/> stage: per attribute, the share of the labelled tokens of
+    /// For a <see cref="TrainingObjective.TokenLabels"/> or <see cref="TrainingObjective.HrCropLabels"/> stage: per
+    /// attribute, the share of the labelled tokens (or crops) of
     /// <paramref name="samples"/> (e.g. samples the training never saw) whose class the head's arg-max gets right.
     /// </summary>
     /// <exception cref="InvalidOperationException">The stage does not learn token labels.</exception>

@@ -37,8 +37,8 @@ public sealed record TrainingOptions
     /// <summary>Seed of the parameter initialisation order and of libtorch's generator.</summary>
     public long Seed { get; init; } = 1;
     /// <summary>
-    /// For a <see cref="TrainingObjective.TokenLabels"/> stage: the number of classes of each labelled attribute (e.g.
-    /// present, shape, colour, digit); the head on the image tokens has one output per class.
+    /// For a <see cref="TrainingObjective.TokenLabels"/> or <see cref="TrainingObjective.HrCropLabels"/> stage: the number
+    /// of classes of each labelled attribute (e.g. present, shape, colour, digit); the head has one output per class.
     /// </summary>
     public IReadOnlyList<int>? TokenLabelClasses { get; init; }
     /// <summary>A resumable checkpoint is written every this many steps (0: only at the end).</summary>
@@ -71,7 +71,7 @@ public sealed record TrainingOptions
         Check(Beta1 is >= 0 and < 1, nameof(Beta1), Beta1, "in [0, 1)");
         Check(Beta2 is >= 0 and < 1, nameof(Beta2), Beta2, "in [0, 1)");
         Check(GradientClip >= 0 && double.IsFinite(GradientClip), nameof(GradientClip), GradientClip, "≥ 0");
-        if (Stage.Objective == TrainingObjective.TokenLabels)
+        if (Stage.Objective != TrainingObjective.Answers)
             Check(TokenLabelClasses is { Count: > 0 } classes && classes.All(c => c >= 2), nameof(TokenLabelClasses),
                 TokenLabelClasses is null ? "null" : $"[{string.Join(", ", TokenLabelClasses)}]", $"a non-empty list of class counts ≥ 2 for stage '{Stage.Name}'");
         Check(CheckpointEvery >= 0, nameof(CheckpointEvery), CheckpointEvery, "≥ 0");

@@ -10,6 +10,12 @@ public enum TrainingObjective
     /// <see cref="TrainingSample.TokenLabels"/> gives per token: pretraining for towers that come without weights.
     /// </summary>
     TokenLabels,
+    /// <summary>
+    /// Cross-entropy of a linear head on the HR tower's fused map, maximised per channel over the positions of a small
+    /// crop of a picture, against the crop's labels (<see cref="TrainingSample.TokenLabels"/> with one row): the HR tower alone
+    /// learns detail such as a digit from crops that cost a fraction of a whole HR image.
+    /// </summary>
+    HrCropLabels,
 }
 
 /// <summary>
@@ -62,6 +68,16 @@ public sealed record TrainingStage
         Name = "vision", TrainablePrefixes = [VisionTowerPrefix, AuxVisionTowerPrefix, MiningPrefix], Objective = TrainingObjective.TokenLabels,
     };
 
+    /// <summary>
+    /// Before <see cref="Vision"/>, for an HR tower without pretrained weights: the ConvNeXt alone learns the labels of
+    /// small crops (<see cref="TrainingObjective.HrCropLabels"/>), e.g. the digit a crop shows, at a fraction of the cost
+    /// of whole HR images.
+    /// </summary>
+    public static TrainingStage HrCrops { get; } = new()
+    {
+        Name = "hr-crops", TrainablePrefixes = [AuxVisionTowerPrefix], Objective = TrainingObjective.HrCropLabels,
+    };
+
     /// <summary>Everything learns: towers, mining, projector, LLM (a model trained from scratch).</summary>
     public static TrainingStage Full { get; } = new()
     {
@@ -78,7 +94,7 @@ public sealed record TrainingStage
             .Distinct().ToList(),
     };
 
-    /// <summary>The preset called <paramref name="name"/>: vision, pretrain (alias stage1), finetune (stage2), language or full.</summary>
+    /// <summary>The preset called <paramref name="name"/>: hr-crops, vision, pretrain (alias stage1), finetune (stage2), language or full.</summary>
     /// <exception cref="ArgumentException">Unknown name.</exception>
     public static TrainingStage Get(string name) => name.Trim().ToLowerInvariant() switch
     {
@@ -87,7 +103,8 @@ public sealed record TrainingStage
         "full" => Full,
         "language" => LanguageModel,
         "vision" => Vision,
-        _ => throw new ArgumentException($"Unknown training stage '{name}': use vision, pretrain (stage1), finetune (stage2), language or full.", nameof(name)),
+        "hr-crops" => HrCrops,
+        _ => throw new ArgumentException($"Unknown training stage '{name}': use hr-crops, vision, pretrain (stage1), finetune (stage2), language or full.", nameof(name)),
     };
 
     /// <summary>Whether the parameter stored under <paramref name="key"/> learns in this stage.</summary>

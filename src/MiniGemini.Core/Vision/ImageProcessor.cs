@@ -150,6 +150,24 @@ public sealed class ImageProcessor
         return new ImageTensors(hr.MoveToOuterDisposeScope(), lr.MoveToOuterDisposeScope(), Options.ViewsPerImage);
     }
 
+    /// <summary>Normalizes images of one size as they are, without padding or resizing → <c>[B, 3, h, w]</c> (e.g. crops of an HR image).</summary>
+    /// <exception cref="ArgumentException">The batch is empty or the images differ in size.</exception>
+    internal Tensor NormalizeAsIs(IReadOnlyList<ImageRgb8> images)
+    {
+        if (images.Count == 0) throw new ArgumentException("The batch is empty.", nameof(images));
+        int width = images[0].Width, height = images[0].Height, plane = width * height;
+        if (images.FirstOrDefault(i => i.Width != width || i.Height != height) is { } other)
+            throw new ArgumentException($"Images of one batch must have one size: {width}×{height} and {other.Width}×{other.Height}.", nameof(images));
+        var pixels = new float[checked(images.Count * 3 * plane)];
+        for (int b = 0; b < images.Count; b++)
+            for (int c = 0; c < 3; c++)
+            {
+                var (table, source, offset) = (_normalize[c], images[b].Pixels, (b * 3 + c) * plane);
+                for (int i = 0; i < plane; i++) pixels[offset + i] = table[source[3 * i + c]];
+            }
+        return torch.tensor(pixels, [images.Count, 3, height, width]); // [B, 3, h, w]
+    }
+
     // CLIPImageProcessor's arithmetic: rescale in float64 then cast to float32, normalize in float32.
     static float[] NormalizationTable(double mean, double std)
     {

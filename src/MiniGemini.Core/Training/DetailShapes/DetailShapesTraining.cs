@@ -1,4 +1,6 @@
 using MiniGemini.Text;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Processing;
 
 namespace MiniGemini.Training.DetailShapes;
 
@@ -73,6 +75,33 @@ public sealed class DetailShapesTraining
             ? new[] { 1, (int)o.Shape, Colors.IndexOf(o.Color), o.Digit }
             : new[] { 0, LabelledConversation.IgnoreIndex, LabelledConversation.IgnoreIndex, LabelledConversation.IgnoreIndex }).ToList();
         return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), [], Name: name, TokenLabels: labels);
+    }
+
+    /// <summary>Side of the crops of <see cref="HrCropSample"/>, in HR pixels (a multiple of the ConvNeXt's stride 32).</summary>
+    public const int CropSize = 64;
+
+    /// <summary>The attribute <see cref="HrCropSample"/> labels: the digit (10 classes).</summary>
+    public static IReadOnlyList<int> CropLabelClasses { get; } = [10];
+
+    /// <summary>
+    /// Sample <paramref name="index"/> of the stream for <see cref="TrainingStage.HrCrops"/>: a <see cref="CropSize"/>²
+    /// crop of a fresh scene around one object's digit (the digit's centre up to 12 px off the crop's centre, so the
+    /// digit is always whole), labelled with the digit.
+    /// </summary>
+    public TrainingSample HrCropSample(long index)
+    {
+        var random = new Random(Mix(Seed ^ 0x5A5A5A5A, index));
+        var name = $"detail-shapes crop seed {Seed} sample {index}";
+        var scene = new SceneSampler(random).Next();
+        var obj = scene.Objects[random.Next(scene.Objects.Count)];
+        var (x, y) = SceneRenderer.DigitOrigin(obj);
+        int left = Math.Clamp(x + SevenSegment.Width / 2 - CropSize / 2 + random.Next(-12, 13), 0, SceneRenderer.Size - CropSize);
+        int top = Math.Clamp(y + SevenSegment.Height / 2 - CropSize / 2 + random.Next(-12, 13), 0, SceneRenderer.Size - CropSize);
+        using var picture = SceneRenderer.Render(scene);
+        using var crop = picture.Clone(c => c.Crop(new Rectangle(left, top, CropSize, CropSize)));
+        using var png = new MemoryStream();
+        crop.SaveAsPng(png);
+        return new TrainingSample(ImageInput.FromBytes(png.ToArray(), name), [], Name: name, TokenLabels: [[obj.Digit]]);
     }
 
     /// <summary>
