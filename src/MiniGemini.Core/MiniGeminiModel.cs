@@ -403,6 +403,9 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens before the projector, <c>[B, N, D]</c>.</summary>
     internal Tensor EncodeUnprojected(Tensor hr) => _vision.EncodeUnprojected(hr, TorchDevice, _llm.DType);
 
+    /// <summary>Image tokens before the projector <c>[I, N, D]</c> → projected, ready to splice <c>[I, N, H]</c>.</summary>
+    internal Tensor ProjectImageTokens(Tensor unprojected) => _vision.Projector.call(unprojected);
+
     /// <summary>Crops normalized at their own size <c>[B, 3, h, w]</c>, for training the HR tower on parts of pictures.</summary>
     internal Tensor PreprocessCrops(IReadOnlyList<ImageInput> crops) => _images.NormalizeAsIs(crops.Select(Read).ToList());
 

@@ -29,7 +29,7 @@ static class TrainCommand
         var output = new Option<string>("--out") { Description = "Folder for checkpoints and the trained model (must be new, or hold a run to resume).", HelpName = "FOLDER", Required = true };
         var task = new Option<string>("--task") { Description = "Training task: detail-shapes.", DefaultValueFactory = _ => "detail-shapes" };
         var variant = new Option<string>("--variant") { Description = $"Model to train: {string.Join(", ", Variants.Keys)} (lr-only: the same without HR tower and mining).", DefaultValueFactory = _ => "mgm" };
-        var stage = new Option<string>("--stage") { Description = "What learns: hr-crops (the HR tower learns the digit from small crops), vision (towers and mining learn each cell's shape, colour and digit from labels, as pretraining), full (everything), language (the LLM only), pretrain (stage 1: mining + projector), finetune (stage 2: + LLM; towers frozen at their initialisation, which learns fastest from scratch).", DefaultValueFactory = _ => "finetune" };
+        var stage = new Option<string>("--stage") { Description = "What learns: hr-crops (the HR tower learns the digit from small crops), vision (towers and mining learn each cell's shape, colour and digit from labels, as pretraining), full (everything), language (the LLM only), pretrain (stage 1: mining + projector), finetune (stage 2: + LLM; towers frozen), finetune-language (stage 2 with mining frozen too: projector and LLM).", DefaultValueFactory = _ => "finetune" };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", CustomParser = CountOption.Parser("--steps", 1), DefaultValueFactory = _ => 1500 };
         var batch = new Option<int>("--batch-size") { Description = "Conversations per step.", CustomParser = CountOption.Parser("--batch-size", 1), DefaultValueFactory = _ => 16 };
         var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per step (gradient accumulation).", CustomParser = CountOption.Parser("--accumulation", 1), DefaultValueFactory = _ => 1 };
@@ -39,13 +39,14 @@ static class TrainCommand
         var from = new Option<string?>("--from") { Description = "Start from this trained model (e.g. the output of an earlier stage) instead of a new one; --variant is then ignored.", HelpName = "FOLDER" };
         var exchanges = new Option<int>("--exchanges") { Description = "Questions per training conversation at most.", CustomParser = CountOption.Parser("--exchanges", 1), DefaultValueFactory = _ => 12 };
         var llmWidth = new Option<int?>("--llm-width") { Description = "LLM width of a new model (its MLP is twice as wide); default: the variant's (256).", CustomParser = CountOption.OptionalParser("--llm-width", 8) };
+        var pictures = new Option<int>("--pictures") { Description = "Scenes the conversations take turns on (0: a fresh scene for each). With a stage that trains neither towers nor mining (finetune-language), their image tokens are computed once and kept.", CustomParser = CountOption.Parser("--pictures", 0), DefaultValueFactory = _ => 0 };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between resumable checkpoints.", CustomParser = CountOption.Parser("--checkpoint-every", 0), DefaultValueFactory = _ => 100 };
         var command = new Command("train", "Train a model from scratch on a synthetic task and save it as an MGM checkpoint (resumes an interrupted run in the same --out).")
         {
-            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, checkpointEvery,
+            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, pictures, checkpointEvery,
         };
         command.SetAction((parse, token) => Task.FromResult(Run(cli.Settings(parse), parse.GetRequiredValue(output), parse.GetRequiredValue(task),
-            parse.GetRequiredValue(variant), parse.GetValue(llmWidth), parse.GetValue(from), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges),
+            parse.GetRequiredValue(variant), parse.GetValue(llmWidth), parse.GetValue(from), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges), parse.GetValue(pictures),
             new TrainingOptions
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), GradientAccumulation = parse.GetValue(accumulation),
@@ -65,7 +66,7 @@ static class TrainCommand
         settings.Note($"Held-out {(crops ? "crops" : "cells")}: " + string.Join(", ", names.Zip(accuracy, (n, a) => $"{n} {a:P1}")) + ".");
     }
 
-    static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, TrainingOptions options, CancellationToken token)
+    static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, int pictures, TrainingOptions options, CancellationToken token)
     {
         if (!task.Equals("detail-shapes", StringComparison.OrdinalIgnoreCase)) return ErrorReport.UsageError($"Unknown --task '{task}': the task is detail-shapes.");
         if (!Variants.TryGetValue(variant, out var blueprint)) return ErrorReport.UsageError($"Unknown --variant '{variant}': use {string.Join(", ", Variants.Keys)}.");
@@ -78,7 +79,11 @@ static class TrainCommand
         try { stage = TrainingStage.Get(stageName); }
         catch (ArgumentException e) { return ErrorReport.UsageError(e.Message); }
         bool crops = stage.Objective == TrainingObjective.HrCropLabels;
-        options = options with { Stage = stage, TokenLabelClasses = crops ? DetailShapesTraining.CropLabelClasses : DetailShapesTraining.TokenLabelClasses };
+        options = options with
+        {
+            Stage = stage, TokenLabelClasses = crops ? DetailShapesTraining.CropLabelClasses : DetailShapesTraining.TokenLabelClasses,
+            ImageTokenCacheSize = stage.TrainsVision ? 0 : pictures,
+        };
 
         var checkpoint = Path.Combine(output, "checkpoint");
         string? initial = null;
@@ -104,7 +109,7 @@ static class TrainCommand
         try
         {
             using var model = MiniGeminiBuilder.FromPretrained(modelFolder).WithTemplate("vicuna_v1").OnDevice(settings.Device).Build();
-            var data = new DetailShapesTraining(seed, exchanges);
+            var data = new DetailShapesTraining(seed, exchanges, pictures: pictures);
             using var trainer = new MiniGeminiTrainer(model, options);
             settings.Note($"Training {from ?? variant} ({stage.Name}, {trainer.TrainableParameters.Count} tensors) for {options.Steps} steps of " +
                           $"{options.BatchSize * options.GradientAccumulation} conversations on {model.Device}.");

@@ -35,6 +35,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     readonly List<(double Scale, AdamW.ParamGroup Group)> _groups;
     // TokenLabels and HrCropLabels objectives only: logits of every attribute's classes per image token (or crop); not part of the saved model.
     readonly Linear? _tokenHead;
+    readonly ImageTokenCache? _imageTokens;
 
     /// <summary>Prepares <paramref name="model"/> for training: freezes what the stage does not train and builds AdamW.</summary>
     /// <exception cref="MiniGeminiTrainingException">The stage leaves no parameter of this model trainable.</exception>
@@ -67,6 +68,7 @@ public sealed class MiniGeminiTrainer : IDisposable
                     new AdamW.Options { LearningRate = options.LearningRate, weight_decay = g.Key.Decay ? options.WeightDecay : 0 })))
             .ToList();
         _optimizer = optim.AdamW(_groups.Select(g => g.Group).ToList(), options.LearningRate, options.Beta1, options.Beta2);
+        if (options.ImageTokenCacheSize > 0) _imageTokens = new ImageTokenCache(options.ImageTokenCacheSize);
     }
 
     /// <summary>Keys (as in the checkpoint) of the parameters that learn.</summary>
@@ -148,10 +150,27 @@ public sealed class MiniGeminiTrainer : IDisposable
             if (rows[i].Length(perImage) > context)
                 throw new TrainingDataException(batch[i].Name, $"the conversation takes {rows[i].Length(perImage)} positions but the context holds {context}.");
         var withImages = batch.Where(s => s.Image is not null).ToList();
-        if (withImages.Count == 0) return Loss(_model, rows, null, string.Join(", ", batch.Select(s => s.Name)));
+        var names = string.Join(", ", batch.Select(s => s.Name));
+        if (withImages.Count == 0) return LossOfTokens(_model, rows, null, names);
         using var scope = NewDisposeScope();
-        var hr = Preprocess(withImages);
-        return Loss(_model, rows, hr, string.Join(", ", batch.Select(s => s.Name))).MoveToOuterDisposeScope();
+        var tokens = _imageTokens is null ? _model.EncodeImages(Preprocess(withImages)).Tokens : _model.ProjectImageTokens(CachedUnprojected(withImages));
+        return LossOfTokens(_model, rows, tokens, names).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The image tokens before the projector <c>[I, N, D]</c>, from the cache or (for pictures not in it) from the frozen vision side.</summary>
+    Tensor CachedUnprojected(IReadOnlyList<TrainingSample> samples)
+    {
+        var keys = samples.Select(s => ImageTokenCache.KeyOf(s.Image!)).ToList();
+        var tokens = keys.Select(k => _imageTokens!.TryGet(k, out var t) ? t : null).ToArray();
+        var missing = Enumerable.Range(0, samples.Count).Where(i => tokens[i] is null).ToList();
+        if (missing.Count == 0) return stack(tokens!);                                          // [I, N, D]
+        using var _ = no_grad();
+        var fresh = _model.EncodeUnprojected(Preprocess(missing.Select(i => samples[i]).ToList())); // [M, N, D]
+        for (int m = 0; m < missing.Count; m++) tokens[missing[m]] = fresh[m];
+        var batch = stack(tokens!);                                                             // [I, N, D]
+        // Added only now: making room may release an entry this batch still reads.
+        for (int m = 0; m < missing.Count; m++) _imageTokens!.Add(keys[missing[m]], fresh[m]);
+        return batch;
     }
 
     Tensor Preprocess(IReadOnlyList<TrainingSample> samples)
@@ -271,15 +290,17 @@ public sealed class MiniGeminiTrainer : IDisposable
     internal static Tensor Loss(MiniGeminiModel model, IReadOnlyList<LabelledConversation> rows, Tensor? hr, string names)
     {
         using var scope = NewDisposeScope();
+        using var mode = inference_mode(!((nn.Module)model.Llm).training);
+        return LossOfTokens(model, rows, hr is null ? null : model.EncodeImages(hr).Tokens, names).MoveToOuterDisposeScope(); // tokens [I, N, H]
+    }
+
+    /// <summary>The loss of labelled rows whose image slots take, in order, the projected image tokens <c>[I, N, H]</c>.</summary>
+    static Tensor LossOfTokens(MiniGeminiModel model, IReadOnlyList<LabelledConversation> rows, Tensor? imageTokens, string names)
+    {
+        using var scope = NewDisposeScope();
         var llm = model.Llm;
         using var mode = inference_mode(!((nn.Module)llm).training);
         int perImage = model.ImageTokensPerImage;
-        Tensor? imageTokens = null;
-        if (hr is not null)
-        {
-            using var features = model.EncodeImages(hr);
-            imageTokens = features.Tokens.alias(); // [I, N, H]
-        }
 
         var embeds = new List<Tensor>();
         var labels = new List<long[]>();
@@ -433,5 +454,6 @@ public sealed class MiniGeminiTrainer : IDisposable
     {
         _optimizer.Dispose();
         _tokenHead?.Dispose();
+        _imageTokens?.Dispose();
     }
 }

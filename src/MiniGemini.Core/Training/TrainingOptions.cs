@@ -43,6 +43,12 @@ public sealed record TrainingOptions
     public IReadOnlyList<int>? TokenLabelClasses { get; init; }
     /// <summary>A resumable checkpoint is written every this many steps (0: only at the end).</summary>
     public int CheckpointEvery { get; init; } = 100;
+    /// <summary>
+    /// For a stage that trains neither tower nor mining: how many pictures' image tokens (before the projector) the
+    /// trainer keeps, keyed by the picture's bytes, so that a picture seen again costs no vision forward (0: none;
+    /// the oldest entry goes first). Worth it when the stream repeats pictures.
+    /// </summary>
+    public int ImageTokenCacheSize { get; init; }
 
     /// <summary>The learning rate at <paramref name="step"/> (0-based): warm-up, then cosine to the minimum.</summary>
     public double LearningRateAt(int step)
@@ -75,6 +81,10 @@ public sealed record TrainingOptions
             Check(TokenLabelClasses is { Count: > 0 } classes && classes.All(c => c >= 2), nameof(TokenLabelClasses),
                 TokenLabelClasses is null ? "null" : $"[{string.Join(", ", TokenLabelClasses)}]", $"a non-empty list of class counts ≥ 2 for stage '{Stage.Name}'");
         Check(CheckpointEvery >= 0, nameof(CheckpointEvery), CheckpointEvery, "≥ 0");
+        Check(ImageTokenCacheSize >= 0, nameof(ImageTokenCacheSize), ImageTokenCacheSize, "≥ 0");
+        if (ImageTokenCacheSize > 0 && Stage.TrainsVision)
+            throw new ArgumentException($"TrainingOptions.ImageTokenCacheSize is {ImageTokenCacheSize}, but stage '{Stage.Name}' trains the towers or mining, " +
+                "which would change the cached image tokens; use it with a stage that trains neither.", nameof(ImageTokenCacheSize));
     }
 }
 

@@ -52,6 +52,13 @@ public sealed record TrainingStage
     public static TrainingStage Finetune { get; } = new() { Name = "finetune", TrainablePrefixes = [MiningPrefix, ProjectorPrefix, .. LanguageModelPrefixes] };
 
     /// <summary>
+    /// Stage 2 with patch info mining kept as the vision stage left it: the projector and the LLM learn. The image
+    /// tokens before the projector then depend on the picture alone, so <see cref="TrainingOptions.ImageTokenCacheSize"/>
+    /// can keep them.
+    /// </summary>
+    public static TrainingStage FinetuneLanguage { get; } = new() { Name = "finetune-language", TrainablePrefixes = [ProjectorPrefix, .. LanguageModelPrefixes] };
+
+    /// <summary>
     /// Only the LLM learns; towers, mining and projector stay as they are. From scratch this comes first: the LLM learns
     /// to read image tokens while they still vary with the image (trained vision parts at that point would drift to
     /// image-independent features that the LLM uses as extra prompt tokens).
@@ -94,21 +101,26 @@ public sealed record TrainingStage
             .Distinct().ToList(),
     };
 
-    /// <summary>The preset called <paramref name="name"/>: hr-crops, vision, pretrain (alias stage1), finetune (stage2), language or full.</summary>
+    /// <summary>The preset called <paramref name="name"/>: hr-crops, vision, pretrain (alias stage1), finetune (stage2), finetune-language, language or full.</summary>
     /// <exception cref="ArgumentException">Unknown name.</exception>
     public static TrainingStage Get(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pretrain" or "stage1" => Pretrain,
         "finetune" or "stage2" => Finetune,
+        "finetune-language" => FinetuneLanguage,
         "full" => Full,
         "language" => LanguageModel,
         "vision" => Vision,
         "hr-crops" => HrCrops,
-        _ => throw new ArgumentException($"Unknown training stage '{name}': use hr-crops, vision, pretrain (stage1), finetune (stage2), language or full.", nameof(name)),
+        _ => throw new ArgumentException($"Unknown training stage '{name}': use hr-crops, vision, pretrain (stage1), finetune (stage2), finetune-language, language or full.", nameof(name)),
     };
 
     /// <summary>Whether the parameter stored under <paramref name="key"/> learns in this stage.</summary>
     public bool Trains(string key) => TrainablePrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal));
+
+    /// <summary>Whether the stage trains a tower or patch info mining (what the image tokens before the projector depend on).</summary>
+    public bool TrainsVision => TrainablePrefixes.Any(p => new[] { VisionTowerPrefix, AuxVisionTowerPrefix, MiningPrefix }.Any(v =>
+        p.StartsWith(v, StringComparison.Ordinal) || v.StartsWith(p, StringComparison.Ordinal)));
 
     /// <summary>Whether a checkpoint key belongs to one of the vision towers (CLIP or ConvNeXt).</summary>
     internal static bool IsTower(string key) =>

@@ -15,11 +15,17 @@ public sealed class DetailShapesTraining
     /// <param name="seed">Seed of the stream (keep it apart from the seeds of evaluation sets).</param>
     /// <param name="maxExchanges">Questions per conversation at most (all the scene allows when fewer).</param>
     /// <param name="drawShare">Share of the samples that are draw requests.</param>
-    public DetailShapesTraining(int seed, int maxExchanges = 12, double drawShare = 0.1)
+    /// <param name="pictures">
+    /// 0: every sample has a fresh scene. N: the conversations of <see cref="Sample"/> ask (new questions, in a new
+    /// order) about N scenes in turn, so that a trainer can keep their image tokens
+    /// (<see cref="TrainingOptions.ImageTokenCacheSize"/>).
+    /// </param>
+    public DetailShapesTraining(int seed, int maxExchanges = 12, double drawShare = 0.1, int pictures = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxExchanges, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(pictures);
         if (!(drawShare >= 0 && drawShare <= 1)) throw new ArgumentOutOfRangeException(nameof(drawShare), drawShare, "The draw share must be in [0, 1].");
-        (Seed, MaxExchanges, DrawShare) = (seed, maxExchanges, drawShare);
+        (Seed, MaxExchanges, DrawShare, Pictures) = (seed, maxExchanges, drawShare, pictures);
     }
 
     /// <summary>Seed of the stream.</summary>
@@ -28,6 +34,8 @@ public sealed class DetailShapesTraining
     public int MaxExchanges { get; }
     /// <summary>Share of draw requests.</summary>
     public double DrawShare { get; }
+    /// <summary>Scenes the conversations take turns on, or 0 for a fresh scene per sample.</summary>
+    public int Pictures { get; }
 
     /// <summary>Sample <paramref name="index"/> of the stream.</summary>
     public TrainingSample Sample(long index)
@@ -39,7 +47,7 @@ public sealed class DetailShapesTraining
             var draw = QuestionWriter.Draw(random);
             return new TrainingSample(null, [new ChatExchange(draw.Question, draw.Answer)], GenerateImage: true, Name: name);
         }
-        var scene = new SceneSampler(random).Next();
+        var scene = new SceneSampler(Pictures == 0 ? random : new Random(Mix(Seed ^ 0x3C3C3C3C, index % Pictures))).Next();
         var all = QuestionWriter.Questions(scene);
         // Describe's answer holds every other answer, which later turns could copy instead of looking at the picture:
         // it is asked last, or, as often as any question comes first, alone (so that it is also learned right after
