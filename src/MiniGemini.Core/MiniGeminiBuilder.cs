@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using MiniGemini.Checkpoints;
 using MiniGemini.Generation;
+using MiniGemini.Hosting;
 using MiniGemini.Llm;
 using MiniGemini.Mining;
 using MiniGemini.Pipeline;
@@ -176,12 +177,13 @@ public sealed class MiniGeminiBuilder
         readonly List<IDisposable> _loaded = [];
         int _done;
         ILogger? _logger;
+        readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
 
         void Progress(string stage)
         {
             cancellationToken.ThrowIfCancellationRequested();
             options.LoadProgress?.Report(new LoadProgress(stage, _done++, Steps));
-            _logger?.LogInformation("Loading {Stage}", stage);
+            if (_logger is not null) Log.LoadingStage(_logger, stage);
         }
 
         T Keep<T>(T item) where T : IDisposable
@@ -193,6 +195,8 @@ public sealed class MiniGeminiBuilder
         public MiniGeminiModel Load()
         {
             _logger = options.LoggerFactory?.CreateLogger<MiniGeminiModel>();
+            using var activity = MiniGeminiTelemetry.Source.StartActivity("load");
+            activity?.SetTag("minigemini.model", options.ModelPath);
             try
             {
                 return LoadParts();
@@ -274,8 +278,10 @@ public sealed class MiniGeminiBuilder
             foreach (var source in _loaded.OfType<ITensorSource>()) source.Dispose();
 
             options.LoadProgress?.Report(new LoadProgress("ready", Steps, Steps));
-            _logger?.LogInformation("Loaded {Model}: {Family} LLM, template {Template}, {Tokens} tokens per image, {Device} {Precision}.",
-                Path.GetFileName(modelFolder), config.Llm.Family, template.Name, vision.TokensPerImage, device, options.Precision);
+            double seconds = _clock.Elapsed.TotalSeconds;
+            MiniGeminiTelemetry.LoadSeconds.Record(seconds);
+            if (_logger is not null)
+                Log.Loaded(_logger, Path.GetFileName(modelFolder), config.Llm.Family.ToString(), template.Name, vision.TokensPerImage, device.ToString(), options.Precision.ToString(), seconds);
             return new MiniGeminiModel(Path.GetFileName(modelFolder.TrimEnd('/', '\\')), config, vision, llm, tokenizer, template, device,
                 options.Precision, options.ImageGenerator, _logger) { Source = (modelFolder, clipFolder) };
         }

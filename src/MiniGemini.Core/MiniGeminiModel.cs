@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MiniGemini.Checkpoints;
 using MiniGemini.Generation;
+using MiniGemini.Hosting;
 using MiniGemini.Llm;
 using MiniGemini.Pipeline;
 using MiniGemini.Text;
@@ -267,6 +268,12 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
                     $"{positions + ContextLength - budget} exceeds the model's context ({ContextLength}).");
         }
         var images = prompts.SelectMany(p => p.Images).ToList();
+        using var activity = MiniGeminiTelemetry.Source.StartActivity("generate");
+        activity?.SetTag("gen_ai.request.model", Name);
+        activity?.SetTag("minigemini.images", images.Count);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan? firstToken = null;
+        int generated = 0;
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
         var imageTokens = images.Count == 0 ? null : EncodeImageInputs(images);
@@ -279,16 +286,18 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
             imageIndex += count;
         }
         var (embeds, mask) = LeftPad(rows);
-        _logger.LogDebug("Generating for {Rows} prompt(s) of up to {Length} positions ({Images} image(s)).", rows.Count, embeds.shape[1], images.Count);
+        Log.Generating(_logger, rows.Count, embeds.shape[1], images.Count);
 
         var stops = Template.StopStrings.Concat(generation.StopStrings).ToArray();
         var states = rows.Select(r => new RowState(Tokenizer.CreateStreamingDecoder(), new StopStringMatcher(stops), (int)r.shape[0])).ToArray();
         foreach (var step in TokenGenerator.Generate(_llm, embeds, mask, generation, cancellationToken))
         {
+            firstToken ??= clock.Elapsed;
             for (int b = 0; b < states.Length; b++)
             {
                 var state = states[b];
                 if (state.Done || !step.Emitted[b]) continue;
+                generated++;
                 state.Tokens.Add(step.TokenIds[b]);
                 var delta = state.Matcher.Push(state.Decoder.Append(step.TokenIds[b]));
                 state.Text.Append(delta);
@@ -297,6 +306,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
             }
             if (states.All(s => s.Done)) break;
         }
+        RecordTelemetry(activity, states.Sum(s => s.PromptLength), generated, rows.Count, firstToken, clock.Elapsed);
         return states.Select((s, b) =>
         {
             if (!s.Done)
@@ -316,6 +326,19 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
                 ImagePrompt = prompts[b].GenerateImage ? ImageCaption.Extract(text) : null,
             };
         }).ToList();
+    }
+
+    void RecordTelemetry(System.Diagnostics.Activity? activity, int inputTokens, int outputTokens, int rows, TimeSpan? firstToken, TimeSpan total)
+    {
+        MiniGeminiTelemetry.Input.Add(inputTokens);
+        MiniGeminiTelemetry.Output.Add(outputTokens);
+        activity?.SetTag("gen_ai.usage.input_tokens", inputTokens);
+        activity?.SetTag("gen_ai.usage.output_tokens", outputTokens);
+        if (firstToken is not { } first) return;
+        MiniGeminiTelemetry.FirstToken.Record(first.TotalSeconds);
+        double rate = outputTokens > rows && total > first ? (outputTokens - rows) / (total - first).TotalSeconds : double.NaN;
+        if (double.IsFinite(rate)) MiniGeminiTelemetry.DecodeRate.Record(rate);
+        Log.Generated(_logger, outputTokens, rows, first.TotalSeconds, rate);
     }
 
     sealed class RowState(StreamingTextDecoder decoder, StopStringMatcher matcher, int promptLength)

@@ -1,0 +1,21 @@
+using Microsoft.Extensions.Logging;
+
+namespace MiniGemini.Hosting;
+
+/// <summary>The library's log events, each with a fixed <see cref="EventId"/> (1xx loading, 2xx generation).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 100, EventName = "LoadingStage", Level = LogLevel.Information, Message = "Loading {Stage}")]
+    public static partial void LoadingStage(ILogger logger, string stage);
+
+    [LoggerMessage(EventId = 101, EventName = "Loaded", Level = LogLevel.Information,
+        Message = "Loaded {Model}: {Family} LLM, template {Template}, {Tokens} tokens per image, {Device} {Precision} in {Seconds:0.00} s.")]
+    public static partial void Loaded(ILogger logger, string model, string family, string template, int tokens, string device, string precision, double seconds);
+
+    [LoggerMessage(EventId = 200, EventName = "Generating", Level = LogLevel.Debug, Message = "Generating for {Rows} prompt(s) of up to {Length} positions ({Images} image(s)).")]
+    public static partial void Generating(ILogger logger, int rows, long length, int images);
+
+    [LoggerMessage(EventId = 201, EventName = "Generated", Level = LogLevel.Debug,
+        Message = "Generated {Tokens} token(s) for {Rows} prompt(s): first after {FirstTokenSeconds:0.000} s, {TokensPerSecond:0.0} tokens/s after it.")]
+    public static partial void Generated(ILogger logger, int tokens, int rows, double firstTokenSeconds, double tokensPerSecond);
+}
