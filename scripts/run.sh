@@ -2,8 +2,8 @@
 # The main job: prepares this machine (scripts/setup.sh: a loadable TorchSharp, restored packages), builds the
 # MiniGemini CLI and asks it to describe a picture, streaming the answer to stdout.
 #
-# With no arguments it runs the bundled demo model (mgm-tiny: random weights, so the answer is gibberish) on the
-# bundled example picture. Arguments go to the CLI's `describe` command, or to another command when they start
+# With no arguments it runs the bundled demo model (a Mini-Gemini trained on the Detail Shapes task, see
+# docs/training.md) on the bundled example picture of that task. Arguments go to the CLI's `describe` command, or to another command when they start
 # with one:
 #   ./scripts/run.sh --model path/to/MGM-7B --tower-search-root path/to/model_zoo/OpenAI --image photo.jpg
 #   ./scripts/run.sh chat --model path/to/MGM-7B --tower-search-root path/to/model_zoo/OpenAI

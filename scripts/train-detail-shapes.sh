@@ -4,8 +4,8 @@
 #   ./scripts/train-detail-shapes.sh lr-only runs/lr-only  # the LR-only baseline (as LLaVA)
 # Stage 0, as MGM's towers come pretrained: first (`--stage hr-crops`, mgm only) the ConvNeXt learns the digit from
 # 64-pixel crops around it, then (`--stage vision`) towers and mining learn what each cell of a picture holds from
-# per-cell labels. Stage 2 (`--stage finetune-language`): with towers and mining frozen, projector and LLM learn
-# the conversations, about 2000 pictures in turn whose image tokens are computed once. The model ends in OUT (the earlier stages in OUT-crops and OUT-vision). Interrupted, the same
+# per-cell labels. Then (`--stage language`) the LLM learns the conversations, about 2000 pictures in turn whose
+# image tokens are computed once; towers, mining and the (random) projector stay as they are. The model ends in OUT (the earlier stages in OUT-crops and OUT-vision). Interrupted, the same
 # command resumes where it stopped. Extra arguments go to every `train` command (e.g. --seed 2).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,4 +31,4 @@ fi
 if unfinished "$out-vision"; then
   "${cli[@]}" --out "$out-vision" "${start[@]}" --stage vision --steps "$vision_steps" --batch-size 8 --lr 2e-3 --warmup 20 "$@"
 fi
-"${cli[@]}" --out "$out" --from "$out-vision" --stage finetune-language --pictures 2000 --steps "$finetune_steps" --batch-size 16 --lr 1e-3 --warmup 50 "$@"
+"${cli[@]}" --out "$out" --from "$out-vision" --stage language --pictures 2000 --steps "$finetune_steps" --batch-size 16 --lr 1e-3 --warmup 50 "$@"

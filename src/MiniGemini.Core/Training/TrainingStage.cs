@@ -76,6 +76,15 @@ public sealed record TrainingStage
     };
 
     /// <summary>
+    /// <see cref="Vision"/> with the ConvNeXt kept as it is (e.g. after <see cref="HrCrops"/>): the CLIP tower and mining
+    /// learn the per-token labels, mining learning where in its HR region the tower's features hold them.
+    /// </summary>
+    public static TrainingStage VisionMining { get; } = new()
+    {
+        Name = "vision-mining", TrainablePrefixes = [VisionTowerPrefix, MiningPrefix], Objective = TrainingObjective.TokenLabels,
+    };
+
+    /// <summary>
     /// Before <see cref="Vision"/>, for an HR tower without pretrained weights: the ConvNeXt alone learns the labels of
     /// small crops (<see cref="TrainingObjective.HrCropLabels"/>), e.g. the digit a crop shows, at a fraction of the cost
     /// of whole HR images.
@@ -101,7 +110,7 @@ public sealed record TrainingStage
             .Distinct().ToList(),
     };
 
-    /// <summary>The preset called <paramref name="name"/>: hr-crops, vision, pretrain (alias stage1), finetune (stage2), finetune-language, language or full.</summary>
+    /// <summary>The preset called <paramref name="name"/>: hr-crops, vision, vision-mining, pretrain (alias stage1), finetune (stage2), finetune-language, language or full.</summary>
     /// <exception cref="ArgumentException">Unknown name.</exception>
     public static TrainingStage Get(string name) => name.Trim().ToLowerInvariant() switch
     {
@@ -111,8 +120,9 @@ public sealed record TrainingStage
         "full" => Full,
         "language" => LanguageModel,
         "vision" => Vision,
+        "vision-mining" => VisionMining,
         "hr-crops" => HrCrops,
-        _ => throw new ArgumentException($"Unknown training stage '{name}': use hr-crops, vision, pretrain (stage1), finetune (stage2), finetune-language, language or full.", nameof(name)),
+        _ => throw new ArgumentException($"Unknown training stage '{name}': use hr-crops, vision, vision-mining, pretrain (stage1), finetune (stage2), finetune-language, language or full.", nameof(name)),
     };
 
     /// <summary>Whether the parameter stored under <paramref name="key"/> learns in this stage.</summary>

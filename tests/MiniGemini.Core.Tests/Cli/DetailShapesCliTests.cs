@@ -4,7 +4,7 @@ using Xunit;
 
 namespace MiniGemini.Tests.Cli;
 
-/// <summary>The dataset and eval commands as a user runs them, on the bundled demo model (random weights).</summary>
+/// <summary>The dataset and eval commands as a user runs them, on the bundled demo model.</summary>
 public sealed class DetailShapesCliTests : IDisposable
 {
     readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("detail-shapes-cli-");

@@ -83,7 +83,7 @@ public sealed class DocProject : IDisposable
         foreach (var file in Directory.GetFiles(model)) File.Copy(file, Path.Combine(checkpoint, Path.GetFileName(file)));
         // The towers the model's config names are found by their folder names under the search root, as for a release.
         Directory.CreateDirectory(Path.Combine(workspace, "path", "to", "model_zoo"));
-        Directory.CreateSymbolicLink(Path.Combine(workspace, "path", "to", "model_zoo", "OpenAI"), bundled);
+        Directory.CreateSymbolicLink(Path.Combine(workspace, "path", "to", "model_zoo", "OpenAI"), model);
         using var picture = Image.Load(Path.Combine(bundled, "example.png"));
         picture.SaveAsJpeg(Path.Combine(workspace, "photo.jpg"));
         return workspace;

@@ -17,6 +17,15 @@ public sealed class TrainingStageTests
     [InlineData("language", "model.embed_tokens.weight", true)]
     [InlineData("language", "model.mm_projector.0.weight", false)]
     [InlineData("full", "model.vision_tower_aux.vision_stem.0.weight", true)]
+    [InlineData("hr-crops", "model.vision_tower_aux.vision_stem.0.weight", true)]
+    [InlineData("hr-crops", "model.vision_tower.vision_tower.vision_model.pre_layrnorm.weight", false)]
+    [InlineData("hr-crops", "model.vlm_uni_val_projector.1.weight", false)]
+    [InlineData("vision-mining", "model.vlm_uni_val_projector.1.weight", true)]
+    [InlineData("vision-mining", "model.vision_tower.vision_tower.vision_model.pre_layrnorm.weight", true)]
+    [InlineData("vision-mining", "model.vision_tower_aux.vision_stem.0.weight", false)]
+    [InlineData("finetune-language", "model.mm_projector.2.weight", true)]
+    [InlineData("finetune-language", "model.layers.3.mlp.down_proj.weight", true)]
+    [InlineData("finetune-language", "model.vlm_uni_query_projector.1.weight", false)]
     public void Presets_train_the_parameters_the_paper_names(string stage, string key, bool trains) =>
         Assert.Equal(trains, TrainingStage.Get(stage).Trains(key));
 
