@@ -136,12 +136,7 @@ public sealed class ImageProcessor
         Parallel.For(0, images.Count, b =>
         {
             var square = PillowResample.Bicubic(images[b].ExpandToSquare(Options.PadColor), size, size).Pixels; // HWC uint8
-            for (int c = 0; c < 3; c++)
-            {
-                var table = _normalize[c];
-                int offset = (b * 3 + c) * plane;
-                for (int i = 0; i < plane; i++) pixels[offset + i] = table[square[3 * i + c]];
-            }
+            NormalizeInto(square, pixels, b, plane);
         });
 
         using var scope = NewDisposeScope();
@@ -159,13 +154,19 @@ public sealed class ImageProcessor
         if (images.FirstOrDefault(i => i.Width != width || i.Height != height) is { } other)
             throw new ArgumentException($"Images of one batch must have one size: {width}×{height} and {other.Width}×{other.Height}.", nameof(images));
         var pixels = new float[checked(images.Count * 3 * plane)];
-        for (int b = 0; b < images.Count; b++)
-            for (int c = 0; c < 3; c++)
-            {
-                var (table, source, offset) = (_normalize[c], images[b].Pixels, (b * 3 + c) * plane);
-                for (int i = 0; i < plane; i++) pixels[offset + i] = table[source[3 * i + c]];
-            }
+        for (int b = 0; b < images.Count; b++) NormalizeInto(images[b].Pixels, pixels, b, plane);
         return torch.tensor(pixels, [images.Count, 3, height, width]); // [B, 3, h, w]
+    }
+
+    /// <summary>HWC uint8 pixels of image <paramref name="b"/> → its normalized CHW planes in <paramref name="pixels"/>.</summary>
+    void NormalizeInto(byte[] hwc, float[] pixels, int b, int plane)
+    {
+        for (int c = 0; c < 3; c++)
+        {
+            var table = _normalize[c];
+            int offset = (b * 3 + c) * plane;
+            for (int i = 0; i < plane; i++) pixels[offset + i] = table[hwc[3 * i + c]];
+        }
     }
 
     // CLIPImageProcessor's arithmetic: rescale in float64 then cast to float32, normalize in float32.
