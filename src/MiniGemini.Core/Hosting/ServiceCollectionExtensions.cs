@@ -13,9 +13,10 @@ public static class ServiceCollectionExtensions
     /// <summary>
     /// Registers a singleton <see cref="MiniGeminiModel"/> built from the configured <see cref="MiniGeminiOptions"/> (loaded
     /// on first use; an <see cref="ILoggerFactory"/> from the container is used when the options have none), and a
-    /// singleton <see cref="MiniGeminiChatClient"/>, also exposed as <see cref="IChatClient"/>. Wrap it with
-    /// Microsoft.Extensions.AI's pipeline as usual, e.g.
-    /// <c>services.AddChatClient(sp => sp.GetRequiredService&lt;MiniGeminiChatClient&gt;()).UseLogging()</c>.
+    /// singleton <see cref="MiniGeminiChatClient"/>, also exposed as <see cref="IChatClient"/>. For a middleware pipeline
+    /// (<c>.UseLogging()</c>, <c>.UseOpenTelemetry()</c>), keyed models and options bound from configuration, use
+    /// <c>AddMiniGeminiChatClient</c> of the MiniGemini.Hosting package instead, which registers <see cref="IChatClient"/>
+    /// once, as the pipeline.
     /// An <see cref="IImageGenerator"/> in the container (see <see cref="AddMiniGeminiImageGenerator"/>) renders the
     /// model's image prompts unless the options name a generator themselves.
     /// </summary>

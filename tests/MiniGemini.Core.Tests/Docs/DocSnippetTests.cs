@@ -66,6 +66,7 @@ public sealed class DocProject : IDisposable
               </PropertyGroup>
               <ItemGroup>
                 <ProjectReference Include="{Path.Combine(RepositoryRoot, "src", "MiniGemini.Core", "MiniGemini.Core.csproj")}" />
+                <ProjectReference Include="{Path.Combine(RepositoryRoot, "src", "MiniGemini.Hosting", "MiniGemini.Hosting.csproj")}" />
             {Package("libtorch-cpu-linux-x64")}
             {Package("Microsoft.Extensions.AI")}
             {Package("Microsoft.Extensions.DependencyInjection")}

@@ -1,0 +1,92 @@
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using MiniGemini.Hosting;
+using MiniGemini.Tests.Cli;
+using MiniGemini.Tests.Pipeline;
+using Xunit;
+
+namespace MiniGemini.Tests.Hosting;
+
+/// <summary>MiniGemini.Hosting's <c>AddMiniGeminiChatClient</c>: a ChatClientBuilder, one IChatClient, keyed models, options from configuration.</summary>
+public sealed class ChatClientRegistrationTests
+{
+    static readonly ChatOptions FourTokens = new() { MaxOutputTokens = 4, Temperature = 0 };
+
+    [Fact]
+    public async Task The_builder_chains_middleware_and_leaves_one_chat_client_registered()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddMiniGeminiChatClient(o => o.ModelPath = TinyModelFixture.ModelFolder).UseLogging().UseOpenTelemetry();
+        Assert.Single(services, d => d.ServiceType == typeof(IChatClient));
+        await using var provider = services.BuildServiceProvider();
+
+        var client = provider.GetRequiredService<IChatClient>();
+        Assert.IsNotType<MiniGeminiChatClient>(client); // the pipeline's outer client
+        Assert.NotNull(client.GetService<LoggingChatClient>());
+        var model = provider.GetRequiredService<MiniGeminiModel>();
+        Assert.Same(model, client.GetService<MiniGeminiModel>());
+        var response = await client.GetResponseAsync([new ChatMessage(ChatRole.User, "Hello")], FourTokens);
+        Assert.Equal(model.Generate(MiniGeminiPrompt.Ask("Hello"), new() { MaxNewTokens = 4 }).Text, response.Text);
+    }
+
+    [Fact]
+    public void Options_come_from_a_configuration_section_or_from_Configure()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["MiniGemini:ModelPath"] = TinyModelFixture.ModelFolder,
+            ["MiniGemini:Device"] = "cpu",
+            ["MiniGemini:Precision"] = "Float32",
+            ["MiniGemini:ConversationCacheBytes"] = "0",
+            ["MiniGemini:TowerSearchRoots:0"] = "/towers/a",
+            ["MiniGemini:MaxImagePixels"] = "1000000",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddMiniGeminiChatClient(configuration.GetSection("MiniGemini"));
+        using var provider = services.BuildServiceProvider();
+        var options = provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<MiniGeminiOptions>>().Value;
+        Assert.Equal(["/towers/a"], options.TowerSearchRoots);
+        Assert.Equal(0, options.ConversationCacheBytes);
+        Assert.Equal(1_000_000, options.MaxImagePixels);
+        Assert.Equal("model", provider.GetRequiredService<MiniGeminiModel>().Name);
+
+        // services.Configure<MiniGeminiOptions>(section) is what the options pattern documents: it is honoured too.
+        var configured = new ServiceCollection();
+        configured.Configure<MiniGeminiOptions>(configuration.GetSection("MiniGemini"));
+        configured.AddMiniGeminiChatClient();
+        using var fromConfigure = configured.BuildServiceProvider();
+        Assert.Equal("model", fromConfigure.GetRequiredService<IChatClient>().GetService<MiniGeminiModel>()!.Name);
+    }
+
+    [Fact]
+    public async Task Keyed_chat_clients_each_get_their_own_model_and_options()
+    {
+        var services = new ServiceCollection();
+        services.AddKeyedMiniGeminiChatClient("tiny", o => o.ModelPath = TinyModelFixture.ModelFolder);
+        services.AddKeyedMiniGeminiChatClient("shapes", o => o.ModelPath = BundledModelTests.ModelFolder).UseLogging();
+        services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        Assert.DoesNotContain(services, d => d.ServiceType == typeof(IChatClient) && !d.IsKeyedService);
+        await using var provider = services.BuildServiceProvider();
+
+        var tiny = provider.GetRequiredKeyedService<IChatClient>("tiny");
+        var shapes = provider.GetRequiredKeyedService<IChatClient>("shapes");
+        Assert.Equal("model", tiny.GetService<MiniGeminiModel>()!.Name);
+        Assert.Equal("detail-shapes-mgm", shapes.GetService<MiniGeminiModel>()!.Name);
+        Assert.Same(provider.GetRequiredKeyedService<MiniGeminiModel>("shapes"), shapes.GetService<MiniGeminiModel>());
+        Assert.Null(provider.GetService<IChatClient>());
+        var answer = await shapes.GetResponseAsync([new ChatMessage(ChatRole.User, "Draw a red circle with the digit 4 at the top left.")], new ChatOptions { MaxOutputTokens = 40, Temperature = 0 });
+        Assert.Contains("<h>", answer.Text);
+    }
+
+    [Fact]
+    public void Options_without_a_model_fail_on_first_use_naming_what_is_missing()
+    {
+        var services = new ServiceCollection();
+        services.AddMiniGeminiChatClient();
+        using var provider = services.BuildServiceProvider();
+        var e = Assert.Throws<MiniGeminiConfigurationException>(() => provider.GetRequiredService<IChatClient>());
+        Assert.Contains("No model", e.Message);
+    }
+}
