@@ -109,6 +109,12 @@ public sealed class MiniGeminiBuilder
     /// <summary>Rotates images by their EXIF orientation first (off by default, as in Mini-Gemini).</summary>
     public MiniGeminiBuilder WithExifOrientation(bool apply = true) => Set(o => o.ApplyExifOrientation = apply);
 
+    /// <summary>
+    /// Memory kept for follow-up turns (image tokens and key/value caches of recent conversations, see
+    /// <see cref="MiniGeminiOptions.ConversationCacheBytes"/>); 0 turns reuse off.
+    /// </summary>
+    public MiniGeminiBuilder WithConversationCache(long maxBytes) => Set(o => o.ConversationCacheBytes = maxBytes);
+
     /// <summary>Selects the patch-info-mining implementation (the fast one by default).</summary>
     public MiniGeminiBuilder WithMining(MiningImplementation implementation) => Set(o => o.Mining = implementation);
 
@@ -214,6 +220,8 @@ public sealed class MiniGeminiBuilder
             var dtype = ScalarTypeOf(options.Precision);
             if (options.ModelPath is null && options.LanguageModelPath is null)
                 throw new MiniGeminiConfigurationException("No model: set a model folder (FromPretrained) or a language model (FromParts).");
+            if (options.ConversationCacheBytes < 0)
+                throw new MiniGeminiConfigurationException($"ConversationCacheBytes is {options.ConversationCacheBytes}: it must be ≥ 0 (0 turns reuse off).");
 
             Progress("configuration");
             var modelFolder = Path.GetFullPath(options.ModelPath ?? options.LanguageModelPath!);
@@ -283,7 +291,7 @@ public sealed class MiniGeminiBuilder
             if (_logger is not null)
                 Log.Loaded(_logger, Path.GetFileName(modelFolder), config.Llm.Family.ToString(), template.Name, vision.TokensPerImage, device.ToString(), options.Precision.ToString(), seconds);
             return new MiniGeminiModel(Path.GetFileName(modelFolder.TrimEnd('/', '\\')), config, vision, llm, tokenizer, template, device,
-                options.Precision, options.ImageGenerator, _logger) { Source = (modelFolder, clipFolder) };
+                options.Precision, options.ImageGenerator, _logger, options.ConversationCacheBytes) { Source = (modelFolder, clipFolder) };
         }
 
         /// <summary>The MGM config at <paramref name="path"/>, or null when there is none or it is a plain LLM config.</summary>

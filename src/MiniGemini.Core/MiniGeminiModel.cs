@@ -35,10 +35,12 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     readonly SdxlBridge? _imageGenerator;
     readonly ILogger _logger;
     readonly SemaphoreSlim _gate = new(1, 1);
+    readonly ConversationCache? _conversations;
     bool _disposed;
 
     internal MiniGeminiModel(string name, MgmConfig config, VisionStack vision, ILlmAdapter llm, MiniGeminiTokenizer tokenizer,
-        ConversationTemplate template, Device device, ModelPrecision precision, SdxlBridge? imageGenerator, ILogger? logger)
+        ConversationTemplate template, Device device, ModelPrecision precision, SdxlBridge? imageGenerator, ILogger? logger,
+        long conversationCacheBytes = 0)
     {
         Name = name;
         Config = config;
@@ -51,6 +53,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         _images = new ImageProcessor(vision.Preprocess);
         _imageGenerator = imageGenerator;
         _logger = logger ?? NullLogger.Instance;
+        if (conversationCacheBytes > 0) _conversations = new ConversationCache(conversationCacheBytes, vision.TokensPerImage);
     }
 
     /// <summary>The model's name (its folder name).</summary>
@@ -276,7 +279,8 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         int generated = 0;
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
-        var imageTokens = images.Count == 0 ? null : EncodeImageInputs(images);
+        var hashes = new string?[images.Count];
+        var imageTokens = images.Count == 0 ? null : EncodeImageInputs(images, hashes);
         var rows = new List<Tensor>();
         int imageIndex = 0;
         foreach (var row in ids)
@@ -285,12 +289,14 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
             rows.Add(Splice(row, imageTokens?.narrow(0, imageIndex, count)));
             imageIndex += count;
         }
-        var (embeds, mask) = LeftPad(rows);
-        Log.Generating(_logger, rows.Count, embeds.shape[1], images.Count);
-
         var stops = Template.StopStrings.Concat(generation.StopStrings).ToArray();
         var states = rows.Select(r => new RowState(Tokenizer.CreateStreamingDecoder(), new StopStringMatcher(stops), (int)r.shape[0])).ToArray();
-        foreach (var step in TokenGenerator.Generate(_llm, embeds, mask, generation, cancellationToken))
+        var reuse = ids.Count == 1 ? Reuse(ids[0], hashes, states[0], rows) : null;
+        var (embeds, mask) = LeftPad(rows);
+        activity?.SetTag("minigemini.cached_positions", reuse?.Length ?? 0);
+        Log.Generating(_logger, rows.Count, embeds.shape[1], images.Count);
+
+        foreach (var step in TokenGenerator.Generate(_llm, embeds, mask, generation, cancellationToken, reuse))
         {
             firstToken ??= clock.Elapsed;
             for (int b = 0; b < states.Length; b++)
@@ -322,11 +328,46 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
                 Text = text.Trim(),
                 TokenIds = s.Tokens,
                 PromptTokens = s.PromptLength,
+                CachedPromptTokens = reuse?.Length ?? 0,
                 FinishReason = s.Reason,
                 ImagePrompt = prompts[b].GenerateImage ? ImageCaption.Extract(text) : null,
             };
         }).ToList();
     }
+
+    /// <summary>
+    /// For a single prompt, with the conversation cache on: the kept keys and values of its longest prefix seen before
+    /// (the row's embeddings are cut to the positions after it), and where the cache goes when the answer is done.
+    /// </summary>
+    TokenGenerator.CacheReuse? Reuse(int[] ids, string?[] imageHashes, RowState state, List<Tensor> rows)
+    {
+        if (_conversations is null) return null;
+        int image = 0;
+        var slots = ids.Select(id => id == ImageTokenSplicer.ImageTokenIndex ? new PromptSlot(id, imageHashes[image++]) : new PromptSlot(id, null)).ToArray();
+        var (past, common) = _conversations.FindPrefix(slots);
+        int reused = Math.Min(common, state.PromptLength - 1); // at least one position is run, for the next token's logits
+        if (reused > 0) rows[0] = rows[0].narrow(0, reused, state.PromptLength - reused); // [L − reused, H]
+        return new TokenGenerator.CacheReuse(reused > 0 ? past : null, reused, cache => KeepConversation(slots, state.Tokens, cache));
+    }
+
+    /// <summary>Keeps the cache of a prompt and its answer: it holds every answer token but the last, which was never fed back.</summary>
+    void KeepConversation(PromptSlot[] prompt, IReadOnlyList<int> answer, KvCache cache)
+    {
+        var slots = new List<PromptSlot>();
+        int positions = 0;
+        foreach (var slot in prompt.Concat(answer.Select(id => new PromptSlot(id, null))))
+        {
+            positions += slot.Positions(ImageTokensPerImage);
+            if (positions > cache.Length) break;
+            slots.Add(slot);
+        }
+        _conversations!.AddPrefix([.. slots], cache);
+    }
+
+    internal ConversationCache? Conversations => _conversations;
+
+    /// <summary>Drops what the conversation cache holds (the trainer calls it: new weights make kept keys and values stale).</summary>
+    internal void ClearConversationCache() => _conversations?.Clear();
 
     void RecordTelemetry(System.Diagnostics.Activity? activity, int inputTokens, int outputTokens, int rows, TimeSpan? firstToken, TimeSpan total)
     {
@@ -408,11 +449,33 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
             throw new ArgumentException($"{where} contains the literal text '{ImageTokenSplicer.ImageToken}'; pass images as ImageInput instead.", "prompt");
     }
 
-    Tensor EncodeImageInputs(IReadOnlyList<ImageInput> images)
+    /// <summary>
+    /// Image tokens <c>[I, N, H]</c>; with the conversation cache on, pictures seen before are not encoded again, and
+    /// <paramref name="hashes"/> receives each picture's key.
+    /// </summary>
+    Tensor EncodeImageInputs(IReadOnlyList<ImageInput> images, string?[] hashes)
     {
-        using var tensors = _images.ToTensors(images.Select(Read).ToList());
-        using var features = EncodeImages(tensors.Hr);
-        return features.Tokens.alias();
+        if (_conversations is null)
+        {
+            using var tensors = _images.ToTensors(images.Select(Read).ToList());
+            using var features = EncodeImages(tensors.Hr);
+            return features.Tokens.alias();
+        }
+        var bytes = images.Select(i => i.Path is { } path ? ImageReader.ReadBytes(path, _vision.Preprocess) : i.Bytes).ToList();
+        for (int i = 0; i < images.Count; i++) hashes[i] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes[i].Span));
+        var kept = hashes.Select(h => _conversations.FindImage(h!)).ToArray();
+        var missing = Enumerable.Range(0, images.Count).Where(i => kept[i] is null).ToList();
+        Tensor? fresh = null;
+        if (missing.Count > 0)
+        {
+            using var tensors = _images.ToTensors(missing.Select(i => ImageReader.Read(bytes[i], images[i].Path ?? images[i].Name, _vision.Preprocess)).ToList());
+            using var features = EncodeImages(tensors.Hr);
+            fresh = features.Tokens.alias(); // [M, N, H]
+        }
+        var tokens = stack(Enumerable.Range(0, images.Count).Select(i => kept[i] ?? fresh![missing.IndexOf(i)])); // [I, N, H]
+        // Added after stacking: adding may evict tokens that this request reads.
+        for (int j = 0; j < missing.Count; j++) _conversations.AddImage(hashes[missing[j]]!, fresh![j]);
+        return tokens;
     }
 
     ImageRgb8 Read(ImageInput input) => input.Path is { } path
@@ -503,6 +566,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _conversations?.Dispose();
         _vision.Dispose();
         _llm.Dispose();
         _gate.Dispose();

@@ -114,6 +114,11 @@ public sealed record MiniGeminiResponse
     public required IReadOnlyList<int> TokenIds { get; init; }
     /// <summary>Tokens in the prompt, image tokens included.</summary>
     public required int PromptTokens { get; init; }
+    /// <summary>
+    /// Prompt positions whose keys and values were reused from an earlier request instead of computed (a follow-up turn
+    /// of a conversation; see <see cref="MiniGeminiOptions.ConversationCacheBytes"/>).
+    /// </summary>
+    public int CachedPromptTokens { get; init; }
     /// <summary>Why generation ended.</summary>
     public required FinishReason FinishReason { get; init; }
     /// <summary>For image requests: the diffusion prompt the model wrote (last complete <c>&lt;h&gt;…&lt;/h&gt;</c>), if any.</summary>

@@ -23,12 +23,13 @@ internal sealed class DecodeSession : IDisposable
     readonly Tensor _eosIds;      // [n_eos] int64
     readonly Tensor _finished;    // [B] bool
     readonly bool[] _finishedHost;
+    readonly Action<KvCache>? _keep;
     Tensor? _prompt;              // the caller's prompt embeddings, until the prefill has run
     Tensor? _last;                // [B] int64: the tokens to feed next
     int _step;
 
     public DecodeSession(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask, GenerationOptions options, int maxNewTokens,
-        IReadOnlyList<int> eos, long pad)
+        IReadOnlyList<int> eos, long pad, TokenGenerator.CacheReuse? reuse = null)
     {
         _llm = llm;
         _maxNewTokens = maxNewTokens;
@@ -38,7 +39,10 @@ internal sealed class DecodeSession : IDisposable
         var device = llm.Device;
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
-        _cache = llm.CreateCache(batch, promptLength + maxNewTokens - 1);
+        int past = reuse?.Past is null ? 0 : reuse.Length;
+        _cache = llm.CreateCache(batch, past + promptLength + maxNewTokens - 1);
+        if (past > 0) _cache.CopyPrefixFrom(reuse!.Past!, past);
+        _keep = reuse?.Keep;
         _sampler = new Sampler(options, batch, llm.Config.VocabSize, device);
         _prompt = inputsEmbeds;
         if (attentionMask is not null)
@@ -72,12 +76,12 @@ internal sealed class DecodeSession : IDisposable
 
     Tensor Prefill(Tensor prompt)
     {
-        long t = prompt.shape[1];
+        long t = prompt.shape[1], past = _cache.Length;
         Tensor positions;
         if (_mask is null)
         {
-            positions = arange(t, device: _llm.Device).expand(prompt.shape[0], t);
-            using var length = t.ToScalar();
+            positions = arange(past, past + t, device: _llm.Device).expand(prompt.shape[0], t);
+            using var length = (past + t).ToScalar();
             _positions.fill_(length);
         }
         else
@@ -117,7 +121,8 @@ internal sealed class DecodeSession : IDisposable
 
     public void Dispose()
     {
-        _cache.Dispose();
+        if (_keep is null) _cache.Dispose();
+        else _keep(_cache);
         _sampler.Dispose();
         _last?.Dispose();
         _mask?.Dispose();

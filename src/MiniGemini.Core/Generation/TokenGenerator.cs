@@ -19,14 +19,22 @@ namespace MiniGemini.Generation;
 /// </remarks>
 internal static class TokenGenerator
 {
+    /// <summary>
+    /// Generation that continues from an earlier request's keys and values: the first <paramref name="Length"/>
+    /// positions of <paramref name="Past"/> stand for the prompt's first positions (the prompt embeddings then hold only
+    /// the rest; one row, no mask). <paramref name="Keep"/>, when set, receives the cache when generation ends instead of
+    /// it being freed, and owns it from then on.
+    /// </summary>
+    internal sealed record CacheReuse(KvCache? Past, int Length, Action<KvCache>? Keep);
+
     /// <summary>Generates synchronously, one <see cref="GeneratedTokens"/> per step.</summary>
     /// <exception cref="ArgumentException">Inputs of the wrong shape, dtype or device, or a right-padded mask.</exception>
     /// <exception cref="ContextLengthExceededException">Prompt plus new tokens exceed the model's context.</exception>
     public static IEnumerable<GeneratedTokens> Generate(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask,
-        GenerationOptions options, CancellationToken cancellationToken = default)
+        GenerationOptions options, CancellationToken cancellationToken = default, CacheReuse? reuse = null)
     {
-        var (eos, pad, maxNew) = Prepare(llm, inputsEmbeds, attentionMask, options);
-        return Run(() => new DecodeSession(llm, inputsEmbeds, attentionMask, options, maxNew, eos, pad), cancellationToken);
+        var (eos, pad, maxNew) = Prepare(llm, inputsEmbeds, attentionMask, options, reuse);
+        return Run(() => new DecodeSession(llm, inputsEmbeds, attentionMask, options, maxNew, eos, pad, reuse), cancellationToken);
     }
 
     /// <summary>
@@ -65,7 +73,8 @@ internal static class TokenGenerator
     }
 
     /// <summary>Checks everything a request could get wrong and resolves the stop and pad ids.</summary>
-    static (IReadOnlyList<int> Eos, long Pad, int MaxNewTokens) Prepare(ILlmAdapter llm, Tensor embeds, Tensor? mask, GenerationOptions options)
+    static (IReadOnlyList<int> Eos, long Pad, int MaxNewTokens) Prepare(ILlmAdapter llm, Tensor embeds, Tensor? mask, GenerationOptions options,
+        CacheReuse? reuse = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -75,8 +84,10 @@ internal static class TokenGenerator
         if (embeds.dtype != llm.DType || embeds.device.type != llm.Device.type)
             throw new ArgumentException($"inputsEmbeds is {embeds.dtype} on {embeds.device}; the model is {llm.DType} on {llm.Device}.", nameof(embeds));
         if (mask is not null) ValidateLeftPadded(mask, embeds.shape[0], embeds.shape[1]);
+        if (reuse?.Past is { } past && (mask is not null || embeds.shape[0] != 1 || past.Batch != 1 || reuse.Length > past.Length))
+            throw new ArgumentException($"A reused cache serves one unpadded row and at most its {past.Length} filled positions; got {reuse.Length} of them for {TensorHelpers.Shape(embeds.shape)}.", nameof(reuse));
 
-        long prompt = embeds.shape[1], room = config.MaxPositionEmbeddings - prompt;
+        long prompt = (reuse?.Past is null ? 0 : reuse.Length) + embeds.shape[1], room = config.MaxPositionEmbeddings - prompt;
         if (room < 1)
             throw new ContextLengthExceededException((int)prompt + 1, config.MaxPositionEmbeddings,
                 $"The prompt has {prompt} positions: with one new token that exceeds the model's max_position_embeddings ({config.MaxPositionEmbeddings}).");

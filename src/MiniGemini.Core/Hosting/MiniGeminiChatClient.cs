@@ -136,6 +136,7 @@ public sealed class MiniGeminiChatClient : IChatClient
     static UsageDetails UsageOf(MiniGeminiResponse answer) => new()
     {
         InputTokenCount = answer.PromptTokens,
+        CachedInputTokenCount = answer.CachedPromptTokens,
         OutputTokenCount = answer.CompletionTokens,
         TotalTokenCount = answer.PromptTokens + answer.CompletionTokens,
     };

@@ -102,6 +102,32 @@ internal sealed class KvCache : IDisposable
         return (halves[0].transpose(1, 2), halves[1].transpose(1, 2));
     }
 
+    /// <summary>Bytes of the storage (<see cref="Allocated"/> positions, every layer).</summary>
+    public long Bytes => _entries.Sum(e => e.NumberOfElements * e.ElementSize);
+
+    /// <summary>
+    /// Fills this empty cache with the first <paramref name="positions"/> of <paramref name="source"/> (same layers,
+    /// rows and shapes): the keys and values of a prompt prefix computed by an earlier request.
+    /// </summary>
+    public void CopyPrefixFrom(KvCache source, int positions)
+    {
+        if (Length != 0) throw new InvalidOperationException("Only an empty cache takes a prefix.");
+        if (source.Batch != Batch || source._entries.Length != _entries.Length || source._kvHeads != _kvHeads || source._headDim != _headDim)
+            throw new ArgumentException("The source cache has another layout.", nameof(source));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(positions, source.Length);
+        EnsureRoom(positions);
+        using var _ = inference_mode();
+        for (int i = 0; i < _entries.Length; i++)
+            _entries[i].narrow(1, 0, positions).copy_(source._entries[i].narrow(1, 0, positions));
+        Length = positions;
+    }
+
+    /// <summary>Shrinks the storage to the filled positions, for a cache that is kept but no longer written.</summary>
+    public void Trim()
+    {
+        if (Length > 0 && Length < Allocated) Allocate(Length);
+    }
+
     public void Advance(long newTokens)
     {
         EnsureRoom(newTokens);

@@ -445,6 +445,7 @@ public sealed class MiniGeminiTrainer : IDisposable
 
     internal void SetTraining(bool training)
     {
+        _model.ClearConversationCache(); // kept keys, values and image tokens belong to the weights before the change
         _model.Vision.Train(training);
         ((nn.Module)_model.Llm).train(training);
     }

@@ -30,7 +30,10 @@ internal static class ImageReader
     /// Reads a regular file of at most <see cref="MaxEncodedBytes"/>: a directory, a device (<c>/dev/zero</c>), a pipe or
     /// a pseudo-file is refused by name before anything large is read.
     /// </summary>
-    public static ImageRgb8 Read(string path, ImagePreprocessOptions options)
+    public static ImageRgb8 Read(string path, ImagePreprocessOptions options) => Read(ReadBytes(path, options), path, options);
+
+    /// <summary>The encoded bytes of an image file, refusing directories, devices and files larger than the pixel budget allows.</summary>
+    public static byte[] ReadBytes(string path, ImagePreprocessOptions options)
     {
         if (Directory.Exists(path)) throw new InvalidImageException($"{path}: is a directory, not an image file.", path);
         var file = new FileInfo(path);
@@ -46,7 +49,7 @@ internal static class ImageReader
             if (stream.ReadByte() >= 0)
                 throw new InvalidImageException($"{path}: not a regular file (it yields more than its size of {file.Length} bytes); devices, pipes and pseudo-files are not read.", path);
         }
-        return Read(bytes, path, options);
+        return bytes;
     }
 
     /// <summary>The most bytes an encoded image within the pixel budget can take: 8 per pixel (16-bit RGBA, uncompressed) plus 1 MiB of headers.</summary>
