@@ -13,13 +13,16 @@ variant=${1:?usage: train-detail-shapes.sh mgm|lr-only OUT [train options]}
 out=${2:?usage: train-detail-shapes.sh mgm|lr-only OUT [train options]}
 shift 2
 
-"$root/scripts/setup.sh" >&2
-dotnet build "$root/samples/MiniGemini.Cli/MiniGemini.Cli.csproj" -c Release --no-restore --nologo -v quiet >&2
-cli=(dotnet "$root/samples/MiniGemini.Cli/bin/Release/net10.0/MiniGemini.Cli.dll" train)
+# CLI_DLL: a CLI built elsewhere (e.g. with -o), so that building the repository meanwhile does not touch the running one.
+if [ -z "${CLI_DLL:-}" ]; then
+  "$root/scripts/setup.sh" >&2
+  dotnet build "$root/samples/MiniGemini.Cli/MiniGemini.Cli.csproj" -c Release --no-restore --nologo -v quiet >&2
+fi
+cli=(dotnet "${CLI_DLL:-$root/samples/MiniGemini.Cli/bin/Release/net10.0/MiniGemini.Cli.dll}" train)
 
 crop_steps=${CROP_STEPS:-1500}
 vision_steps=${VISION_STEPS:-400}
-finetune_steps=${FINETUNE_STEPS:-1000}
+finetune_steps=${FINETUNE_STEPS:-1500}
 unfinished() { [ ! -f "$1/model.safetensors" ] || [ -d "$1/checkpoint" ]; }
 start=(--variant "$variant")
 if [ "$variant" = mgm ]; then

@@ -188,8 +188,18 @@ public sealed class MiniGeminiBuilder
         void Progress(string stage)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            options.LoadProgress?.Report(new LoadProgress(stage, _done++, Steps));
+            var start = new LoadProgress(stage, _done++, Steps);
+            options.LoadProgress?.Report(start);
             if (_logger is not null) Log.LoadingStage(_logger, stage);
+            // A stage may load several modules: their bytes add up to the stage's.
+            long before = 0, total = 0, current = 0;
+            if (options.LoadProgress is { } progress)
+                StateDictLoader.Progress.Value = (read, moduleTotal) =>
+                {
+                    if (read == 0) (before, total, current) = (before + current, total + moduleTotal, 0);
+                    current = read;
+                    progress.Report(start with { BytesRead = before + read, BytesTotal = total });
+                };
         }
 
         T Keep<T>(T item) where T : IDisposable
@@ -211,6 +221,10 @@ public sealed class MiniGeminiBuilder
             {
                 for (int i = _loaded.Count - 1; i >= 0; i--) _loaded[i].Dispose();
                 throw;
+            }
+            finally
+            {
+                StateDictLoader.Progress.Value = null;
             }
         }
 

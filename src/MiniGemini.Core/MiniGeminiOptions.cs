@@ -16,13 +16,25 @@ public enum ModelPrecision
     Float16,
 }
 
-/// <summary>Progress while a model loads.</summary>
+/// <summary>
+/// Progress while a model loads: once when a stage starts, then while it reads weights (after every tensor, at most
+/// about a hundred times per module), so that a large language model is not one silent step.
+/// </summary>
 /// <param name="Stage">What is loading (e.g. "language model").</param>
 /// <param name="Completed">Stages done so far.</param>
 /// <param name="Total">Stages in all.</param>
 public readonly record struct LoadProgress(string Stage, int Completed, int Total)
 {
-    /// <summary>Fraction done, 0..1.</summary>
+    /// <summary>Bytes of weights this stage has read so far (as stored in the checkpoint).</summary>
+    public long BytesRead { get; init; }
+
+    /// <summary>
+    /// Bytes of weights of the modules this stage has started to load (a stage that loads two modules, such as mining
+    /// and projector, adds the second one's when it starts); 0 for a stage that reads none (the tokenizer).
+    /// </summary>
+    public long BytesTotal { get; init; }
+
+    /// <summary>Fraction of the stages done, 0..1.</summary>
     public double Fraction => Total == 0 ? 1 : (double)Completed / Total;
 }
 

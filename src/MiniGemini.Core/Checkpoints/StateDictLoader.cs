@@ -76,6 +76,12 @@ public sealed class LoadReport
 /// </summary>
 public static class StateDictLoader
 {
+    /// <summary>
+    /// Receives (bytes read, bytes to read) of each <see cref="Load"/> on this flow, at its start and then after tensors
+    /// (about every 1 % of its bytes); the model builder sets it for its progress reports.
+    /// </summary>
+    internal static readonly AsyncLocal<Action<long, long>?> Progress = new();
+
     /// <summary>Loads <paramref name="prefix"/>* of <paramref name="source"/> into <paramref name="module"/>.</summary>
     /// <exception cref="CheckpointMismatchException">Missing keys, shape mismatches, or unexpected keys (per options).</exception>
     public static LoadReport Load(torch.nn.Module module, ITensorSource source, string prefix = "", LoadOptions? options = null)
@@ -86,11 +92,22 @@ public static class StateDictLoader
         if (!report.IsComplete(tolerateUnexpected: !options.FailOnUnexpected))
             throw new CheckpointMismatchException($"Checkpoint does not fit {module.GetName()}: {report}", report, source.Location);
 
+        var progress = Progress.Value;
+        var bytes = report.Loaded.Select(key => source.TryGetInfo(prefix + key, out var info) ? info.ByteLength : 0).ToList();
+        long total = bytes.Sum(), read = 0, reported = 0;
+        progress?.Invoke(0, total);
         using var _ = torch.no_grad();
-        foreach (var key in report.Loaded)
+        for (int i = 0; i < report.Loaded.Count; i++)
         {
+            var key = report.Loaded[i];
             using var value = source.Load(prefix + key);
             targets[key].copy_(value);
+            read += bytes[i];
+            if (progress is not null && (read - reported >= total / 100 || read == total))
+            {
+                progress(read, total);
+                reported = read;
+            }
         }
         return report;
     }

@@ -12,6 +12,16 @@ public sealed record TensorInfo(string Name, torch.ScalarType DType, long[] Shap
     /// <summary>Number of elements.</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
 
+    /// <summary>Bytes of the stored data.</summary>
+    public long ByteLength => ElementCount * DType switch
+    {
+        torch.ScalarType.Float64 or torch.ScalarType.Int64 or torch.ScalarType.ComplexFloat32 => 8,
+        torch.ScalarType.Float32 or torch.ScalarType.Int32 => 4,
+        torch.ScalarType.Float16 or torch.ScalarType.BFloat16 or torch.ScalarType.Int16 => 2,
+        torch.ScalarType.ComplexFloat64 => 16,
+        _ => 1,
+    };
+
     /// <summary>The shape as <c>[a, b, c]</c>.</summary>
     public string ShapeText => TensorHelpers.Shape(Shape);
 }

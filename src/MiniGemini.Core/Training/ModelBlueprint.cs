@@ -45,8 +45,12 @@ public sealed record ModelBlueprint
     public int Intermediate { get; init; } = 512;
     /// <summary>LLM context (<c>max_position_embeddings</c>).</summary>
     public int ContextLength { get; init; } = 512;
-    /// <summary><c>mm_projector_type</c>.</summary>
-    public string Projector { get; init; } = "mlp2x_gelu";
+    /// <summary>
+    /// <c>mm_projector_type</c>. <c>linear</c> by default: a model trained from scratch keeps the projector at its
+    /// initialisation while the LLM learns (docs/training.md), and a random linear map keeps everything that a linear
+    /// read-out finds in the image tokens, where a random <c>mlp2x_gelu</c> loses part of it.
+    /// </summary>
+    public string Projector { get; init; } = "linear";
 
     /// <summary>Whether the model has the HR tower and patch info mining.</summary>
     public bool HasAuxTower => AuxDims is not null;

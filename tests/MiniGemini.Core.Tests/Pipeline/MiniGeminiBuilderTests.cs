@@ -236,6 +236,17 @@ public sealed class MiniGeminiBuilderTests : IDisposable
         Assert.True(stages.Count >= 6);
         Assert.Equal(1.0, stages[^1].Fraction);
         Assert.Equal("ready", stages[^1].Stage);
+        // The stages that read weights report bytes up to what the checkpoint stores for them, never going backwards.
+        var llm = stages.Where(s => s.Stage == "language model" && s.BytesTotal > 0).ToList();
+        Assert.NotEmpty(llm);
+        Assert.Equal(llm[^1].BytesTotal, llm[^1].BytesRead);
+        using (var checkpoint = MiniGemini.Checkpoints.Checkpoint.Open(Path.Combine(Tiny, "model")))
+            Assert.Equal(checkpoint.Keys.Where(k => !k.Contains("vision_tower") && !k.Contains("vlm_uni") && !k.Contains("mm_projector"))
+                .Sum(k => checkpoint.TryGetInfo(k, out var info) ? info.ByteLength : 0), llm[^1].BytesTotal);
+        foreach (var stage in new[] { "CLIP tower", "ConvNeXt tower", "patch info mining and projector", "language model" })
+            Assert.Contains(stages, s => s.Stage == stage && s.BytesTotal > 0 && s.BytesRead == s.BytesTotal);
+        for (int i = 1; i < stages.Count; i++)
+            Assert.True(stages[i].Completed > stages[i - 1].Completed || stages[i].BytesRead >= stages[i - 1].BytesRead, $"report {i} goes back: {stages[i - 1]} → {stages[i]}");
         Assert.Equal(ModelPrecision.BFloat16, model.Precision);
         Assert.Equal(8, model.Generate(MiniGeminiPrompt.Ask("Hi", ImageInput.FromFile(TinyModelFixture.ImagePath)), Greedy with { EosTokenIds = [] }).CompletionTokens);
     }
