@@ -40,7 +40,7 @@ public readonly record struct LoadProgress(string Stage, int Completed, int Tota
 
 /// <summary>
 /// Everything needed to build a <see cref="MiniGeminiModel"/>; what <see cref="MiniGeminiBuilder"/> fills in and what
-/// <c>services.AddMiniGemini(...)</c> binds. Paths left null are resolved from the model folder's config.json.
+/// <c>services.AddMiniGemini(...)</c> (MiniGemini.Hosting) binds. Paths left null are resolved from the model folder's config.json.
 /// </summary>
 public sealed class MiniGeminiOptions
 {

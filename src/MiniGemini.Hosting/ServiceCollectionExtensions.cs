@@ -12,7 +12,8 @@ namespace MiniGemini.Hosting;
 /// <summary>
 /// Registers a Mini-Gemini model as the container's <see cref="IChatClient"/>, the way Microsoft.Extensions.AI's
 /// <c>AddChatClient</c> does: the returned <see cref="ChatClientBuilder"/> adds middleware
-/// (<c>.UseLogging().UseOpenTelemetry()</c>), and <see cref="IChatClient"/> is registered once, as that pipeline.
+/// (<c>.UseLogging().UseOpenTelemetry()</c>), and <see cref="IChatClient"/> is registered once, as that pipeline. The
+/// model itself is registered as <see cref="MiniGeminiModel"/> (keyed for the keyed variants).
 /// </summary>
 /// <remarks>
 /// The model is a singleton built on first use from <see cref="MiniGeminiOptions"/> as the options pattern gives them
@@ -21,10 +22,10 @@ namespace MiniGemini.Hosting;
 /// named after their key). The container's <see cref="ILoggerFactory"/> and <see cref="IImageGenerator"/> (keyed
 /// first) are used when the options name none. The container disposes the model.
 /// </remarks>
-public static class MiniGeminiChatClientServiceCollectionExtensions
+public static class ServiceCollectionExtensions
 {
     /// <summary>Registers the model, configured by <paramref name="configure"/> (and any other configuration of <see cref="MiniGeminiOptions"/>).</summary>
-    public static ChatClientBuilder AddMiniGeminiChatClient(this IServiceCollection services, Action<MiniGeminiOptions>? configure = null)
+    public static ChatClientBuilder AddMiniGemini(this IServiceCollection services, Action<MiniGeminiOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         var options = services.AddOptions<MiniGeminiOptions>();
@@ -33,7 +34,7 @@ public static class MiniGeminiChatClientServiceCollectionExtensions
     }
 
     /// <summary>Registers the model with options bound from <paramref name="configuration"/> (e.g. <c>builder.Configuration.GetSection("MiniGemini")</c>).</summary>
-    public static ChatClientBuilder AddMiniGeminiChatClient(this IServiceCollection services, IConfiguration configuration)
+    public static ChatClientBuilder AddMiniGemini(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
@@ -45,7 +46,7 @@ public static class MiniGeminiChatClientServiceCollectionExtensions
     /// Registers a model as the keyed <see cref="IChatClient"/> <paramref name="serviceKey"/> (and a keyed
     /// <see cref="MiniGeminiModel"/>), configured by <paramref name="configure"/> and the options named <paramref name="serviceKey"/>.
     /// </summary>
-    public static ChatClientBuilder AddKeyedMiniGeminiChatClient(this IServiceCollection services, string serviceKey, Action<MiniGeminiOptions>? configure = null)
+    public static ChatClientBuilder AddKeyedMiniGemini(this IServiceCollection services, string serviceKey, Action<MiniGeminiOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrEmpty(serviceKey);
@@ -55,13 +56,27 @@ public static class MiniGeminiChatClientServiceCollectionExtensions
     }
 
     /// <summary>Registers a model as the keyed <see cref="IChatClient"/> <paramref name="serviceKey"/>, with options bound from <paramref name="configuration"/>.</summary>
-    public static ChatClientBuilder AddKeyedMiniGeminiChatClient(this IServiceCollection services, string serviceKey, IConfiguration configuration)
+    public static ChatClientBuilder AddKeyedMiniGemini(this IServiceCollection services, string serviceKey, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrEmpty(serviceKey);
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<MiniGeminiOptions>(serviceKey).Bind(configuration);
         return Register(services, serviceKey);
+    }
+
+    /// <summary>
+    /// Registers the <see cref="IImageGenerator"/> that renders the diffusion prompts the model writes (a
+    /// <see cref="Txt2ImgClient"/>, the Detail Shapes renderer, or any other); the chat client then returns the picture
+    /// as <see cref="DataContent"/> beside the caption. Keyed models look for a generator with their key first.
+    /// </summary>
+    [Experimental("MEAI001")]
+    public static IServiceCollection AddMiniGeminiImageGenerator(this IServiceCollection services, Func<IServiceProvider, IImageGenerator> factory)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(factory);
+        services.TryAddSingleton(factory);
+        return services;
     }
 
     static ChatClientBuilder Register(IServiceCollection services, string? key)
