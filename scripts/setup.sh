@@ -4,8 +4,16 @@
 # ships libstdc++6 12.2 (up to GLIBCXX_3.4.30), so on Debian 12 the newer libstdc++6 is taken from
 # Debian 13 through the mirror this machine already uses. Debian 13 is never added to the
 # permanent apt sources. Idempotent: a machine that already qualifies is left alone.
+# With --browser it also installs headless Chromium and chromium-driver (for the web page's browser test).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --browser) browser=true ;;
+    *) echo "[setup] unknown option '$arg' (known: --browser)" >&2; exit 2 ;;
+  esac
+done
 say() { echo "[setup] $*"; }
 
 need=GLIBCXX_3.4.32
@@ -32,6 +40,21 @@ debian_mirror() {
     ' "$f")
     if [ -n "$uri" ]; then echo "$uri"; return; fi
   done
+}
+
+# Headless Chromium and its WebDriver, from the machine's own (Debian 12) sources, for the browser tests only.
+install_browser() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then return; fi
+  local tmp
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' RETURN
+  mkdir -p "$tmp/lists/partial"
+  chmod 755 "$tmp"
+  id _apt >/dev/null 2>&1 && as_root chown -R _apt "$tmp/lists/partial"
+  local opts=(-o "Dir::State::Lists=$tmp/lists")
+  say "installing chromium and chromium-driver (browser tests)"
+  as_root apt-get "${opts[@]}" -qq update
+  DEBIAN_FRONTEND=noninteractive as_root apt-get "${opts[@]}" -y -qq install --no-install-recommends chromium chromium-driver >/dev/null
 }
 
 install_libstdcxx_from_trixie() {
@@ -73,6 +96,8 @@ else
     exit 1
   fi
 fi
+
+if $browser; then install_browser; fi
 
 say "restoring NuGet packages"
 dotnet restore "$root/MiniGemini.Core.sln" --verbosity quiet

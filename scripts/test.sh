@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine (see setup.sh) and runs every test of the solution.
+# Sets up a fresh machine (see setup.sh; with --browser, for the web page's test in headless Chromium) and runs every
+# test of the solution.
 # Ends with the line "N passed, N failed" summed over all test projects.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-"$root/scripts/setup.sh" || exit 1
+"$root/scripts/setup.sh" --browser || exit 1
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
