@@ -117,6 +117,7 @@ internal sealed class KvCache : IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(positions, source.Length);
         EnsureRoom(positions);
         using var _ = inference_mode();
+        using var scope = NewDisposeScope();
         for (int i = 0; i < _entries.Length; i++)
             _entries[i].narrow(1, 0, positions).copy_(source._entries[i].narrow(1, 0, positions));
         Length = positions;
