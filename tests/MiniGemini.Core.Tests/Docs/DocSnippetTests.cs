@@ -76,7 +76,7 @@ public sealed class DocProject : IDisposable
             """;
     }
 
-    static string MakeWorkspace(string workspace)
+    internal static string MakeWorkspace(string workspace)
     {
         var bundled = Path.Combine(Path.GetDirectoryName(CliProcess.CliPath)!, "default-model");
         var model = Directory.GetDirectories(bundled).Single(d => File.Exists(Path.Combine(d, "tokenizer.model")));
@@ -90,7 +90,7 @@ public sealed class DocProject : IDisposable
         return workspace;
     }
 
-    static ProcessResult Run(string workingDirectory, IEnumerable<string> args, bool rollForward)
+    internal static ProcessResult Run(string workingDirectory, IEnumerable<string> args, bool rollForward)
     {
         var start = new ProcessStartInfo(CliProcess.DotnetHost)
         {
@@ -120,6 +120,7 @@ public sealed class DocProject : IDisposable
     public void Dispose() => Directory.Delete(Folder, recursive: true);
 }
 
+[Collection(DotnetBuildCollection.Name)]
 public sealed class DocSnippetTests(DocProject project) : IClassFixture<DocProject>
 {
     [Fact]
