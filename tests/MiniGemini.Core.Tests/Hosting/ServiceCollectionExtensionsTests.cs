@@ -76,7 +76,8 @@ public sealed class ServiceCollectionExtensionsTests
         Assert.Equal("detail-shapes-mgm", shapes.GetService<MiniGeminiModel>()!.Name);
         Assert.Same(provider.GetRequiredKeyedService<MiniGeminiModel>("shapes"), shapes.GetService<MiniGeminiModel>());
         Assert.Null(provider.GetService<IChatClient>());
-        var answer = await shapes.GetResponseAsync([new ChatMessage(ChatRole.User, "Draw a red circle with the digit 4 at the top left.")], new ChatOptions { MaxOutputTokens = 40, Temperature = 0 });
+        var answer = await shapes.GetResponseAsync([new ChatMessage(ChatRole.User, "Draw a red circle with the digit 4 at the top left.")],
+            new ChatOptions { MaxOutputTokens = 40, Temperature = 0, AdditionalProperties = new() { [MiniGeminiChatClient.GenerateImageProperty] = true } });
         Assert.Contains("<h>", answer.Text);
     }
 
