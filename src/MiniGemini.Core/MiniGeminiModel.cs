@@ -489,6 +489,9 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens before the projector, <c>[B, N, D]</c>.</summary>
     internal Tensor EncodeUnprojected(Tensor hr) => _vision.EncodeUnprojected(hr, TorchDevice, _llm.DType);
 
+    /// <summary><see cref="EncodeUnprojected"/> with mining's attention scores <c>[B, N, s²]</c> (null without mining).</summary>
+    internal (Tensor Mined, Tensor? MiningScores) EncodeWithMiningScores(Tensor hr) => _vision.EncodeWithMiningScores(hr, TorchDevice, _llm.DType);
+
     /// <summary>Image tokens before the projector <c>[I, N, D]</c> → projected, ready to splice <c>[I, N, H]</c>.</summary>
     internal Tensor ProjectImageTokens(Tensor unprojected) => _vision.Projector.call(unprojected);
 

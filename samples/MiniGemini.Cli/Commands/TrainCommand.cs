@@ -40,10 +40,11 @@ static class TrainCommand
         var exchanges = new Option<int>("--exchanges") { Description = "Questions per training conversation at most.", CustomParser = CountOption.Parser("--exchanges", 1), DefaultValueFactory = _ => 12 };
         var llmWidth = new Option<int?>("--llm-width") { Description = "LLM width of a new model (its MLP is twice as wide); default: the variant's (256).", CustomParser = CountOption.OptionalParser("--llm-width", 8) };
         var pictures = new Option<int>("--pictures") { Description = "Scenes the conversations take turns on (0: a fresh scene for each). With a stage that trains neither towers nor mining (finetune-language), their image tokens are computed once and kept.", CustomParser = CountOption.Parser("--pictures", 0), DefaultValueFactory = _ => 0 };
+        var focusWeight = new Option<double>("--focus-weight") { Description = "Vision stages: weight of the mining focus term (each token's mining attention on its digit); 0 turns it off.", DefaultValueFactory = _ => 1.0 };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between resumable checkpoints.", CustomParser = CountOption.Parser("--checkpoint-every", 0), DefaultValueFactory = _ => 100 };
         var command = new Command("train", "Train a model from scratch on a synthetic task and save it as an MGM checkpoint (resumes an interrupted run in the same --out).")
         {
-            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, pictures, checkpointEvery,
+            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, pictures, focusWeight, checkpointEvery,
         };
         command.SetAction((parse, token) => Task.FromResult(Run(cli.Settings(parse), parse.GetRequiredValue(output), parse.GetRequiredValue(task),
             parse.GetRequiredValue(variant), parse.GetValue(llmWidth), parse.GetValue(from), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges), parse.GetValue(pictures),
@@ -51,7 +52,7 @@ static class TrainCommand
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), GradientAccumulation = parse.GetValue(accumulation),
                 LearningRate = parse.GetValue(learningRate), MinLearningRate = parse.GetValue(learningRate) / 20,
-                TowerLearningRateScale = parse.GetValue(towerScale), WarmupSteps = parse.GetValue(warmup),
+                TowerLearningRateScale = parse.GetValue(towerScale), WarmupSteps = parse.GetValue(warmup), MiningFocusWeight = parse.GetValue(focusWeight),
                 CheckpointEvery = parse.GetValue(checkpointEvery), Seed = parse.GetValue(cli.Seed) ?? 1,
             }, token)));
         return command;
@@ -63,7 +64,9 @@ static class TrainCommand
         var heldOut = new DetailShapesTraining(int.MaxValue - seed);
         var accuracy = trainer.TokenLabelAccuracy(Enumerable.Range(0, crops ? 1024 : 256).Select(i => crops ? heldOut.HrCropSample(i) : heldOut.VisionSample(i)).ToList());
         var names = crops ? ["digit"] : DetailShapesTraining.TokenLabelNames;
-        settings.Note($"Held-out {(crops ? "crops" : "cells")}: " + string.Join(", ", names.Zip(accuracy, (n, a) => $"{n} {a:P1}")) + ".");
+        var focus = crops ? double.NaN : trainer.MiningFocusShare(Enumerable.Range(0, 256).Select(i => heldOut.VisionSample(i)).ToList());
+        settings.Note($"Held-out {(crops ? "crops" : "cells")}: " + string.Join(", ", names.Zip(accuracy, (n, a) => $"{n} {a:P1}")) +
+                      (double.IsNaN(focus) ? "" : $"; mining attention on the digit {focus:P1}") + ".");
     }
 
     static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, int pictures, TrainingOptions options, CancellationToken token)

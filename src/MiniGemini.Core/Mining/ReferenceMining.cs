@@ -51,18 +51,29 @@ internal static class ReferenceMining
     public static Tensor FactoredResampler(PatchInfoMining mining, Tensor images, Tensor imagesAux)
     {
         using var scope = NewDisposeScope();
+        var (scores, standardised) = FactoredScores(mining, images, imagesAux);           // [N, P², s²], [N, P², s², Da]
+        var valueNorm = mining.Value.norm;
+        var weights = scores.softmax(-1);                                                  // [N, P², s²]
+        var pooled = weights.unsqueeze(2).matmul(standardised).squeeze(2);                 // [N, P², Da]
+        return mining.Value.linear.call((pooled * valueNorm.weight!).Plus(valueNorm.bias!)).MoveToOuterDisposeScope(); // [N, P², D]
+    }
+
+    /// <summary>
+    /// The attention scores of <see cref="FactoredResampler"/> before the softmax, <c>[N, P², s²]</c> (each LR token over
+    /// the s×s HR features of its block, row-major), and the LayerNorm-standardised HR features <c>[N, P², s², Da]</c>.
+    /// </summary>
+    public static (Tensor Scores, Tensor Standardised) FactoredScores(PatchInfoMining mining, Tensor images, Tensor imagesAux)
+    {
+        using var scope = NewDisposeScope();
         long channels = imagesAux.shape[1];
         var aux = Regions(images, imagesAux);                                                 // [N, P², s², Da]
         var (keyNorm, keyLinear) = (mining.Key.norm, mining.Key.linear);
-        var (valueNorm, valueLinear) = (mining.Value.norm, mining.Value.linear);
         var standardised = nn.functional.layer_norm(aux, [channels], eps: keyNorm.eps);   // [N, P², s², Da]
         var query = mining.Query.call(images);                                            // [N, P², D]
         var folded = query.matmul(keyLinear.weight!) * keyNorm.weight!;                    // [N, P², Da]
         using var scale = Math.Sqrt(query.shape[^1]).ToScalar();
-        var scores = standardised.matmul(folded.unsqueeze(-1)).squeeze(-1).div(scale);    // [N, P², s²]
-        var weights = scores.nan_to_num().softmax(-1);                                     // [N, P², s²]
-        var pooled = weights.unsqueeze(2).matmul(standardised).squeeze(2);                 // [N, P², Da]
-        return valueLinear.call((pooled * valueNorm.weight!).Plus(valueNorm.bias!)).MoveToOuterDisposeScope(); // [N, P², D]
+        var scores = standardised.matmul(folded.unsqueeze(-1)).squeeze(-1).div(scale).nan_to_num(); // [N, P², s²]
+        return (scores.MoveToOuterDisposeScope(), standardised.MoveToOuterDisposeScope());
     }
 
     /// <summary>The HR map <c>[N, Da, P·s, P·s]</c> as the s×s block of each of the P² LR tokens, <c>[N, P², s², Da]</c>.</summary>

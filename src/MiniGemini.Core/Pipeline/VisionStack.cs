@@ -81,6 +81,21 @@ internal sealed class VisionStack : IDisposable
         return Unprojected(hr, device, dtype).Mined.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// <see cref="EncodeUnprojected"/> and, for a model with mining (one view per image, as a trained-from-scratch model
+    /// has), mining's attention scores before the softmax, <c>[B, N, s²]</c>: token t over the s×s block of its HR region.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The model cuts images into a grid of views.</exception>
+    public (Tensor Mined, Tensor? MiningScores) EncodeWithMiningScores(Tensor hr, Device device, ScalarType dtype)
+    {
+        if (Preprocess.ViewsPerImage != 1) throw new NotSupportedException($"Mining scores are given for one view per image; this model has {Preprocess.ViewsPerImage}.");
+        using var scope = NewDisposeScope();
+        using var _ = inference_mode(!Clip.training);
+        var (lrFeatures, fused, mined) = Unprojected(hr, device, dtype);
+        var scores = fused is null || Mining is null ? null : ReferenceMining.FactoredScores(Mining, lrFeatures, fused).Scores; // [B, N, s²]
+        return (mined.MoveToOuterDisposeScope(), scores?.MoveToOuterDisposeScope());
+    }
+
     (Tensor LrFeatures, Tensor? Fused, Tensor Mined) Unprojected(Tensor hr, Device device, ScalarType dtype)
     {
         // MGM derives the LR views from the normalized float HR tensor before casting to the model dtype.

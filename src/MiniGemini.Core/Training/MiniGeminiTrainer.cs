@@ -204,7 +204,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     Tensor TokenLabelLoss(IReadOnlyList<TrainingSample> batch)
     {
         using var scope = NewDisposeScope();
-        var (logits, target) = TokenLabelLogits(batch);                                        // [B, N, ΣC], [B, N, A]
+        var (logits, target, miningScores) = TokenLabelLogits(batch);                          // [B, N, ΣC], [B, N, A]
         var classes = _options.TokenLabelClasses!;
         using var ignore = LabelledConversation.IgnoreIndex.ToScalar();
         long counted = target.ne(ignore).sum().item<long>();
@@ -214,14 +214,74 @@ public sealed class MiniGeminiTrainer : IDisposable
             total = total.Plus(nn.functional.cross_entropy(logits.narrow(-1, offset, classes[a]).reshape(-1, classes[a]), // [B·N, C]
                 target.select(-1, a).reshape(-1), ignore_index: LabelledConversation.IgnoreIndex, reduction: nn.Reduction.Sum));
         using var perLabel = (1.0 / counted).ToScalar();
-        return total.mul(perLabel).MoveToOuterDisposeScope();
+        var loss = total.mul(perLabel);
+        if (miningScores is not null && _options.MiningFocusWeight > 0 && batch.Any(s => s.MiningFocus is not null))
+        {
+            using var weight = _options.MiningFocusWeight.ToScalar();
+            var logShares = MiningFocusLogShares(batch, miningScores);                               // [K]
+            if (logShares.shape[0] > 0) loss = loss.Plus(logShares.mean().neg().mul(weight));
+        }
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Per token with a <see cref="TrainingSample.MiningFocus"/> box, log(share of its mining attention inside the box),
+    /// <c>[K]</c>: logsumexp of the scores inside minus logsumexp of all.
+    /// </summary>
+    Tensor MiningFocusLogShares(IReadOnlyList<TrainingSample> batch, Tensor scores)
+    {
+        using var scope = NewDisposeScope();
+        long tokens = scores.shape[1], block = (long)Math.Round(Math.Sqrt(scores.shape[2]));
+        long perSide = (long)Math.Round(Math.Sqrt(tokens));
+        double side = perSide * block;                                                            // the HR map's side in features
+        var inside = new bool[batch.Count * tokens * block * block];
+        var boxed = new List<long>();
+        for (int b = 0; b < batch.Count; b++)
+        {
+            var focus = batch[b].MiningFocus;
+            if (focus is null) continue;
+            if (focus.Count != tokens)
+                throw new TrainingDataException(batch[b].Name, $"its mining focus has {focus.Count} boxes but the model makes {tokens} image tokens.");
+            for (int t = 0; t < tokens; t++)
+            {
+                if (focus[t] is not { } box) continue;
+                long rowStart = t / perSide * block, columnStart = t % perSide * block;             // the token's block in the HR map
+                int found = 0;
+                foreach (var (y, x) in FeaturesOf(box, side))
+                {
+                    long row = y - rowStart, column = x - columnStart;
+                    if (row < 0 || row >= block || column < 0 || column >= block) continue;
+                    inside[((b * tokens) + t) * block * block + row * block + column] = true;
+                    found++;
+                }
+                if (found == 0) throw new TrainingDataException(batch[b].Name, $"the mining focus box {box} of image token {t} lies outside the token's HR region.");
+                boxed.Add(b * tokens + t);
+            }
+        }
+        if (boxed.Count == 0) return zeros([0], scores.dtype, scores.device).MoveToOuterDisposeScope();
+        var flat = scores.reshape(-1, block * block);                                             // [B·N, s²]
+        var mask = tensor(inside, device: scores.device).view(-1, block * block);                 // [B·N, s²]
+        var rows = tensor(boxed.ToArray(), device: scores.device);
+        var (kept, keptMask) = (flat.index_select(0, rows), mask.index_select(0, rows));          // [K, s²]
+        using var outside = float.NegativeInfinity.ToScalar();
+        var logInside = kept.masked_fill(keptMask.logical_not(), outside).logsumexp(-1);          // [K]
+        return logInside.sub(kept.logsumexp(-1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The (row, column) of each feature of a square map <paramref name="side"/> features wide that the box touches.</summary>
+    static IEnumerable<(long Row, long Column)> FeaturesOf(FocusBox box, double side)
+    {
+        // The tolerance keeps an edge that falls on a feature border from adding a row or column.
+        for (long y = (long)Math.Floor(box.Top * side + 1e-9); y < (long)Math.Ceiling((box.Top + box.Height) * side - 1e-9); y++)
+        for (long x = (long)Math.Floor(box.Left * side + 1e-9); x < (long)Math.Ceiling((box.Left + box.Width) * side - 1e-9); x++)
+            yield return (y, x);
     }
 
     /// <summary>
     /// The head's logits <c>[B, N, ΣC]</c> on a batch's image tokens (N = 1 for crops: the pooled HR map) and the
     /// checked labels <c>[B, N, A]</c>.
     /// </summary>
-    (Tensor Logits, Tensor Target) TokenLabelLogits(IReadOnlyList<TrainingSample> batch)
+    (Tensor Logits, Tensor Target, Tensor? MiningScores) TokenLabelLogits(IReadOnlyList<TrainingSample> batch)
     {
         var classes = _options.TokenLabelClasses!;
         bool crops = _options.Stage.Objective == TrainingObjective.HrCropLabels;
@@ -249,10 +309,10 @@ public sealed class MiniGeminiTrainer : IDisposable
                 }
             }
         }
-        var tokens = crops ? _model.EncodeHrPooled(PreprocessCrops(batch)).unsqueeze(1)         // [B, 1, Da]
-            : _model.EncodeUnprojected(Preprocess(batch));                                      // [B, N, D]
+        var (tokens, miningScores) = crops ? (_model.EncodeHrPooled(PreprocessCrops(batch)).unsqueeze(1), null) // [B, 1, Da]
+            : _model.EncodeWithMiningScores(Preprocess(batch));                                 // [B, N, D], [B, N, s²]
         var logits = _tokenHead!.call(tokens);                                                   // [B, N, ΣC]
-        return (logits, tensor(labels, device: logits.device).view(batch.Count, perImage, classes.Count));
+        return (logits, tensor(labels, device: logits.device).view(batch.Count, perImage, classes.Count), miningScores);
     }
 
     /// <summary>
@@ -274,7 +334,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         foreach (var chunk in samples.Chunk(batchSize))
         {
             using var scope = NewDisposeScope();
-            var (logits, target) = TokenLabelLogits(chunk);
+            var (logits, target, _) = TokenLabelLogits(chunk);
             for (int a = 0, offset = 0; a < classes.Count; offset += classes[a], a++)
             {
                 var truth = target.select(-1, a);                                                  // [B, N]
@@ -284,6 +344,30 @@ public sealed class MiniGeminiTrainer : IDisposable
             }
         }
         return right.Zip(labelled, (r, n) => n == 0 ? double.NaN : (double)r / n).ToList();
+    }
+
+    /// <summary>
+    /// For a model with patch info mining: the mean share of a token's mining attention that falls inside its
+    /// <see cref="TrainingSample.MiningFocus"/> box, over the boxed tokens of <paramref name="samples"/> (NaN without any).
+    /// </summary>
+    public double MiningFocusShare(IReadOnlyList<TrainingSample> samples, int batchSize = 16)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        SetTraining(false);
+        using var mode = inference_mode();
+        double sum = 0;
+        long count = 0;
+        foreach (var chunk in samples.Where(s => s.MiningFocus is not null).Chunk(batchSize))
+        {
+            using var scope = NewDisposeScope();
+            var (_, scores) = _model.EncodeWithMiningScores(Preprocess(chunk));
+            if (scores is null) return double.NaN;
+            var logShares = MiningFocusLogShares(chunk, scores);                                   // [K]
+            sum += logShares.exp().sum().item<float>();
+            count += logShares.shape[0];
+        }
+        return count == 0 ? double.NaN : sum / count;
     }
 
     /// <summary>The loss of labelled rows whose image slots take, in order, the images of <paramref name="hr"/> <c>[I, 3, S, S]</c>.</summary>

@@ -16,8 +16,20 @@ namespace MiniGemini.Training;
 /// attribute of <see cref="TrainingOptions.TokenLabelClasses"/>, or <see cref="LabelledConversation.IgnoreIndex"/> where
 /// the attribute does not apply. Conversations are then not needed.
 /// </param>
+/// <param name="MiningFocus">
+/// For <see cref="TrainingObjective.TokenLabels"/> with a model that has patch info mining: per image token, the box
+/// of HR pixels its mining attention should fall on (e.g. the small detail only the HR view shows), or null for a token
+/// without one; <see cref="TrainingOptions.MiningFocusWeight"/> weighs the term. Ignored by models without mining.
+/// </param>
 public sealed record TrainingSample(ImageInput? Image, IReadOnlyList<ChatExchange> Exchanges, bool GenerateImage = false, string Name = "sample",
-    IReadOnlyList<IReadOnlyList<int>>? TokenLabels = null);
+    IReadOnlyList<IReadOnlyList<int>>? TokenLabels = null, IReadOnlyList<FocusBox?>? MiningFocus = null);
+
+/// <summary>
+/// A box of a square picture in fractions of its side (so that it holds at any HR size): columns
+/// <c>[Left, Left + Width)</c> and rows <c>[Top, Top + Height)</c>, e.g. pixels 20–27 of a 448-pixel picture are
+/// <c>Left = 20 / 448.0, Width = 8 / 448.0</c>.
+/// </summary>
+public readonly record struct FocusBox(double Left, double Top, double Width, double Height);
 
 /// <summary>A training sample that cannot be learned from; the message names the sample and what is wrong.</summary>
 public sealed class TrainingDataException : MiniGeminiTrainingException

@@ -182,4 +182,22 @@ public sealed class DetailShapesQuestionTests
         // As often as any one question is asked first: about one in eleven pictures.
         Assert.InRange(alone / (double)withImage, 0.04, 0.2);
     }
+
+    [Fact]
+    public void The_training_stream_never_asks_a_colour_after_a_digit_question_that_names_it()
+    {
+        var stream = new DetailShapesTraining(seed: 12);
+        int colourLater = 0, colourQuestions = 0;
+        for (int i = 0; i < 400; i++)
+        {
+            var users = stream.Sample(i).Exchanges.Select(e => e.User).ToList();
+            var firstDigit = users.FindIndex(u => u.StartsWith("What digit is on the ", StringComparison.Ordinal));
+            var colours = users.Select((u, k) => (u, k)).Where(x => x.u.StartsWith("What color is the ", StringComparison.Ordinal)).ToList();
+            colourQuestions += colours.Count;
+            Assert.All(colours, c => Assert.True(firstDigit < 0 || c.k < firstDigit, $"sample {i}: '{c.u}' at turn {c.k}, a digit question at {firstDigit}"));
+            if (firstDigit >= 0) colourLater += colours.Count(c => c.k > 0);
+        }
+        Assert.True(colourQuestions > 300, $"only {colourQuestions} colour questions");
+        Assert.True(colourLater > 50, $"only {colourLater} colour questions after the first turn in conversations with a digit question");
+    }
 }

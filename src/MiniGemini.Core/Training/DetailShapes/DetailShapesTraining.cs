@@ -6,7 +6,7 @@ namespace MiniGemini.Training.DetailShapes;
 
 /// <summary>
 /// The Detail Shapes training stream: sample <c>i</c> of a seed is a fresh scene with a conversation of its questions
-/// in random order (image before the first, describe last or alone), or, for a share of the samples, a draw request without image. The
+/// in random order (image before the first, describe last or alone, no colour question after a digit question), or, for a share of the samples, a draw request without image. The
 /// stream is a pure function of (seed, i), so any sample can be regenerated and a resumed run sees the same data.
 /// </summary>
 public sealed class DetailShapesTraining
@@ -55,8 +55,21 @@ public sealed class DetailShapesTraining
         var asked = random.Next(all.Count) == 0
             ? all.Where(q => q.Type == QuestionType.Describe)
             : all.OrderBy(_ => random.Next()).Take(MaxExchanges).OrderBy(q => q.Type == QuestionType.Describe);
-        var questions = asked.Select(q => new ChatExchange(q.Question, q.Answer)).ToList();
+        var questions = ColorsBeforeDigits(asked.ToList()).Select(q => new ChatExchange(q.Question, q.Answer)).ToList();
         return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), questions, Name: name);
+    }
+
+    /// <summary>
+    /// A digit question names its object's colour (<c>the red circle</c>), so a colour question after it could be
+    /// answered from the conversation instead of the picture, which the evaluation's single question never allows: the
+    /// colour questions take the first of the turns the two types share, each type keeping its own order.
+    /// </summary>
+    static List<TaskQuestion> ColorsBeforeDigits(List<TaskQuestion> questions)
+    {
+        var turns = Enumerable.Range(0, questions.Count).Where(k => questions[k].Type is QuestionType.Color or QuestionType.Digit).ToList();
+        var refilled = turns.Select(k => questions[k]).OrderBy(q => q.Type == QuestionType.Digit).ToList();
+        for (int k = 0; k < turns.Count; k++) questions[turns[k]] = refilled[k];
+        return questions;
     }
 
     /// <summary>
@@ -72,7 +85,8 @@ public sealed class DetailShapesTraining
     /// <summary>
     /// Sample <paramref name="index"/> of the stream for <see cref="TrainingStage.Vision"/>: a fresh scene whose four
     /// image tokens (one per cell, in reading order, as a 2×2 CLIP grid makes them) are labelled with what their cell
-    /// holds (<see cref="TokenLabelClasses"/>; shape, colour and digit are not labelled for an empty cell).
+    /// holds (<see cref="TokenLabelClasses"/>; shape, colour and digit are not labelled for an empty cell), and each
+    /// occupied cell's token has its digit's box as mining focus (<see cref="TrainingSample.MiningFocus"/>).
     /// </summary>
     public TrainingSample VisionSample(long index)
     {
@@ -82,7 +96,16 @@ public sealed class DetailShapesTraining
         var labels = Cell.All.Select(cell => scene.At(cell) is { } o
             ? new[] { 1, (int)o.Shape, Colors.IndexOf(o.Color), o.Digit }
             : new[] { 0, LabelledConversation.IgnoreIndex, LabelledConversation.IgnoreIndex, LabelledConversation.IgnoreIndex }).ToList();
-        return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), [], Name: name, TokenLabels: labels);
+        var focus = Cell.All.Select(cell => scene.At(cell) is { } o ? DigitBox(o) : (FocusBox?)null).ToList();
+        return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), [], Name: name, TokenLabels: labels, MiningFocus: focus);
+    }
+
+    /// <summary>The pixels of an object's digit box (where only the HR view can read the digit).</summary>
+    static FocusBox DigitBox(SceneObject obj)
+    {
+        var (x, y) = SceneRenderer.DigitOrigin(obj);
+        const double side = SceneRenderer.Size;
+        return new FocusBox(x / side, y / side, SevenSegment.Width / side, SevenSegment.Height / side);
     }
 
     /// <summary>Side of the crops of <see cref="HrCropSample"/>, in HR pixels (a multiple of the ConvNeXt's stride 32).</summary>
