@@ -2,11 +2,13 @@
 # Trains a Detail Shapes model from scratch with the recipe of docs/training.md, in one command:
 #   ./scripts/train-detail-shapes.sh mgm runs/mgm          # Mini-Gemini (CLIP + ConvNeXt + patch info mining)
 #   ./scripts/train-detail-shapes.sh lr-only runs/lr-only  # the LR-only baseline (as LLaVA)
-# Stage 0, as MGM's towers come pretrained: first (`--stage hr-crops`, mgm only) the ConvNeXt learns the digit from
-# 64-pixel crops around it, then (`--stage vision`) towers and mining learn what each cell of a picture holds from
-# per-cell labels. Then (`--stage language`) the LLM learns the conversations, about 2000 pictures in turn whose
-# image tokens are computed once; towers, mining and the (random) projector stay as they are. The model ends in OUT (the earlier stages in OUT-crops and OUT-vision). Interrupted, the same
-# command resumes where it stopped. Extra arguments go to every `train` command (e.g. --seed 2).
+# Stage 0, as MGM's towers come pretrained (mgm only): the ConvNeXt learns the digit from 64-pixel crops around it, first
+# through each channel's maximum (`--stage hr-crops`, OUT-crops), then read as patch info mining reads it, through an
+# attention pulled onto the digit (`--crop-readout mining`, OUT-crops-mining). Then (`--stage vision`, OUT-vision) towers
+# and mining learn what each cell of a picture holds from per-cell labels, mining's attention pulled onto each digit.
+# Last (`--stage language`) the LLM learns the conversations about 5000 pictures in turn, whose image tokens are computed
+# once; towers, mining and the (random) projector stay as they are. The model ends in OUT. Interrupted, the same command
+# resumes where it stopped. Extra arguments go to every `train` command (e.g. --seed 2).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 variant=${1:?usage: train-detail-shapes.sh mgm|lr-only OUT [train options]}
@@ -21,17 +23,21 @@ fi
 cli=(dotnet "${CLI_DLL:-$root/samples/MiniGemini.Cli/bin/Release/net10.0/MiniGemini.Cli.dll}" train)
 
 crop_steps=${CROP_STEPS:-1500}
+crop_mining_steps=${CROP_MINING_STEPS:-1000}
 vision_steps=${VISION_STEPS:-400}
-finetune_steps=${FINETUNE_STEPS:-1500}
+language_steps=${LANGUAGE_STEPS:-2400}
 unfinished() { [ ! -f "$1/model.safetensors" ] || [ -d "$1/checkpoint" ]; }
 start=(--variant "$variant")
 if [ "$variant" = mgm ]; then
   if unfinished "$out-crops"; then
     "${cli[@]}" --out "$out-crops" --variant "$variant" --stage hr-crops --steps "$crop_steps" --batch-size 64 --lr 2e-3 --warmup 20 "$@"
   fi
-  start=(--from "$out-crops")
+  if unfinished "$out-crops-mining"; then
+    "${cli[@]}" --out "$out-crops-mining" --from "$out-crops" --stage hr-crops --crop-readout mining --steps "$crop_mining_steps" --batch-size 64 --lr 2e-3 --warmup 20 "$@"
+  fi
+  start=(--from "$out-crops-mining")
 fi
 if unfinished "$out-vision"; then
   "${cli[@]}" --out "$out-vision" "${start[@]}" --stage vision --steps "$vision_steps" --batch-size 8 --lr 2e-3 --warmup 20 "$@"
 fi
-"${cli[@]}" --out "$out" --from "$out-vision" --stage language --pictures 2000 --steps "$finetune_steps" --batch-size 16 --lr 1e-3 --warmup 50 "$@"
+"${cli[@]}" --out "$out" --from "$out-vision" --stage language --pictures 5000 --steps "$language_steps" --batch-size 16 --lr 1e-3 --warmup 50 "$@"

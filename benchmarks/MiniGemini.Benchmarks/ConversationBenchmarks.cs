@@ -74,7 +74,7 @@ public class ConversationBenchmarks
         _recomputed.Dispose();
     }
 
-    static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "MiniGemini.Core.sln"))) return dir.FullName;

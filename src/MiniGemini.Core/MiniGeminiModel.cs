@@ -504,9 +504,15 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     /// </summary>
     internal Tensor EncodeHrPooled(Tensor crops)
     {
-        var convNeXt = _vision.ConvNeXt ?? throw new InvalidOperationException("The model has no HR tower.");
         using var scope = NewDisposeScope();
-        return convNeXt.ForwardFused(crops.to(_llm.DType, TorchDevice)).amax([2, 3]).MoveToOuterDisposeScope(); // [B, Da]
+        return EncodeHrFused(crops).amax([2, 3]).MoveToOuterDisposeScope(); // [B, Da]
+    }
+
+    /// <summary>The fused ConvNeXt map of each crop, <c>[B, Da, h/4, w/4]</c>.</summary>
+    internal Tensor EncodeHrFused(Tensor crops)
+    {
+        var convNeXt = _vision.ConvNeXt ?? throw new InvalidOperationException("The model has no HR tower.");
+        return convNeXt.ForwardFused(crops.to(_llm.DType, TorchDevice));
     }
 
     /// <summary>

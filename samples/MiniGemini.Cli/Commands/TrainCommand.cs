@@ -40,14 +40,17 @@ static class TrainCommand
         var exchanges = new Option<int>("--exchanges") { Description = "Questions per training conversation at most.", CustomParser = CountOption.Parser("--exchanges", 1), DefaultValueFactory = _ => 12 };
         var llmWidth = new Option<int?>("--llm-width") { Description = "LLM width of a new model (its MLP is twice as wide); default: the variant's (256).", CustomParser = CountOption.OptionalParser("--llm-width", 8) };
         var pictures = new Option<int>("--pictures") { Description = "Scenes the conversations take turns on (0: a fresh scene for each). With a stage that trains neither towers nor mining (finetune-language), their image tokens are computed once and kept.", CustomParser = CountOption.Parser("--pictures", 0), DefaultValueFactory = _ => 0 };
+        var cropReadout = new Option<string>("--crop-readout") { Description = "hr-crops: how the head reads a crop's HR map: max (each channel's maximum; learns the digit fastest) or mining (attention over the standardised map pulled onto the digit, as patch info mining reads it).", DefaultValueFactory = _ => "max" };
+        cropReadout.AcceptOnlyFromAmong("max", "mining");
         var focusWeight = new Option<double>("--focus-weight") { Description = "Vision stages: weight of the mining focus term (each token's mining attention on its digit); 0 turns it off.", DefaultValueFactory = _ => 1.0 };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between resumable checkpoints.", CustomParser = CountOption.Parser("--checkpoint-every", 0), DefaultValueFactory = _ => 100 };
         var command = new Command("train", "Train a model from scratch on a synthetic task and save it as an MGM checkpoint (resumes an interrupted run in the same --out).")
         {
-            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, pictures, focusWeight, checkpointEvery,
+            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, pictures, cropReadout, focusWeight, checkpointEvery,
         };
         command.SetAction((parse, token) => Task.FromResult(Run(cli.Settings(parse), parse.GetRequiredValue(output), parse.GetRequiredValue(task),
             parse.GetRequiredValue(variant), parse.GetValue(llmWidth), parse.GetValue(from), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges), parse.GetValue(pictures),
+            parse.GetRequiredValue(cropReadout) == "mining",
             new TrainingOptions
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), GradientAccumulation = parse.GetValue(accumulation),
@@ -59,17 +62,18 @@ static class TrainCommand
     }
 
     /// <summary>How well the towers now tell each cell's attributes, on scenes of another seed than the training's.</summary>
-    static void ReportTokenLabelAccuracy(CommonSettings settings, MiniGeminiTrainer trainer, int seed, bool crops)
+    static void ReportTokenLabelAccuracy(CommonSettings settings, MiniGeminiTrainer trainer, int seed, bool crops, bool cropFocus)
     {
         var heldOut = new DetailShapesTraining(int.MaxValue - seed);
-        var accuracy = trainer.TokenLabelAccuracy(Enumerable.Range(0, crops ? 1024 : 256).Select(i => crops ? heldOut.HrCropSample(i) : heldOut.VisionSample(i)).ToList());
+        Func<long, TrainingSample> sample = !crops ? heldOut.VisionSample : cropFocus ? heldOut.HrCropSampleWithFocus : heldOut.HrCropSample;
+        var accuracy = trainer.TokenLabelAccuracy(Enumerable.Range(0, crops ? 1024 : 256).Select(i => sample(i)).ToList());
         var names = crops ? ["digit"] : DetailShapesTraining.TokenLabelNames;
         var focus = crops ? double.NaN : trainer.MiningFocusShare(Enumerable.Range(0, 256).Select(i => heldOut.VisionSample(i)).ToList());
         settings.Note($"Held-out {(crops ? "crops" : "cells")}: " + string.Join(", ", names.Zip(accuracy, (n, a) => $"{n} {a:P1}")) +
                       (double.IsNaN(focus) ? "" : $"; mining attention on the digit {focus:P1}") + ".");
     }
 
-    static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, int pictures, TrainingOptions options, CancellationToken token)
+    static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, int pictures, bool cropFocus, TrainingOptions options, CancellationToken token)
     {
         if (!task.Equals("detail-shapes", StringComparison.OrdinalIgnoreCase)) return ErrorReport.UsageError($"Unknown --task '{task}': the task is detail-shapes.");
         if (!Variants.TryGetValue(variant, out var blueprint)) return ErrorReport.UsageError($"Unknown --variant '{variant}': use {string.Join(", ", Variants.Keys)}.");
@@ -120,12 +124,12 @@ static class TrainCommand
             Func<long, TrainingSample> stream = stage.Objective switch
             {
                 TrainingObjective.TokenLabels => data.VisionSample,
-                TrainingObjective.HrCropLabels => data.HrCropSample,
+                TrainingObjective.HrCropLabels => cropFocus ? data.HrCropSampleWithFocus : data.HrCropSample,
                 _ => data.Sample,
             };
             var losses = trainer.Train(stream, output, bar, token);
             bar.Done();
-            if (stage.Objective != TrainingObjective.Answers) ReportTokenLabelAccuracy(settings, trainer, seed, crops);
+            if (stage.Objective != TrainingObjective.Answers) ReportTokenLabelAccuracy(settings, trainer, seed, crops, cropFocus);
             LossPlot.Write(Path.Combine(output, "loss.png"), losses, $"{variant}: training loss");
             if (settings.Json) Console.Out.WriteLine(JsonSerializer.Serialize(new { output = Path.GetFullPath(output), steps = losses.Count, final_loss = losses[^1] }));
             else Console.Out.WriteLine(Path.GetFullPath(output));

@@ -52,6 +52,13 @@ internal static class ReferenceMining
     {
         using var scope = NewDisposeScope();
         var (scores, standardised) = FactoredScores(mining, images, imagesAux);           // [N, P², s²], [N, P², s², Da]
+        return AttendedValues(mining, scores, standardised).MoveToOuterDisposeScope();     // [N, P², D]
+    }
+
+    /// <summary>The second half of <see cref="FactoredResampler"/>: the value of the attended standardised HR features.</summary>
+    public static Tensor AttendedValues(PatchInfoMining mining, Tensor scores, Tensor standardised)
+    {
+        using var scope = NewDisposeScope();
         var valueNorm = mining.Value.norm;
         var weights = scores.softmax(-1);                                                  // [N, P², s²]
         var pooled = weights.unsqueeze(2).matmul(standardised).squeeze(2);                 // [N, P², Da]

@@ -91,23 +91,29 @@ internal sealed class VisionStack : IDisposable
         if (Preprocess.ViewsPerImage != 1) throw new NotSupportedException($"Mining scores are given for one view per image; this model has {Preprocess.ViewsPerImage}.");
         using var scope = NewDisposeScope();
         using var _ = inference_mode(!Clip.training);
-        var (lrFeatures, fused, mined) = Unprojected(hr, device, dtype);
-        var scores = fused is null || Mining is null ? null : ReferenceMining.FactoredScores(Mining, lrFeatures, fused).Scores; // [B, N, s²]
-        return (mined.MoveToOuterDisposeScope(), scores?.MoveToOuterDisposeScope());
+        var hrFloat = hr.to(ScalarType.Float32, device);
+        var lrFeatures = Clip.SelectFeatures(LrViews(hrFloat).to(dtype), Config.VisionSelectLayer, Config.VisionSelectFeature); // [B, N, D]
+        if (ConvNeXt is null || Mining is null) return (lrFeatures.MoveToOuterDisposeScope(), null);
+        var fused = ConvNeXt.ForwardFused(hrFloat.to(dtype));                                                         // [B, Da, S/4, S/4]
+        // One view per image: mining is LR + attended value (ReferenceMining.Encode with grid 1), scores computed once.
+        var (scores, standardised) = ReferenceMining.FactoredScores(Mining, lrFeatures, fused);                     // [B, N, s²], [B, N, s², Da]
+        var mined = lrFeatures.Plus(ReferenceMining.AttendedValues(Mining, scores, standardised));                   // [B, N, D]
+        return (mined.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope());
     }
 
     (Tensor LrFeatures, Tensor? Fused, Tensor Mined) Unprojected(Tensor hr, Device device, ScalarType dtype)
     {
         // MGM derives the LR views from the normalized float HR tensor before casting to the model dtype.
         var hrFloat = hr.to(ScalarType.Float32, device);
-        var lr = ImageProcessor.LowResolutionViews(hrFloat, Preprocess.LrSize, Preprocess.Grid, Preprocess.HasGlobalView); // [B·V, 3, s, s]
-        var lrFeatures = Clip.SelectFeatures(lr.to(dtype), Config.VisionSelectLayer, Config.VisionSelectFeature); // [B·V, N, D]
+        var lrFeatures = Clip.SelectFeatures(LrViews(hrFloat).to(dtype), Config.VisionSelectLayer, Config.VisionSelectFeature); // [B·V, N, D]
         var fused = ConvNeXt?.ForwardFused(hrFloat.to(dtype));                                                        // [B, Da, S/4, S/4]
         var mined = fused is null || Mining is null
             ? lrFeatures                                                                                             // [B, N, D]
             : Mining.Encode(lrFeatures, fused, Preprocess.Grid, Preprocess.HasGlobalView);                           // [B, V·N, D]
         return (lrFeatures, fused, mined);
     }
+
+    Tensor LrViews(Tensor hrFloat) => ImageProcessor.LowResolutionViews(hrFloat, Preprocess.LrSize, Preprocess.Grid, Preprocess.HasGlobalView); // [B·V, 3, s, s]
 
     public void To(Device device, ScalarType dtype)
     {

@@ -34,7 +34,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     readonly OptimizerHelper _optimizer;
     readonly List<(double Scale, AdamW.ParamGroup Group)> _groups;
     // TokenLabels and HrCropLabels objectives only: logits of every attribute's classes per image token (or crop); not part of the saved model.
-    readonly Linear? _tokenHead;
+    readonly LabelHead? _tokenHead;
     readonly ImageTokenCache? _imageTokens;
 
     /// <summary>Prepares <paramref name="model"/> for training: freezes what the stage does not train and builds AdamW.</summary>
@@ -57,7 +57,7 @@ public sealed class MiniGeminiTrainer : IDisposable
             long width = options.Stage.Objective == TrainingObjective.TokenLabels ? model.Config.MmHiddenSize
                 : model.Config.MmHiddenSizeAux ?? throw new MiniGeminiTrainingException($"Stage '{options.Stage.Name}' trains the HR tower on crops, but this model has no HR tower.");
             random.manual_seed(options.Seed);
-            _tokenHead = nn.Linear(width, options.TokenLabelClasses!.Sum());
+            _tokenHead = new LabelHead(width, options.TokenLabelClasses!.Sum());
             _tokenHead.to(model.TorchDevice, model.Llm.DType);
             optimized.AddRange(_tokenHead.named_parameters().Select(x => ("token_head." + x.name, x.parameter)));
         }
@@ -278,6 +278,22 @@ public sealed class MiniGeminiTrainer : IDisposable
     }
 
     /// <summary>
+    /// Crops with a <see cref="TrainingSample.MiningFocus"/> box → the head's attention pooling of their fused map, read as
+    /// mining reads its region (<see cref="LabelHead.Attend"/>), with its scores for the focus term. Crops without a box
+    /// → the map's maximum per channel (a channel fires where the detail is; an average would dilute it).
+    /// </summary>
+    (Tensor Pooled, Tensor? Scores) PooledCrops(IReadOnlyList<TrainingSample> batch)
+    {
+        var crops = PreprocessCrops(batch);                                                       // [B, 3, h, w]
+        int boxed = batch.Count(s => s.MiningFocus is not null);
+        if (boxed == 0) return (_model.EncodeHrPooled(crops).unsqueeze(1), null);                 // [B, 1, Da]
+        if (boxed != batch.Count)
+            throw new TrainingDataException(string.Join(", ", batch.Where(s => s.MiningFocus is null).Select(s => s.Name)), "crops with and without a focus box cannot share a batch.");
+        if (crops.shape[2] != crops.shape[3]) throw new TrainingDataException(batch[0].Name, $"a crop with a focus box must be square, not {crops.shape[3]}×{crops.shape[2]} pixels.");
+        return _tokenHead!.Attend(_model.EncodeHrFused(crops));                                   // [B, 1, Da], [B, 1, h·w]
+    }
+
+    /// <summary>
     /// The head's logits <c>[B, N, ΣC]</c> on a batch's image tokens (N = 1 for crops: the pooled HR map) and the
     /// checked labels <c>[B, N, A]</c>.
     /// </summary>
@@ -309,9 +325,9 @@ public sealed class MiniGeminiTrainer : IDisposable
                 }
             }
         }
-        var (tokens, miningScores) = crops ? (_model.EncodeHrPooled(PreprocessCrops(batch)).unsqueeze(1), null) // [B, 1, Da]
+        var (tokens, miningScores) = crops ? PooledCrops(batch)                                // [B, 1, Da], [B, 1, h·w]
             : _model.EncodeWithMiningScores(Preprocess(batch));                                 // [B, N, D], [B, N, s²]
-        var logits = _tokenHead!.call(tokens);                                                   // [B, N, ΣC]
+        var logits = _tokenHead!.Classify(tokens);                                               // [B, N, ΣC]
         return (logits, tensor(labels, device: logits.device).view(batch.Count, perImage, classes.Count), miningScores);
     }
 
@@ -348,7 +364,8 @@ public sealed class MiniGeminiTrainer : IDisposable
 
     /// <summary>
     /// For a model with patch info mining: the mean share of a token's mining attention that falls inside its
-    /// <see cref="TrainingSample.MiningFocus"/> box, over the boxed tokens of <paramref name="samples"/> (NaN without any).
+    /// <see cref="TrainingSample.MiningFocus"/> box, over the boxed tokens of <paramref name="samples"/> (whole pictures,
+    /// as <see cref="TrainingObjective.TokenLabels"/> takes them; NaN without any box).
     /// </summary>
     public double MiningFocusShare(IReadOnlyList<TrainingSample> samples, int batchSize = 16)
     {

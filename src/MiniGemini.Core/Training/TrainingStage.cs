@@ -11,9 +11,11 @@ public enum TrainingObjective
     /// </summary>
     TokenLabels,
     /// <summary>
-    /// Cross-entropy of a linear head on the HR tower's fused map, maximised per channel over the positions of a small
-    /// crop of a picture, against the crop's labels (<see cref="TrainingSample.TokenLabels"/> with one row): the HR tower alone
-    /// learns detail such as a digit from crops that cost a fraction of a whole HR image.
+    /// Cross-entropy of a linear head on the HR tower's fused map of a small crop of a picture, against the crop's labels
+    /// (<see cref="TrainingSample.TokenLabels"/> with one row): the HR tower alone learns detail such as a digit from crops
+    /// that cost a fraction of a whole HR image. With a <see cref="TrainingSample.MiningFocus"/> box the head reads the map
+    /// as patch info mining will (attention over the LayerNorm-standardised features, pulled onto the box by the focus
+    /// term); without one it takes the map's maximum per channel.
     /// </summary>
     HrCropLabels,
 }

@@ -33,6 +33,24 @@ public sealed class TrainCliTests : IDisposable
     }
 
     [Fact]
+    public async Task The_tower_stages_report_held_out_accuracy_and_the_vision_stage_the_attention_on_the_digits()
+    {
+        var crops = Path.Combine(_root, "crops");
+        var run1 = await CliProcess.RunAsync(["train", "--out", crops, "--variant", "tiny", "--stage", "hr-crops", "--crop-readout", "mining", "--steps", "2", "--warmup", "1", "--batch-size", "4"]);
+        Assert.True(run1.ExitCode == 0, run1.ToString());
+        Assert.Matches(@"Held-out crops: digit \d+\.\d %\.", run1.Stderr);
+
+        var vision = Path.Combine(_root, "vision");
+        var run2 = await CliProcess.RunAsync(["train", "--out", vision, "--from", crops, "--stage", "vision", "--steps", "2", "--warmup", "1", "--batch-size", "2"]);
+        Assert.True(run2.ExitCode == 0, run2.ToString());
+        Assert.Matches(@"Held-out cells: present \d+\.\d %, shape .*, digit \d+\.\d %, cell \d+\.\d %; mining attention on the digit \d+\.\d %\.", run2.Stderr);
+
+        var readout = await CliProcess.RunAsync(["train", "--out", Path.Combine(_root, "z"), "--variant", "tiny", "--stage", "hr-crops", "--crop-readout", "median"]);
+        Assert.True(readout.ExitCode == 2, readout.ToString());
+        Assert.Contains("median", readout.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Bad_arguments_exit_with_a_message_naming_them()
     {
         var taken = Directory.CreateDirectory(Path.Combine(_root, "taken")).FullName;

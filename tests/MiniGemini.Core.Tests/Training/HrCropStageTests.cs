@@ -44,6 +44,23 @@ public sealed class HrCropStageTests : IDisposable
     }
 
     [Fact]
+    public void Crops_with_a_focus_box_are_learned_through_an_attention_that_the_focus_term_pulls_onto_the_digit()
+    {
+        using var model = TinyTraining.Load(TinyTraining.NewModel(_root));
+        var data = new DetailShapesTraining(seed: 5);
+        var crops = Enumerable.Range(0, 8).Select(i => data.HrCropSampleWithFocus(i)).ToList();
+        using var trainer = new MiniGeminiTrainer(model, Options(40));
+        var losses = trainer.Train(i => crops[(int)(i % crops.Count)], Path.Combine(_root, "run"));
+
+        // The focus term starts near log(256 positions / 8 in the box) and falls more slowly than the labels' term.
+        double first = losses.Take(3).Average(), last = losses.TakeLast(3).Average();
+        Assert.True(last < 0.8 * first, $"loss went from {first:0.000} (first 3 steps) to {last:0.000} (last 3)");
+        Assert.True(trainer.TokenLabelAccuracy(crops)[0] >= 0.75, "the crops it trained on are not learned");
+        var mixed = Assert.Throws<TrainingDataException>(() => trainer.Loss([crops[0], data.HrCropSample(1)]));
+        Assert.Contains("with and without a focus box", mixed.Message);
+    }
+
+    [Fact]
     public void Crops_of_two_sizes_and_models_without_an_hr_tower_are_refused()
     {
         using var model = TinyTraining.Load(TinyTraining.NewModel(_root));
@@ -83,6 +100,8 @@ public sealed class HrCropStageTests : IDisposable
                 for (int column = 0; column < SevenSegment.Width; column++)
                     Assert.Equal(SevenSegment.IsLit(digit, column, row), lit.Contains((left + column, top + row)));
             Assert.Equal(ink.Count, lit.Count(p => p.X - left is >= 0 and < SevenSegment.Width && p.Y - top is >= 0 and < SevenSegment.Height));
+            var box = Assert.Single(data.HrCropSampleWithFocus(index).MiningFocus!);
+            Assert.Equal(new FocusBox(left / 64.0, top / 64.0, 8 / 64.0, 14 / 64.0), box);
         }
     }
 

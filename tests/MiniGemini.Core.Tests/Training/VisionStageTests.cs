@@ -100,7 +100,7 @@ public sealed class VisionStageTests : IDisposable
         using var model = Load(NewModel());
         using var trainer = new MiniGeminiTrainer(model, Options(1) with { BatchSize = 1 });
         var image = ImageInput.FromBytes(SceneRenderer.RenderPng(new SceneSampler(2).Next()));
-        int[] empty = [0, -100, -100, -100];
+        int[] empty = [0, -100, -100, -100, 0];
         void Refused(TrainingSample sample, string words)
         {
             var e = Assert.Throws<TrainingDataException>(() => trainer.Train(_ => sample, Path.Combine(_root, Guid.NewGuid().ToString("N"))));
@@ -110,9 +110,9 @@ public sealed class VisionStageTests : IDisposable
         Refused(new TrainingSample(image, [], Name: "unlabelled"), "no token labels");
         Refused(new TrainingSample(null, [], Name: "imageless", TokenLabels: [empty, empty, empty, empty]), "no image");
         Refused(new TrainingSample(image, [], Name: "three", TokenLabels: [empty, empty, empty]), "labels 3 image tokens but the model makes 4");
-        Refused(new TrainingSample(image, [], Name: "short-row", TokenLabels: [empty, empty, empty, [0, -100]]), "image token 3 has 2 labels");
-        Refused(new TrainingSample(image, [], Name: "digit-12", TokenLabels: [empty, [1, 0, 0, 12], empty, empty]), "label 12 is outside [0, 10)");
-        Refused(new TrainingSample(image, [], Name: "nothing", TokenLabels: Enumerable.Repeat<IReadOnlyList<int>>([-100, -100, -100, -100], 4).ToList()), "no token labels to learn");
+        Refused(new TrainingSample(image, [], Name: "short-row", TokenLabels: [empty, empty, empty, [0, -100]]), "image token 3 has 2 labels but there are 5 attributes");
+        Refused(new TrainingSample(image, [], Name: "digit-12", TokenLabels: [empty, [1, 0, 0, 12, 1], empty, empty]), "label 12 is outside [0, 10)");
+        Refused(new TrainingSample(image, [], Name: "nothing", TokenLabels: Enumerable.Repeat<IReadOnlyList<int>>([-100, -100, -100, -100, -100], 4).ToList()), "no token labels to learn");
 
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new MiniGeminiTrainer(model, Options(1) with { TokenLabelClasses = null }));
         Assert.Contains("TokenLabelClasses", e.Message);
@@ -147,9 +147,10 @@ public sealed class VisionStageTests : IDisposable
                         if (!p.Equals(ShapeColor.White) && !p.Equals(ShapeColor.Black)) fills[p] = fills.GetValueOrDefault(p) + 1;
                     }
                 Assert.Equal(fills.Count == 0 ? 0 : 1, labels[0]);
+                Assert.Equal(cell, labels[4]);
                 if (labels[0] == 0)
                 {
-                    Assert.Equal([-100, -100, -100], labels.Skip(1));
+                    Assert.Equal([-100, -100, -100], labels.Skip(1).Take(3));
                     continue;
                 }
                 Assert.Equal(ShapeColor.All[labels[2]].Fill, Assert.Single(fills).Key);

@@ -73,19 +73,21 @@ public sealed class DetailShapesTraining
     }
 
     /// <summary>
-    /// The attributes <see cref="VisionSample"/> labels per cell: present (2 classes), shape (4), colour (6), digit (10).
+    /// The attributes <see cref="VisionSample"/> labels per cell: present (2 classes), shape (4), colour (6), digit (10)
+    /// and the cell itself (4: the token keeps where it is, which every question naming a position needs).
     /// </summary>
-    public static IReadOnlyList<int> TokenLabelClasses { get; } = [2, ShapeKinds.All.Count, ShapeColor.All.Count, 10];
+    public static IReadOnlyList<int> TokenLabelClasses { get; } = [2, ShapeKinds.All.Count, ShapeColor.All.Count, 10, Cell.All.Count];
 
     /// <summary>The names of the attributes of <see cref="TokenLabelClasses"/>, in the same order.</summary>
-    public static IReadOnlyList<string> TokenLabelNames { get; } = ["present", "shape", "colour", "digit"];
+    public static IReadOnlyList<string> TokenLabelNames { get; } = ["present", "shape", "colour", "digit", "cell"];
 
     static readonly List<ShapeColor> Colors = [.. ShapeColor.All];
 
     /// <summary>
     /// Sample <paramref name="index"/> of the stream for <see cref="TrainingStage.Vision"/>: a fresh scene whose four
     /// image tokens (one per cell, in reading order, as a 2×2 CLIP grid makes them) are labelled with what their cell
-    /// holds (<see cref="TokenLabelClasses"/>; shape, colour and digit are not labelled for an empty cell), and each
+    /// holds and with the cell (<see cref="TokenLabelClasses"/>; shape, colour and digit are not labelled for an empty
+    /// cell), and each
     /// occupied cell's token has its digit's box as mining focus (<see cref="TrainingSample.MiningFocus"/>).
     /// </summary>
     public TrainingSample VisionSample(long index)
@@ -93,9 +95,10 @@ public sealed class DetailShapesTraining
         var random = new Random(Mix(~Seed, index));
         var name = $"detail-shapes vision seed {Seed} sample {index}";
         var scene = new SceneSampler(random).Next();
-        var labels = Cell.All.Select(cell => scene.At(cell) is { } o
-            ? new[] { 1, (int)o.Shape, Colors.IndexOf(o.Color), o.Digit }
-            : new[] { 0, LabelledConversation.IgnoreIndex, LabelledConversation.IgnoreIndex, LabelledConversation.IgnoreIndex }).ToList();
+        const int none = LabelledConversation.IgnoreIndex;
+        var labels = Cell.All.Select((cell, k) => scene.At(cell) is { } o
+            ? new[] { 1, (int)o.Shape, Colors.IndexOf(o.Color), o.Digit, k }
+            : new[] { 0, none, none, none, k }).ToList();
         var focus = Cell.All.Select(cell => scene.At(cell) is { } o ? DigitBox(o) : (FocusBox?)null).ToList();
         return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), [], Name: name, TokenLabels: labels, MiningFocus: focus);
     }
@@ -119,7 +122,15 @@ public sealed class DetailShapesTraining
     /// crop of a fresh scene around one object's digit (the digit's centre up to 12 px off the crop's centre, so the
     /// digit is always whole), labelled with the digit.
     /// </summary>
-    public TrainingSample HrCropSample(long index)
+    public TrainingSample HrCropSample(long index) => HrCrop(index, withFocus: false);
+
+    /// <summary>
+    /// <see cref="HrCropSample"/> with the digit's box as <see cref="TrainingSample.MiningFocus"/>: the HR tower then learns
+    /// the digit as patch info mining reads it, through an attention over the crop's map pulled onto the box.
+    /// </summary>
+    public TrainingSample HrCropSampleWithFocus(long index) => HrCrop(index, withFocus: true);
+
+    TrainingSample HrCrop(long index, bool withFocus)
     {
         var random = new Random(Mix(Seed ^ 0x5A5A5A5A, index));
         var name = $"detail-shapes crop seed {Seed} sample {index}";
@@ -132,7 +143,9 @@ public sealed class DetailShapesTraining
         using var crop = picture.Clone(c => c.Crop(new Rectangle(left, top, CropSize, CropSize)));
         using var png = new MemoryStream();
         crop.SaveAsPng(png);
-        return new TrainingSample(ImageInput.FromBytes(png.ToArray(), name), [], Name: name, TokenLabels: [[obj.Digit]]);
+        const double side = CropSize;
+        var digit = new FocusBox((x - left) / side, (y - top) / side, SevenSegment.Width / side, SevenSegment.Height / side);
+        return new TrainingSample(ImageInput.FromBytes(png.ToArray(), name), [], Name: name, TokenLabels: [[obj.Digit]], MiningFocus: withFocus ? [digit] : null);
     }
 
     /// <summary>
