@@ -151,7 +151,7 @@ sealed class TrainingProgressBar(bool quiet) : IProgress<TrainingProgress>
     {
         if (quiet) return;
         _smoothed = double.IsNaN(_smoothed) ? p.Loss : 0.95 * _smoothed + 0.05 * p.Loss;
-        var left = TimeSpan.FromSeconds(p.Elapsed.TotalSeconds / p.Step * (p.Steps - p.Step));
+        var left = TimeSpan.FromSeconds(p.Elapsed.TotalSeconds / (p.Step - p.StartStep) * (p.Steps - p.Step));
         int width = 24, filled = (int)((long)width * p.Step / p.Steps);
         var line = $"[{new string('#', filled)}{new string('.', width - filled)}] step {p.Step}/{p.Steps}  loss {p.Loss:0.0000} (avg {_smoothed:0.0000})  " +
                    $"lr {p.LearningRate:0.0e+0}  {p.SamplesPerSecond:0.0} samples/s  {left:hh\\:mm\\:ss} left";

@@ -91,7 +91,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(outputFolder);
         var checkpoint = Path.Combine(outputFolder, CheckpointFolder);
         var losses = PrepareOutput(outputFolder, checkpoint);
-        int step = losses.Count, perStep = _options.BatchSize * _options.GradientAccumulation;
+        int step = losses.Count, startStep = step, perStep = _options.BatchSize * _options.GradientAccumulation;
         random.manual_seed(_options.Seed + step);
         SetTraining(true);
         var clock = Stopwatch.StartNew();
@@ -122,7 +122,7 @@ public sealed class MiniGeminiTrainer : IDisposable
 
                 losses.Add(loss);
                 var seconds = (clock.Elapsed - started).TotalSeconds;
-                progress?.Report(new TrainingProgress(step + 1, _options.Steps, loss, lr, perStep / Math.Max(seconds, 1e-9), clock.Elapsed));
+                progress?.Report(new TrainingProgress(step + 1, _options.Steps, loss, lr, perStep / Math.Max(seconds, 1e-9), clock.Elapsed, startStep));
                 if (_options.CheckpointEvery > 0 && (step + 1) % _options.CheckpointEvery == 0 && step + 1 < _options.Steps)
                     SaveCheckpoint(checkpoint, losses);
             }

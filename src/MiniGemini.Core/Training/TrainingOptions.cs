@@ -103,4 +103,6 @@ public sealed record TrainingOptions
 /// <param name="LearningRate">The learning rate this step used.</param>
 /// <param name="SamplesPerSecond">Conversations per second over this step.</param>
 /// <param name="Elapsed">Time since the run (or its resumption) started.</param>
-public sealed record TrainingProgress(int Step, int Steps, double Loss, double LearningRate, double SamplesPerSecond, TimeSpan Elapsed);
+/// <param name="StartStep">Steps already done when the run (or its resumption) started: <c>Elapsed</c> covers
+/// <c>Step - StartStep</c> steps.</param>
+public sealed record TrainingProgress(int Step, int Steps, double Loss, double LearningRate, double SamplesPerSecond, TimeSpan Elapsed, int StartStep = 0);

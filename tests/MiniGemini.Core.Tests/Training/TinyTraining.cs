@@ -27,7 +27,7 @@ static class TinyTraining
     /// <summary>
     /// Trains <paramref name="initial"/> for <see cref="TrainingOptions.Steps"/> (8, checkpoints every 5) once straight
     /// and once cancelled at step 7 then resumed in the same output folder; asserts equal losses (1e-4) and returns
-    /// the resumed model and its output folder.
+    /// the resumed model and its output folder. The resumed run reports steps 6 to 8, started at step 5.
     /// </summary>
     public static (MiniGeminiModel Resumed, string Output) AssertResumesAsUninterrupted(string root, string initial, TrainingOptions options,
         Func<long, TrainingSample> sampleAt)
@@ -49,8 +49,11 @@ static class TinyTraining
 
         var resumedModel = Load(Path.Combine(output, "checkpoint"));
         IReadOnlyList<double> resumed;
+        var reports = new List<TrainingProgress>();
         using (var trainer = new MiniGeminiTrainer(resumedModel, options))
-            resumed = trainer.Train(sampleAt, output);
+            resumed = trainer.Train(sampleAt, output, new TrainingReports(reports.Add));
+        Assert.Equal([6, 7, 8], reports.Select(p => p.Step));
+        Assert.All(reports, p => Assert.Equal(5, p.StartStep));
 
         Assert.Equal(straight.Count, resumed.Count);
         for (int i = 0; i < straight.Count; i++)
