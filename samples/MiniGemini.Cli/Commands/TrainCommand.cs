@@ -130,7 +130,7 @@ static class TrainCommand
             var losses = trainer.Train(stream, output, bar, token);
             bar.Done();
             if (stage.Objective != TrainingObjective.Answers) ReportTokenLabelAccuracy(settings, trainer, seed, crops, cropFocus);
-            LossPlot.Write(Path.Combine(output, "loss.png"), losses, $"{variant}: training loss");
+            LossPlot.Write(Path.Combine(output, "loss.png"), losses, $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(output)))} ({stage.Name}): training loss");
             if (settings.Json) Console.Out.WriteLine(JsonSerializer.Serialize(new { output = Path.GetFullPath(output), steps = losses.Count, final_loss = losses[^1] }));
             else Console.Out.WriteLine(Path.GetFullPath(output));
             return 0;

@@ -6,8 +6,9 @@ namespace MiniGemini.Training.DetailShapes;
 
 /// <summary>
 /// The Detail Shapes training stream: sample <c>i</c> of a seed is a fresh scene with a conversation of its questions
-/// in random order (image before the first, describe last or alone, no colour question after a digit question), or, for a share of the samples, a draw request without image. The
-/// stream is a pure function of (seed, i), so any sample can be regenerated and a resumed run sees the same data.
+/// in random order (image before the first, describe last or alone, no colour question after a digit question), or,
+/// for a share of the samples, a draw request without image. The stream is a pure function of (seed, i), so any
+/// sample can be regenerated and a resumed run sees the same data.
 /// </summary>
 public sealed class DetailShapesTraining
 {
@@ -87,8 +88,7 @@ public sealed class DetailShapesTraining
     /// Sample <paramref name="index"/> of the stream for <see cref="TrainingStage.Vision"/>: a fresh scene whose four
     /// image tokens (one per cell, in reading order, as a 2×2 CLIP grid makes them) are labelled with what their cell
     /// holds and with the cell (<see cref="TokenLabelClasses"/>; shape, colour and digit are not labelled for an empty
-    /// cell), and each
-    /// occupied cell's token has its digit's box as mining focus (<see cref="TrainingSample.MiningFocus"/>).
+    /// cell), and each occupied cell's token has its digit's box as mining focus (<see cref="TrainingSample.MiningFocus"/>).
     /// </summary>
     public TrainingSample VisionSample(long index)
     {
