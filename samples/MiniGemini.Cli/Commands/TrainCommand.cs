@@ -61,11 +61,19 @@ static class TrainCommand
         return command;
     }
 
+    /// <summary>The Detail Shapes samples an objective learns from.</summary>
+    static Func<long, TrainingSample> Stream(DetailShapesTraining data, TrainingObjective objective, bool cropFocus) => objective switch
+    {
+        TrainingObjective.TokenLabels => data.VisionSample,
+        TrainingObjective.HrCropLabels => cropFocus ? data.HrCropSampleWithFocus : data.HrCropSample,
+        _ => data.Sample,
+    };
+
     /// <summary>How well the towers now tell each cell's attributes, on scenes of another seed than the training's.</summary>
     static void ReportTokenLabelAccuracy(CommonSettings settings, MiniGeminiTrainer trainer, int seed, bool crops, bool cropFocus)
     {
         var heldOut = new DetailShapesTraining(int.MaxValue - seed);
-        Func<long, TrainingSample> sample = !crops ? heldOut.VisionSample : cropFocus ? heldOut.HrCropSampleWithFocus : heldOut.HrCropSample;
+        var sample = Stream(heldOut, crops ? TrainingObjective.HrCropLabels : TrainingObjective.TokenLabels, cropFocus);
         var accuracy = trainer.TokenLabelAccuracy(Enumerable.Range(0, crops ? 1024 : 256).Select(i => sample(i)).ToList());
         var names = crops ? ["digit"] : DetailShapesTraining.TokenLabelNames;
         var focus = crops ? double.NaN : trainer.MiningFocusShare(Enumerable.Range(0, 256).Select(i => heldOut.VisionSample(i)).ToList());
@@ -121,13 +129,7 @@ static class TrainCommand
             settings.Note($"Training {from ?? variant} ({stage.Name}, {trainer.TrainableParameters.Count} tensors) for {options.Steps} steps of " +
                           $"{options.BatchSize * options.GradientAccumulation} conversations on {model.Device}.");
             var bar = new TrainingProgressBar(settings.Quiet);
-            Func<long, TrainingSample> stream = stage.Objective switch
-            {
-                TrainingObjective.TokenLabels => data.VisionSample,
-                TrainingObjective.HrCropLabels => cropFocus ? data.HrCropSampleWithFocus : data.HrCropSample,
-                _ => data.Sample,
-            };
-            var losses = trainer.Train(stream, output, bar, token);
+            var losses = trainer.Train(Stream(data, stage.Objective, cropFocus), output, bar, token);
             bar.Done();
             if (stage.Objective != TrainingObjective.Answers) ReportTokenLabelAccuracy(settings, trainer, seed, crops, cropFocus);
             LossPlot.Write(Path.Combine(output, "loss.png"), losses, $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(output)))} ({stage.Name}): training loss");

@@ -91,10 +91,8 @@ internal sealed class VisionStack : IDisposable
         if (Preprocess.ViewsPerImage != 1) throw new NotSupportedException($"Mining scores are given for one view per image; this model has {Preprocess.ViewsPerImage}.");
         using var scope = NewDisposeScope();
         using var _ = inference_mode(!Clip.training);
-        var hrFloat = hr.to(ScalarType.Float32, device);
-        var lrFeatures = Clip.SelectFeatures(LrViews(hrFloat).to(dtype), Config.VisionSelectLayer, Config.VisionSelectFeature); // [B, N, D]
-        if (ConvNeXt is null || Mining is null) return (lrFeatures.MoveToOuterDisposeScope(), null);
-        var fused = ConvNeXt.ForwardFused(hrFloat.to(dtype));                                                         // [B, Da, S/4, S/4]
+        var (lrFeatures, fused) = Towers(hr, device, dtype);                                                        // [B, N, D], [B, Da, S/4, S/4]
+        if (fused is null || Mining is null) return (lrFeatures.MoveToOuterDisposeScope(), null);
         // One view per image: mining is LR + attended value (ReferenceMining.Encode with grid 1), scores computed once.
         var (scores, standardised) = ReferenceMining.FactoredScores(Mining, lrFeatures, fused);                     // [B, N, s²], [B, N, s², Da]
         var mined = lrFeatures.Plus(ReferenceMining.AttendedValues(Mining, scores, standardised));                   // [B, N, D]
@@ -103,17 +101,22 @@ internal sealed class VisionStack : IDisposable
 
     (Tensor LrFeatures, Tensor? Fused, Tensor Mined) Unprojected(Tensor hr, Device device, ScalarType dtype)
     {
-        // MGM derives the LR views from the normalized float HR tensor before casting to the model dtype.
-        var hrFloat = hr.to(ScalarType.Float32, device);
-        var lrFeatures = Clip.SelectFeatures(LrViews(hrFloat).to(dtype), Config.VisionSelectLayer, Config.VisionSelectFeature); // [B·V, N, D]
-        var fused = ConvNeXt?.ForwardFused(hrFloat.to(dtype));                                                        // [B, Da, S/4, S/4]
+        var (lrFeatures, fused) = Towers(hr, device, dtype);                                                        // [B·V, N, D], [B, Da, S/4, S/4]
         var mined = fused is null || Mining is null
             ? lrFeatures                                                                                             // [B, N, D]
             : Mining.Encode(lrFeatures, fused, Preprocess.Grid, Preprocess.HasGlobalView);                           // [B, V·N, D]
         return (lrFeatures, fused, mined);
     }
 
-    Tensor LrViews(Tensor hrFloat) => ImageProcessor.LowResolutionViews(hrFloat, Preprocess.LrSize, Preprocess.Grid, Preprocess.HasGlobalView); // [B·V, 3, s, s]
+    /// <summary>The CLIP features of the LR views <c>[B·V, N, D]</c> and the fused ConvNeXt map <c>[B, Da, S/4, S/4]</c> (null without an HR tower).</summary>
+    (Tensor LrFeatures, Tensor? Fused) Towers(Tensor hr, Device device, ScalarType dtype)
+    {
+        // MGM derives the LR views from the normalized float HR tensor before casting to the model dtype.
+        var hrFloat = hr.to(ScalarType.Float32, device);
+        var lr = ImageProcessor.LowResolutionViews(hrFloat, Preprocess.LrSize, Preprocess.Grid, Preprocess.HasGlobalView); // [B·V, 3, s, s]
+        var lrFeatures = Clip.SelectFeatures(lr.to(dtype), Config.VisionSelectLayer, Config.VisionSelectFeature);     // [B·V, N, D]
+        return (lrFeatures, ConvNeXt?.ForwardFused(hrFloat.to(dtype)));
+    }
 
     public void To(Device device, ScalarType dtype)
     {
