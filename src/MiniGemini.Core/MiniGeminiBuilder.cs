@@ -284,18 +284,20 @@ public sealed class MiniGeminiBuilder
             var projector = Keep(VisionProjector.FromConfig(config));
             projector.Load(multimodal);
 
-            Progress("language model");
-            var generationPath = Path.Combine(llmFolder, "generation_config.json");
-            var eos = File.Exists(generationPath) ? GenerationConfig.Load(generationPath).EosTokenIds : null;
-            var llm = Keep(LlmAdapter.Load(llmCheckpoint, config.Llm, "", device, dtype, eosTokenIds: eos is { Count: > 0 } ? eos : null));
-
-            Progress($"moving to {device} ({options.Precision})");
+            // The vision side reaches its device and precision before the LLM is loaded, so that its float32 copy is
+            // gone by then and the peak of the load stays at about the weights that end up resident.
+            Progress($"moving the vision side to {device} ({options.Precision})");
             var preprocess = ImagePreprocessOptions.ForModel(config, clip.Config, PreprocessorOf(clipFolder)) with
             {
                 MaxPixels = options.MaxImagePixels, ApplyExifOrientation = options.ApplyExifOrientation,
             };
             var vision = new VisionStack(clip, convNeXt, mining, projector, config, preprocess);
             vision.To(device, dtype);
+
+            Progress("language model");
+            var generationPath = Path.Combine(llmFolder, "generation_config.json");
+            var eos = File.Exists(generationPath) ? GenerationConfig.Load(generationPath).EosTokenIds : null;
+            var llm = Keep(LlmAdapter.Load(llmCheckpoint, config.Llm, "", device, dtype, eosTokenIds: eos is { Count: > 0 } ? eos : null));
             var template = chosen ?? ConversationTemplate.Select(tokenizer, config.Llm.ModelType, config.Llm.Architectures);
             foreach (var source in _loaded.OfType<ITensorSource>()) source.Dispose();
 

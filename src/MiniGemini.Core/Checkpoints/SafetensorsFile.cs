@@ -118,16 +118,7 @@ public sealed class SafetensorsFile : ITensorSource
             }
             else
             {
-                TensorMemory.ForEachChunk(tensor, (dest, at) =>
-                {
-                    int read = 0;
-                    while (read < dest.Length)
-                    {
-                        int n = RandomAccess.Read(_stream.SafeFileHandle, dest[read..], fileOffset + at + read);
-                        if (n == 0) throw new CheckpointFormatException($"{Location}: tensor '{key}' ends early; the file is truncated.", Location, key);
-                        read += n;
-                    }
-                });
+                TensorMemory.ForEachChunk(tensor, (dest, at) => ReadAt(dest, fileOffset + at, key));
             }
             return tensor;
         }
@@ -135,6 +126,66 @@ public sealed class SafetensorsFile : ITensorSource
         {
             tensor.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Bytes of the staging buffer through which a tensor is converted to another dtype.</summary>
+    internal const long StagingBytes = 64L << 20;
+
+    /// <summary>
+    /// Reads a tensor straight into <paramref name="destination"/>. Of the stored dtype, contiguous and on the CPU, it
+    /// receives positioned reads into its own memory: no copy in between, and no page of the file mapped into this
+    /// process (a mapping would count every page read in the process's resident memory until it is closed). Otherwise
+    /// the data passes through a staging buffer of at most <see cref="StagingBytes"/> and <c>copy_</c> converts it (a
+    /// strided destination, which no module of the library has, takes a whole-tensor copy).
+    /// </summary>
+    public void ReadInto(string key, torch.Tensor destination) => ReadInto(key, destination, StagingBytes);
+
+    internal void ReadInto(string key, torch.Tensor destination, long stagingBytes)
+    {
+        if (!_entries.TryGetValue(key, out var e))
+            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+        if (!e.Shape.SequenceEqual(destination.shape))
+            throw new CheckpointException($"{Location}: tensor '{key}' is {TensorHelpers.Shape(e.Shape)}, the destination {TensorHelpers.Shape(destination.shape)}.", Location, key);
+        if (!destination.is_contiguous())
+        {
+            using var value = Load(key);
+            using var noGrad = torch.no_grad();
+            destination.copy_(value);
+            return;
+        }
+        long fileOffset = _dataStart + e.Begin;
+        if (destination.dtype == e.DType && destination.device_type == DeviceType.CPU)
+        {
+            TensorMemory.ForEachChunk(destination, (dest, at) => ReadAt(dest, fileOffset + at, key));
+            return;
+        }
+        long count = destination.NumberOfElements;
+        if (count == 0) return;
+        long elementSize = (e.End - e.Begin) / count;
+        long perStage = Math.Min(count, Math.Max(1, stagingBytes / elementSize));
+        using var _ = torch.no_grad();
+        using var target = destination.view(-1);
+        using var staging = torch.empty(perStage, e.DType);
+        for (long start = 0; start < count; start += perStage)
+        {
+            long n = Math.Min(perStage, count - start);
+            using var part = staging.narrow(0, 0, n);
+            long partOffset = fileOffset + start * elementSize;
+            TensorMemory.ForEachChunk(part, (dest, at) => ReadAt(dest, partOffset + at, key));
+            using var slice = target.narrow(0, start, n);
+            slice.copy_(part);
+        }
+    }
+
+    void ReadAt(Span<byte> destination, long offset, string key)
+    {
+        int read = 0;
+        while (read < destination.Length)
+        {
+            int n = RandomAccess.Read(_stream.SafeFileHandle, destination[read..], offset + read);
+            if (n == 0) throw new CheckpointFormatException($"{Location}: tensor '{key}' ends early; the file is truncated.", Location, key);
+            read += n;
         }
     }
 

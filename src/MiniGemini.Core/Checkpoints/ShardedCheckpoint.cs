@@ -5,7 +5,7 @@ namespace MiniGemini.Checkpoints;
 
 /// <summary>
 /// A checkpoint split over several files, described by <c>model.safetensors.index.json</c> or
-/// <c>pytorch_model.bin.index.json</c> (<c>{"weight_map": {"key": "shard file"}}</c>). Shards are opened when first needed.
+/// <c>pytorch_model.bin.index.json</c> (<c>{"weight_map": {"key": "shard file"}}</c>). Every shard is opened and validated up front.
 /// </summary>
 public sealed class ShardedCheckpoint : ITensorSource
 {
@@ -21,8 +21,8 @@ public sealed class ShardedCheckpoint : ITensorSource
         _mode = mode;
     }
 
-    /// <summary>Reads an index file and checks that every shard it names exists.</summary>
-    /// <exception cref="CheckpointFormatException">The index is malformed or names a missing or unsafe shard path.</exception>
+    /// <summary>Reads an index file, checks that every shard it names exists, and opens each (its header is validated).</summary>
+    /// <exception cref="CheckpointFormatException">The index is malformed, names a missing or unsafe shard path, or a shard is truncated or malformed.</exception>
     public static ShardedCheckpoint Open(string indexPath, TensorReadMode mode = TensorReadMode.MemoryMapped)
     {
         indexPath = Path.GetFullPath(indexPath);
@@ -52,7 +52,19 @@ public sealed class ShardedCheckpoint : ITensorSource
         foreach (var missing in map.Values.Distinct().Where(f => !File.Exists(f)))
             throw new CheckpointFormatException($"{indexPath}: shard {Path.GetFileName(missing)} does not exist.", indexPath,
                 map.First(kv => kv.Value == missing).Key);
-        return new ShardedCheckpoint(indexPath, map, mode);
+        var checkpoint = new ShardedCheckpoint(indexPath, map, mode);
+        try
+        {
+            // Every shard's header is read and checked against its length now, so a truncated shard fails by name
+            // before a model the size of the checkpoint is allocated.
+            foreach (var shard in map.Values.Distinct()) checkpoint._open[shard] = Checkpoint.Open(shard, mode);
+            return checkpoint;
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
     }
 
     /// <inheritdoc/>
@@ -74,6 +86,14 @@ public sealed class ShardedCheckpoint : ITensorSource
         if (!_weightMap.TryGetValue(key, out var shard))
             throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
         return ShardOf(key, shard).Load(key);
+    }
+
+    /// <inheritdoc/>
+    public void ReadInto(string key, torch.Tensor destination)
+    {
+        if (!_weightMap.TryGetValue(key, out var shard))
+            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+        ShardOf(key, shard).ReadInto(key, destination);
     }
 
     ITensorSource ShardOf(string key, string shard)

@@ -100,8 +100,7 @@ public static class StateDictLoader
         for (int i = 0; i < report.Loaded.Count; i++)
         {
             var key = report.Loaded[i];
-            using var value = source.Load(prefix + key);
-            targets[key].copy_(value);
+            source.ReadInto(prefix + key, targets[key]);
             read += bytes[i];
             if (progress is not null && (read - reported >= total / 100 || read == total))
             {

@@ -89,6 +89,58 @@ public sealed class SafetensorsFileTests : IDisposable
     }
 
     [Fact]
+    public void A_truncated_shard_fails_when_the_index_is_opened_naming_the_shard()
+    {
+        using (var scope = NewDisposeScope())
+        {
+            SafetensorsWriter.Write(Path.Combine(_dir, "model-00001-of-00002.safetensors"), new Dictionary<string, Tensor> { ["a"] = randn(4, 4) });
+            SafetensorsWriter.Write(Path.Combine(_dir, "model-00002-of-00002.safetensors"), new Dictionary<string, Tensor> { ["b"] = randn(64, 64) });
+        }
+        var second = Path.Combine(_dir, "model-00002-of-00002.safetensors");
+        File.WriteAllBytes(second, File.ReadAllBytes(second)[..^100]);
+        File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"),
+            """{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}""");
+        var e = Assert.Throws<CheckpointFormatException>(() => Checkpoint.Open(_dir));
+        Assert.Contains("model-00002-of-00002.safetensors", e.Message);
+        Assert.Contains("truncated", e.Message);
+        Assert.Equal("b", e.TensorName);
+    }
+
+    [Theory]
+    [InlineData(ScalarType.BFloat16, ScalarType.BFloat16, 1L << 20)]  // straight into the destination's memory
+    [InlineData(ScalarType.BFloat16, ScalarType.Float32, 1L << 20)]   // converted through the staging buffer
+    [InlineData(ScalarType.BFloat16, ScalarType.Float32, 60)]         // ... in many pieces
+    [InlineData(ScalarType.Float32, ScalarType.Float16, 100)]
+    public void ReadInto_fills_the_destination_as_Load_and_copy_would(ScalarType stored, ScalarType wanted, long stagingBytes)
+    {
+        using var scope = NewDisposeScope();
+        var source = randn(37, 11).to(stored);
+        var path = Path.Combine(_dir, "w.safetensors");
+        SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["pad"] = randn(3), ["w"] = source });
+        using var file = SafetensorsFile.Open(path);
+        var destination = full(37, 11, float.NaN, dtype: wanted);
+        file.ReadInto("w", destination, stagingBytes);
+        Assert.True(source.to(wanted).Equals(destination));
+        // A view into a larger tensor (as a fused q/k/v part) receives its rows and nothing else.
+        var joint = zeros(40, 11, dtype: wanted);
+        file.ReadInto("w", joint.narrow(0, 2, 37), stagingBytes);
+        Assert.True(source.to(wanted).Equals(joint.narrow(0, 2, 37)));
+        Assert.Equal(0, joint.narrow(0, 0, 2).count_nonzero().item<long>() + joint.narrow(0, 39, 1).count_nonzero().item<long>());
+    }
+
+    [Fact]
+    public void ReadInto_refuses_another_shape_naming_the_tensor()
+    {
+        using var scope = NewDisposeScope();
+        var path = Path.Combine(_dir, "w.safetensors");
+        SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["w"] = randn(4, 5) });
+        using var file = SafetensorsFile.Open(path);
+        var e = Assert.Throws<CheckpointException>(() => file.ReadInto("w", zeros(5, 4)));
+        Assert.Equal("w", e.TensorName);
+        Assert.Contains("[4, 5]", e.Message);
+    }
+
+    [Fact]
     public void Index_naming_a_missing_shard_is_a_typed_error()
     {
         File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"), """{"weight_map": {"w": "gone.safetensors"}}""");
