@@ -115,6 +115,9 @@ public sealed class MiniGeminiBuilder
     /// </summary>
     public MiniGeminiBuilder WithConversationCache(long maxBytes) => Set(o => o.ConversationCacheBytes = maxBytes);
 
+    /// <summary>Memory-maps the LLM's weights (true) or copies them (false); see <see cref="MiniGeminiOptions.MapWeights"/>.</summary>
+    public MiniGeminiBuilder WithMappedWeights(bool map = true) => Set(o => o.MapWeights = map);
+
     /// <summary>Selects the patch-info-mining implementation (the fast one by default).</summary>
     public MiniGeminiBuilder WithMining(MiningImplementation implementation) => Set(o => o.Mining = implementation);
 
@@ -297,7 +300,8 @@ public sealed class MiniGeminiBuilder
             Progress("language model");
             var generationPath = Path.Combine(llmFolder, "generation_config.json");
             var eos = File.Exists(generationPath) ? GenerationConfig.Load(generationPath).EosTokenIds : null;
-            var llm = Keep(LlmAdapter.Load(llmCheckpoint, config.Llm, "", device, dtype, eosTokenIds: eos is { Count: > 0 } ? eos : null));
+            var llm = Keep(LlmAdapter.Load(llmCheckpoint, config.Llm, "", device, dtype, new LlmOptions { MapWeights = options.MapWeights },
+                eosTokenIds: eos is { Count: > 0 } ? eos : null));
             var template = chosen ?? ConversationTemplate.Select(tokenizer, config.Llm.ModelType, config.Llm.Architectures);
             foreach (var source in _loaded.OfType<ITensorSource>()) source.Dispose();
 

@@ -80,6 +80,15 @@ public sealed class MiniGeminiOptions
     /// <summary>Precision of weights and activations.</summary>
     public ModelPrecision Precision { get; set; } = ModelPrecision.Float32;
 
+    /// <summary>
+    /// Whether the LLM's weights, when stored in the precision the model runs in on the CPU, are memory-mapped from the
+    /// checkpoint instead of copied: no allocation and no copy (a 7B model in bfloat16 loads in a fraction of a second,
+    /// its pages shared with the page cache and with other processes), but where the kernel maps files in 4 KiB pages
+    /// only, decoding reads the weights more slowly than from a copy in huge pages (docs/benchmarks.md#real-sizes). Null
+    /// (the default): checkpoints of 1 GiB or more are mapped, smaller ones copied.
+    /// </summary>
+    public bool? MapWeights { get; set; }
+
     /// <summary>Conversation template name (vicuna_v1, gemma, mistral_instruct, chatml_direct, llama_3); null = from the model.</summary>
     public string? Template { get; set; }
 

@@ -157,6 +157,9 @@ public sealed class SafetensorsFile : ITensorSource
         long fileOffset = _dataStart + e.Begin;
         if (destination.dtype == e.DType && destination.device_type == DeviceType.CPU)
         {
+            // Fresh memory is faulted in far faster by a write from here (in huge pages where libtorch asked for them)
+            // than page by page inside the kernel's copy of a read.
+            using (torch.no_grad()) destination.zero_().Dispose(); // zero_ returns a second handle of the same tensor
             TensorMemory.ForEachChunk(destination, (dest, at) => ReadAt(dest, fileOffset + at, key));
             return;
         }
@@ -178,6 +181,35 @@ public sealed class SafetensorsFile : ITensorSource
         }
     }
 
+    /// <summary>
+    /// The whole file mapped as one tensor per element type (<c>torch.from_file</c>, private mapping), made on the first
+    /// <see cref="TryMap"/> of that type; tensors are views into it and keep the mapping alive after this file closes.
+    /// </summary>
+    readonly Dictionary<torch.ScalarType, torch.Tensor> _mappings = [];
+
+    /// <inheritdoc/>
+    public bool TryMap(string key, out torch.Tensor tensor)
+    {
+        if (!_entries.TryGetValue(key, out var e))
+            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+        tensor = null!;
+        long count = e.Shape.Aggregate(1L, (a, b) => a * b);
+        if (count == 0) return false;
+        long elementSize = (e.End - e.Begin) / count;
+        long byteOffset = _dataStart + e.Begin;
+        if (byteOffset % elementSize != 0) return false; // a view can only start on a whole element
+        torch.Tensor whole;
+        lock (_mappings)
+        {
+            if (!_mappings.TryGetValue(e.DType, out whole!))
+                _mappings[e.DType] = whole = torch.from_file(Location, shared: false, size: _stream.Length / elementSize, dtype: e.DType);
+        }
+        using (var flat = whole.narrow(0, byteOffset / elementSize, count))
+            tensor = flat.view(e.Shape);
+        TensorMemory.ReadIn(tensor);
+        return true;
+    }
+
     void ReadAt(Span<byte> destination, long offset, string key)
     {
         int read = 0;
@@ -194,6 +226,11 @@ public sealed class SafetensorsFile : ITensorSource
     {
         _view?.Dispose();
         _map?.Dispose();
+        lock (_mappings)
+        {
+            foreach (var mapping in _mappings.Values) mapping.Dispose();
+            _mappings.Clear();
+        }
         _stream.Dispose();
     }
 }

@@ -96,6 +96,14 @@ public sealed class ShardedCheckpoint : ITensorSource
         ShardOf(key, shard).ReadInto(key, destination);
     }
 
+    /// <inheritdoc/>
+    public bool TryMap(string key, out torch.Tensor tensor)
+    {
+        if (!_weightMap.TryGetValue(key, out var shard))
+            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+        return ShardOf(key, shard).TryMap(key, out tensor);
+    }
+
     ITensorSource ShardOf(string key, string shard)
     {
         lock (_gate)

@@ -17,6 +17,13 @@ public sealed record LoadOptions
 
     /// <summary>When true (the default), unexpected checkpoint keys are errors; otherwise they are only reported.</summary>
     public bool FailOnUnexpected { get; init; } = true;
+
+    /// <summary>
+    /// Module keys whose tensor may become a view of the checkpoint's memory-mapped file instead of a copy (when the
+    /// source can map it, the module's tensor is on the CPU and its dtype is the stored one). None by default: the
+    /// module must not expect its tensors where it put them (e.g. as views into a joint tensor).
+    /// </summary>
+    public Func<string, bool> MayMap { get; init; } = _ => false;
 }
 
 /// <summary>What happened when a checkpoint sub-tree was loaded into a module.</summary>
@@ -100,7 +107,16 @@ public static class StateDictLoader
         for (int i = 0; i < report.Loaded.Count; i++)
         {
             var key = report.Loaded[i];
-            source.ReadInto(prefix + key, targets[key]);
+            var target = targets[key];
+            if (options.MayMap(key) && target.device_type == DeviceType.CPU && source.TryGetInfo(prefix + key, out var info) &&
+                info.DType == target.dtype && source.TryMap(prefix + key, out var mapped))
+            {
+                using (mapped) target.set_(mapped);
+            }
+            else
+            {
+                source.ReadInto(prefix + key, target);
+            }
             read += bytes[i];
             if (progress is not null && (read - reported >= total / 100 || read == total))
             {

@@ -56,4 +56,16 @@ public interface ITensorSource : IDisposable
         using var _ = torch.no_grad();
         destination.copy_(value);
     }
+
+    /// <summary>
+    /// A CPU tensor of the stored dtype and shape whose memory is the file's own, mapped copy-on-write (writes stay in
+    /// this process), with its pages read in; false where the source cannot map it (another format, an unaligned
+    /// offset). A mapped tensor costs no allocation and no copy, and pages of the same file are shared with the page
+    /// cache and with other processes that map it.
+    /// </summary>
+    bool TryMap(string key, out torch.Tensor tensor)
+    {
+        tensor = null!;
+        return false;
+    }
 }

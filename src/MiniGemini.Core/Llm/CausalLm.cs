@@ -28,6 +28,16 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
         eval();
     }
 
+    /// <summary>Lets fused q/k/v and gate/up layers whose parts were mapped from the checkpoint run part by part.</summary>
+    internal void SeparateIfLoadedApart()
+    {
+        foreach (var module in modules())
+        {
+            if (module is SelfAttention attention) attention.SeparateIfLoadedApart();
+            else if (module is GatedMlp mlp) mlp.SeparateIfLoadedApart();
+        }
+    }
+
     public LlmConfig Config { get; }
     public IReadOnlyList<int> EosTokenIds { get; }
     public Device Device { get; private set; }
@@ -53,7 +63,7 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
         using var scope = NewDisposeScope();
         var hidden = model.call(inputsEmbeds, positionIds, attentionMask, cache);      // [B, T, H]
         if (!allLogits) hidden = hidden.select(1, -1);                                 // [B, H]
-        var logits = lm_head is null ? nn.functional.linear(hidden, model.embed_tokens.weight) : lm_head.call(hidden);
+        var logits = RowLinear.Linear(hidden, lm_head is null ? model.embed_tokens.weight : lm_head.weight!);
         // Half-precision logits are widened for sampling and the loss; float64 (gradient checks) stays float64.
         if (logits.dtype is ScalarType.BFloat16 or ScalarType.Float16) logits = logits.to(ScalarType.Float32);
         return logits.MoveToOuterDisposeScope();                                       // [B, V] or [B, T, V]

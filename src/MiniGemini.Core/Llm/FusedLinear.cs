@@ -18,8 +18,9 @@ internal sealed class FusedLinear : IDisposable
 {
     readonly Linear[] _parts;
     readonly long[] _sizes;
-    Tensor _weight; // [Σ out, in]
-    Tensor? _bias;  // [Σ out]
+    Tensor? _weight; // [Σ out, in]; null once the parts hold tensors of their own (SeparateIfLoadedApart)
+    Tensor? _bias;   // [Σ out]
+    (ScalarType DType, Device Device)? _separateAt;
 
     public FusedLinear(long inFeatures, long[] outFeatures, bool bias, Device device, ScalarType dtype)
     {
@@ -44,9 +45,14 @@ internal sealed class FusedLinear : IDisposable
     /// </summary>
     public Tensor Forward(Tensor x)
     {
+        if (_weight is null)
+        {
+            using var scope = NewDisposeScope();
+            return cat(_parts.Select(p => RowLinear.Linear(x, p.weight!, p.bias)).ToArray(), -1).MoveToOuterDisposeScope();
+        }
         // Inference (grad disabled) takes the joint tensor without looking at the parts.
         if (!is_grad_enabled() || !_parts.Any(p => p.weight!.requires_grad || (p.bias?.requires_grad ?? false)))
-            return nn.functional.linear(x, _weight, _bias);
+            return RowLinear.Linear(x, _weight, _bias);
         using var weight = cat(_parts.Select(p => (Tensor)p.weight!).ToArray(), 0);
         using var bias = _bias is null ? null : cat(_parts.Select(p => (Tensor)p.bias!).ToArray(), 0);
         return nn.functional.linear(x, weight, bias);
@@ -58,14 +64,15 @@ internal sealed class FusedLinear : IDisposable
     /// </summary>
     public void Rejoin()
     {
-        var first = _parts[0].weight;
-        if (first.dtype == _weight.dtype && TensorHelpers.SameDevice(first.device, _weight.device)) return;
+        var first = _parts[0].weight!;
+        var (dtype, device) = _weight is null ? _separateAt!.Value : (_weight.dtype, _weight.device);
+        if (first.dtype == dtype && TensorHelpers.SameDevice(first.device, device)) return;
         using var _ = no_grad();
         var weight = cat(_parts.Select(p => (Tensor)p.weight).ToArray(), 0).DetachFromDisposeScope();
         var bias = _bias is null ? null : cat(_parts.Select(p => (Tensor)p.bias!).ToArray(), 0).DetachFromDisposeScope();
-        _weight.Dispose();
+        _weight?.Dispose();
         _bias?.Dispose();
-        (_weight, _bias) = (weight, bias);
+        (_weight, _bias, _separateAt) = (weight, bias, null);
         for (int i = 0; i < _parts.Length; i++)
         {
             var (partWeight, partBias) = Views(i);
@@ -74,10 +81,30 @@ internal sealed class FusedLinear : IDisposable
         }
     }
 
+    /// <summary>
+    /// After a load that gave the parts tensors of their own (views of a memory-mapped checkpoint), releases the joint
+    /// tensor, and the parts run one by one: joining them would copy what the mapping shares. A no-op while the parts
+    /// are still views into the joint tensor. A later move to another device or dtype joins them again.
+    /// </summary>
+    public void SeparateIfLoadedApart()
+    {
+        if (_weight is null) return;
+        long rowBytes = _weight.shape[1] * _weight.ElementSize, start = Checkpoints.TensorMemory.Address(_weight), offset = 0;
+        bool views = true;
+        for (int i = 0; i < _parts.Length; offset += _sizes[i], i++)
+            views &= Checkpoints.TensorMemory.Address(_parts[i].weight!) == start + offset * rowBytes;
+        if (views) return;
+        _separateAt = (_weight.dtype, _weight.device);
+        // Parts still viewing the joint tensors (a bias the checkpoint could not map) keep its storage alive.
+        _weight.Dispose();
+        _bias?.Dispose();
+        (_weight, _bias) = (null, null);
+    }
+
     (Parameter Weight, Parameter? Bias) Views(int part)
     {
         long offset = _sizes.Take(part).Sum(), size = _sizes[part];
-        var weight = new Parameter(_weight.narrow(0, offset, size), requires_grad: false);
+        var weight = new Parameter(_weight!.narrow(0, offset, size), requires_grad: false);
         var bias = _bias is null ? null : new Parameter(_bias.narrow(0, offset, size), requires_grad: false);
         return (weight, bias);
     }
@@ -85,7 +112,7 @@ internal sealed class FusedLinear : IDisposable
     /// <summary>Releases the joint tensors (the parts' views are released with the owning module).</summary>
     public void Dispose()
     {
-        _weight.Dispose();
+        _weight?.Dispose();
         _bias?.Dispose();
     }
 }

@@ -40,7 +40,7 @@ internal sealed class GatedMlp : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var gateUp = _gateUp.Forward(x).chunk(2, -1);      // gate, up: [.., intermediate] each
         var gated = TensorHelpers.MulInto(_act(gateUp[0]), gateUp[1]);
-        return _down.call(gated).MoveToOuterDisposeScope();
+        return RowLinear.Linear(gated, _down.weight!, _down.bias).MoveToOuterDisposeScope();
     }
 
     // Module.to moved gate and up one by one; put them back into one tensor.
@@ -49,6 +49,9 @@ internal sealed class GatedMlp : nn.Module<Tensor, Tensor>
         base._toEpilog(dtype, device, non_blocking);
         _gateUp.Rejoin();
     }
+
+    /// <summary>See <see cref="FusedLinear.SeparateIfLoadedApart"/>.</summary>
+    internal void SeparateIfLoadedApart() => _gateUp.SeparateIfLoadedApart();
 
     protected override void Dispose(bool disposing)
     {

@@ -36,7 +36,9 @@ internal static class LlmAdapter
         try
         {
             bool tied = model.TiedHead;
-            StateDictLoader.Load(model, source, prefix, new LoadOptions { IsForeign = key => IsForeign(key, tied) });
+            bool map = options?.MapWeights ?? StoredBytes(source, prefix, tied) >= LlmOptions.MapFromBytes;
+            StateDictLoader.Load(model, source, prefix, new LoadOptions { IsForeign = key => IsForeign(key, tied), MayMap = _ => map });
+            if (map) model.SeparateIfLoadedApart();
             return model;
         }
         catch
@@ -45,6 +47,11 @@ internal static class LlmAdapter
             throw;
         }
     }
+
+    /// <summary>Bytes of the LLM's tensors in the checkpoint.</summary>
+    static long StoredBytes(ITensorSource source, string prefix, bool tiedHead) =>
+        source.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && !IsForeign(k[prefix.Length..], tiedHead))
+            .Sum(k => source.TryGetInfo(k, out var info) ? info.ByteLength : 0);
 
     /// <summary>
     /// Compares the config's sizes with the weights' before anything is built, so a config that claims more layers, or

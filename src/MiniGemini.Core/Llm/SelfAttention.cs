@@ -47,7 +47,7 @@ internal sealed class SelfAttention : nn.Module<Tensor, AttentionContext, Tensor
         var kv = qkv.narrow(2, _heads, 2 * _kvHeads);                               // [B, T, 2kv, d]
         var (k, v) = context.Cache is { } cache ? cache.Write(_layer, kv) : KvCache.Split(kv); // [B, kv, S, d] each
         var y = t == 1 ? AttendOneQuery(q, k, v, context.Mask) : AttendMany(q, k, v, context); // [B, T, h·d]
-        return o_proj.call(y).MoveToOuterDisposeScope();
+        return RowLinear.Linear(y, o_proj.weight!, o_proj.bias).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -103,6 +103,9 @@ internal sealed class SelfAttention : nn.Module<Tensor, AttentionContext, Tensor
         base._toEpilog(dtype, device, non_blocking);
         _qkv.Rejoin();
     }
+
+    /// <summary>See <see cref="FusedLinear.SeparateIfLoadedApart"/>.</summary>
+    internal void SeparateIfLoadedApart() => _qkv.SeparateIfLoadedApart();
 
     protected override void Dispose(bool disposing)
     {

@@ -129,6 +129,30 @@ public sealed class SafetensorsFileTests : IDisposable
     }
 
     [Fact]
+    public void A_mapped_tensor_holds_the_stored_values_and_writes_to_it_stay_out_of_the_file()
+    {
+        var path = Path.Combine(_dir, "w.safetensors");
+        using (var scope = NewDisposeScope())
+            SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["a"] = randn(3), ["w"] = randn(37, 11).to(ScalarType.BFloat16) });
+        var before = File.ReadAllBytes(path);
+        using (var file = SafetensorsFile.Open(path))
+        {
+            Assert.True(file.TryMap("w", out var mapped));
+            using var loaded = file.Load("w");
+            using (mapped)
+            {
+                Assert.Equal(ScalarType.BFloat16, mapped.dtype);
+                Assert.True(loaded.Equals(mapped));
+                file.Dispose(); // the view keeps its mapping
+                Assert.True(loaded.Equals(mapped));
+                mapped.add_(1);
+                Assert.False(loaded.Equals(mapped));
+            }
+        }
+        Assert.Equal(before, File.ReadAllBytes(path));
+    }
+
+    [Fact]
     public void ReadInto_refuses_another_shape_naming_the_tensor()
     {
         using var scope = NewDisposeScope();

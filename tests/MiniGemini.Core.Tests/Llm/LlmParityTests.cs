@@ -44,6 +44,31 @@ public sealed class LlmParityTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Weights mapped from the checkpoint (views of the file; q/k/v and gate/up run part by part) give the reference
+    /// logits too, and a mapped model moved to bfloat16 (parts joined again) equals a copied one moved the same way.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Mapped_weights_give_the_reference_logits(string id)
+    {
+        var folder = FixtureCatalog.Resolve(id);
+        using var io = FixtureIo.Open(folder);
+        using (var source = MiniGemini.Checkpoints.Checkpoint.Open(folder))
+            Assert.True(source.TryGetInfo("model.norm.weight", out var info) && info.DType == ScalarType.Float32, $"{id} stores float32, so a float32 model maps it");
+        using var mapped = LlmAdapter.FromPretrained(folder, options: new LlmOptions { MapWeights = true });
+        using var copied = LlmAdapter.FromPretrained(folder, options: new LlmOptions { MapWeights = false });
+        using var scope = NewDisposeScope();
+        var ids = io["input_ids"];
+        var positions = Positions(ids.shape[0], ids.shape[1]);
+        TensorAssert.Close(io["logits_masked"], mapped.Forward(mapped.Embed(ids), positions, io["attention_mask"], allLogits: true), $"{id} mapped");
+        mapped.To(CPU, ScalarType.BFloat16);
+        copied.To(CPU, ScalarType.BFloat16);
+        var a = mapped.Forward(mapped.Embed(ids), positions, allLogits: true);
+        var b = copied.Forward(copied.Embed(ids), positions, allLogits: true);
+        Assert.True(a.Equals(b), $"{id}: the mapped model moved to bfloat16 differs from the copied one");
+    }
+
     /// <summary>12 tokens, greedy, with the KV cache, starting from the prompt's input embeddings (EOS not applied, as in the fixture).</summary>
     [Theory]
     [MemberData(nameof(Cases))]

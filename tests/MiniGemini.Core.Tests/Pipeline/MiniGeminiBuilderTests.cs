@@ -252,6 +252,18 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     }
 
     [Fact]
+    public void Mapped_and_copied_weights_answer_alike()
+    {
+        var prompt = MiniGeminiPrompt.Ask("Describe it.", ImageInput.FromFile(TinyModelFixture.ImagePath));
+        using var mapped = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithMappedWeights().Build();
+        using var copied = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithMappedWeights(false).Build();
+        var a = mapped.Generate(prompt, Greedy with { EosTokenIds = [] });
+        var b = copied.Generate(prompt, Greedy with { EosTokenIds = [] });
+        Assert.Equal(8, a.CompletionTokens);
+        Assert.Equal(b.TokenIds, a.TokenIds);
+    }
+
+    [Fact]
     public void Template_is_chosen_from_the_model_and_can_be_overridden()
     {
         using var auto = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build();

@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using MiniGemini.Generation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Benchmarks;
+
+/// <summary>
+/// A real-size model on this machine, measured end to end:
+/// <c>at-size MODEL_FOLDER [--towers MODEL_ZOO_OPENAI] [--dtype bf16|fp32] [--map true|false] [--image PICTURE] [--new 16] [--threads n]</c>.
+/// Prints: the time <c>cat</c> takes to read the checkpoint files from the page cache, the load time and the peak
+/// resident memory during the load against the bytes of the weights that end up resident, the machine's memory read
+/// bandwidth, the time to encode one image (towers + mining + projector), the prefill of a real prompt (template,
+/// question and image tokens), decode tokens/s with the physical floor (bytes read per token / bandwidth), and the
+/// peak resident memory of the whole run.
+/// </summary>
+public static class AtSizeConsole
+{
+    /// <summary>Runs the measurement; returns the process exit code.</summary>
+    public static int Run(string[] args)
+    {
+        var arguments = new ConsoleArgs(args);
+        var folder = Path.GetFullPath(arguments.Words.FirstOrDefault() ?? throw new ArgumentException("at-size MODEL_FOLDER [--towers ROOT] [--dtype bf16|fp32] …"));
+        var towers = arguments.Get("towers", "");
+        var precision = arguments.DType() switch
+        {
+            ScalarType.BFloat16 => ModelPrecision.BFloat16,
+            ScalarType.Float16 => ModelPrecision.Float16,
+            _ => ModelPrecision.Float32,
+        };
+        int newTokens = arguments.Int("new", 16);
+        if (arguments.Int("threads", 0) is > 0 and var threads) set_num_threads(threads);
+        Console.WriteLine($"{Path.GetFileName(folder)} in {precision} on {get_num_threads()} of {Environment.ProcessorCount} CPU threads");
+
+        var files = CheckpointFiles(folder).Concat(towers.Length > 0 ? CheckpointFiles(towers) : []).ToList();
+        long fileBytes = files.Sum(f => new FileInfo(f).Length);
+        Cat(files); // into the page cache
+        double catSeconds = Cat(files);
+        Console.WriteLine($"files: {files.Count}, {fileBytes / 1e9:F2} GB; cat > /dev/null from the page cache: {catSeconds:F2} s ({fileBytes / 1e9 / catSeconds:F2} GB/s)");
+
+        ResetPeakRss();
+        long rssBefore = Rss("VmRSS");
+        var clock = Stopwatch.StartNew();
+        var stages = new List<(string Stage, double Seconds)>();
+        var builder = MiniGeminiBuilder.FromPretrained(folder).WithPrecision(precision)
+            .WithProgress(new StageClock(stage => stages.Add((stage, clock.Elapsed.TotalSeconds))));
+        if (towers.Length > 0) builder = builder.WithTowerSearchRoots(towers);
+        if (arguments.Get("map", "") is "true" or "false") builder = builder.WithMappedWeights(arguments.Get("map", "") == "true");
+        using var model = builder.Build();
+        double loadSeconds = clock.Elapsed.TotalSeconds;
+        long peakLoad = Rss("VmHWM") - rssBefore;
+        long weightBytes = model.Vision.Modules.Append((nn.Module)model.Llm).SelectMany(m => m.parameters()).Sum(p => p.numel() * p.ElementSize);
+        Console.WriteLine($"load: {loadSeconds:F2} s ({loadSeconds / catSeconds:F2}x cat); weights resident {weightBytes / 1e9:F2} GB; " +
+                          $"peak RSS during the load {peakLoad / 1e9:F2} GB above the {rssBefore / 1e9:F2} GB before ({(double)peakLoad / weightBytes:F3}x the weights)");
+
+        Console.WriteLine("  " + string.Join(", ", stages.Zip(stages.Skip(1).Append((Stage: "", Seconds: loadSeconds)), (a, b) => $"{a.Stage} {b.Seconds - a.Seconds:F2} s")));
+
+        double bandwidth = ReadBandwidth();
+        Console.WriteLine($"memory read bandwidth: {bandwidth / 1e9:F1} GB/s (best of 5 sums over a 1 GiB float32 tensor)");
+
+        using var mode = inference_mode();
+        var image = arguments.Get("image", "");
+        var input = image.Length > 0 ? ImageInput.FromFile(image) : ImageInput.FromBytes(Picture(), "gradient");
+        for (int run = 0; run < 2; run++)
+        {
+            using var scope = NewDisposeScope();
+            clock.Restart();
+            using var pixels = model.PreprocessImages([input]);
+            using var features = model.EncodeImages(pixels);
+            Console.WriteLine($"encode one image ({(run == 0 ? "first" : "again")}): {clock.Elapsed.TotalMilliseconds:F0} ms, {features.Tokens.shape[1]} image tokens");
+        }
+
+        var prompt = MiniGeminiPrompt.Ask("Describe this image in detail.", input);
+        var ids = model.PromptIds(prompt);
+        using var imageTokens = EncodeOnce(model, input);
+        using var embeddings = model.Splice(ids, imageTokens).unsqueeze(0); // [1, L, H]
+        var options = new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = [] };
+        Measure(model, embeddings, options with { MaxNewTokens = 2 }); // warm-up
+        long faultsBefore = MajorFaults();
+        var (prefill, decode) = Measure(model, embeddings, options);
+        long faults = MajorFaults() - faultsBefore;
+        double rate = (newTokens - 1) / decode.TotalSeconds;
+        long perToken = DecodeBytesPerToken(model);
+        double floor = bandwidth / perToken;
+        Console.WriteLine($"prefill of {embeddings.shape[1]} positions + first token: {prefill.TotalSeconds:F2} s");
+        Console.WriteLine($"decode: {newTokens - 1} tokens in {decode.TotalSeconds:F2} s = {rate:F2} tok/s; floor {perToken / 1e9:F2} GB per token / " +
+                          $"{bandwidth / 1e9:F1} GB/s = {floor:F2} tok/s; {floor / rate:F2}x the floor's time per token; " +
+                          $"{faults} pages read from disk meanwhile (major faults)");
+        Console.WriteLine($"peak RSS of the run: {Rss("VmHWM") / 1e9:F2} GB");
+        return 0;
+    }
+
+    static IEnumerable<string> CheckpointFiles(string folder) =>
+        Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal) || f.EndsWith(".bin", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal);
+
+    /// <summary>Seconds <c>cat FILES &gt; /dev/null</c> takes.</summary>
+    static double Cat(IReadOnlyList<string> files)
+    {
+        var start = new ProcessStartInfo("sh", ["-c", "cat \"$@\" > /dev/null", "cat", .. files]);
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(start)!;
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new IOException($"cat exited with {process.ExitCode}.");
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Resets VmHWM to the current RSS (Linux ≥ 4.0: writing 5 to clear_refs).</summary>
+    static void ResetPeakRss() => File.WriteAllText("/proc/self/clear_refs", "5");
+
+    /// <summary>A field of /proc/self/status in bytes (VmRSS, VmHWM).</summary>
+    static long Rss(string field)
+    {
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal));
+        return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0]) * 1024;
+    }
+
+    /// <summary>Page faults of this process that read from disk (field 12 of /proc/self/stat).</summary>
+    static long MajorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[9]);
+
+    /// <summary>Bytes per second a reduction reads from memory: the best of 5 sums over 1 GiB of float32.</summary>
+    static double ReadBandwidth()
+    {
+        using var x = ones(1L << 28);
+        double best = 0;
+        for (int i = 0; i < 5; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            using var s = x.sum();
+            _ = s.item<float>();
+            best = Math.Max(best, x.numel() * 4 / clock.Elapsed.TotalSeconds);
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Bytes of weights one decoded token reads: every decoder weight and the head, but one row of the embedding table
+    /// (a tied head reads all of it once, as the head).
+    /// </summary>
+    static long DecodeBytesPerToken(MiniGeminiModel model)
+    {
+        var named = ((nn.Module)model.Llm).named_parameters().ToList();
+        long all = named.Sum(p => p.parameter.numel() * p.parameter.ElementSize);
+        bool tied = !named.Any(p => p.name == "lm_head.weight");
+        var embed = named.First(p => p.name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)).parameter;
+        return tied ? all : all - embed.numel() * embed.ElementSize;
+    }
+
+    static Tensor EncodeOnce(MiniGeminiModel model, ImageInput input)
+    {
+        using var pixels = model.PreprocessImages([input]);
+        using var features = model.EncodeImages(pixels);
+        return features.Tokens.clone(); // [1, N, H]
+    }
+
+    static (TimeSpan Prefill, TimeSpan Decode) Measure(MiniGeminiModel model, Tensor embeddings, GenerationOptions options)
+    {
+        var clock = Stopwatch.StartNew();
+        TimeSpan prefill = default;
+        foreach (var step in TokenGenerator.Generate(model.Llm, embeddings, null, options))
+            if (step.Step == 0) prefill = clock.Elapsed;
+        return (prefill, clock.Elapsed - prefill);
+    }
+
+    /// <summary>Notes when each load stage starts (the builder reports synchronously, on the loading thread).</summary>
+    sealed class StageClock(Action<string> started) : IProgress<LoadProgress>
+    {
+        string? _last;
+
+        public void Report(LoadProgress value)
+        {
+            if (value.Stage == _last) return;
+            _last = value.Stage;
+            started(value.Stage);
+        }
+    }
+
+    /// <summary>A 640×480 PNG gradient, so the benchmark needs no picture of its own.</summary>
+    static byte[] Picture()
+    {
+        using var picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(640, 480);
+        for (int y = 0; y < 480; y++)
+            for (int x = 0; x < 640; x++)
+                picture[x, y] = new SixLabors.ImageSharp.PixelFormats.Rgb24((byte)(x * 255 / 639), (byte)(y * 255 / 479), 128);
+        using var stream = new MemoryStream();
+        SixLabors.ImageSharp.ImageExtensions.SaveAsPng(picture, stream);
+        return stream.ToArray();
+    }
+}

@@ -1,0 +1,48 @@
+using System.Runtime.Intrinsics.X86;
+using MiniGemini.Llm;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Tests.Llm;
+
+public sealed class RowLinearTests
+{
+    /// <summary>
+    /// One bfloat16 row against the float32 product of the same values, rounded to bfloat16: equal up to the rounding of
+    /// a sum taken in another order (one bfloat16 step, 2⁻⁸ relative), for row lengths with and without a tail
+    /// after the vector blocks, with a bias, and for an x that is a strided view.
+    /// </summary>
+    [Theory]
+    [InlineData(7, 64, false)]
+    [InlineData(33, 2 * 37, true)]
+    [InlineData(130, 1000, true)]
+    public void One_row_equals_the_float32_product_rounded_to_bfloat16(long n, long k, bool withBias)
+    {
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(7);
+        var weight = randn([n, k], generator: generator).to(ScalarType.BFloat16);
+        var x = randn([1, 3, k], generator: generator).to(ScalarType.BFloat16).select(1, 2).unsqueeze(0); // [1, 1, K], strided
+        var bias = withBias ? randn([n], generator: generator).to(ScalarType.BFloat16) : null;
+        Assert.Equal(Avx512F.IsSupported, RowLinear.Applies(x, weight)); // the loop needs AVX-512
+        var ours = RowLinear.Linear(x, weight, bias);
+        Assert.Equal(new[] { 1L, 1, n }, ours.shape);
+        Assert.Equal(ScalarType.BFloat16, ours.dtype);
+        var exact = nn.functional.linear(x.to(ScalarType.Float32), weight.to(ScalarType.Float32), bias?.to(ScalarType.Float32));
+        var error = (ours.to(ScalarType.Float32) - exact).abs();
+        var allowed = exact.abs() * Math.Pow(2, -8) + 1e-3;
+        Assert.True(error.le(allowed).all().item<bool>(), $"max |Δ| {error.max().item<float>():E2}");
+    }
+
+    [Fact]
+    public void Other_cases_go_to_libtorch()
+    {
+        using var scope = NewDisposeScope();
+        var weight = randn(8, 16);
+        Assert.False(RowLinear.Applies(randn(1, 16), weight));                                            // float32
+        Assert.False(RowLinear.Applies(randn(2, 16).to(ScalarType.BFloat16), weight.to(ScalarType.BFloat16))); // two rows
+        var trained = weight.to(ScalarType.BFloat16).requires_grad_();
+        Assert.False(RowLinear.Applies(randn(1, 16).to(ScalarType.BFloat16), trained));                   // autograd needs libtorch
+        var x = randn(2, 16);
+        Assert.True(nn.functional.linear(x, weight).Equals(RowLinear.Linear(x, weight)));
+    }
+}
