@@ -20,10 +20,10 @@ internal sealed class ClipAttention : nn.Module<Tensor, Tensor>
     {
         _heads = config.NumAttentionHeads;
         _headDim = config.HeadDim;
-        _kProj = nn.Linear(config.HiddenSize, config.HiddenSize);
-        _vProj = nn.Linear(config.HiddenSize, config.HiddenSize);
-        _qProj = nn.Linear(config.HiddenSize, config.HiddenSize);
-        _outProj = nn.Linear(config.HiddenSize, config.HiddenSize);
+        _kProj = LoadingLayers.Linear(config.HiddenSize, config.HiddenSize);
+        _vProj = LoadingLayers.Linear(config.HiddenSize, config.HiddenSize);
+        _qProj = LoadingLayers.Linear(config.HiddenSize, config.HiddenSize);
+        _outProj = LoadingLayers.Linear(config.HiddenSize, config.HiddenSize);
         RegisterComponents();
     }
 

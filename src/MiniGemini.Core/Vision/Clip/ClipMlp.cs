@@ -24,8 +24,8 @@ internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
             "gelu" => false,
             _ => throw new ModelConfigException($"hidden_act '{config.HiddenAct}' is not supported (quick_gelu or gelu).", key: "hidden_act"),
         };
-        _fc1 = nn.Linear(config.HiddenSize, config.IntermediateSize);
-        _fc2 = nn.Linear(config.IntermediateSize, config.HiddenSize);
+        _fc1 = LoadingLayers.Linear(config.HiddenSize, config.IntermediateSize);
+        _fc2 = LoadingLayers.Linear(config.IntermediateSize, config.HiddenSize);
         RegisterComponents();
     }
 

@@ -35,7 +35,8 @@ internal sealed partial class ViTEncoder
         prefix ??= FindPrefix(source) ?? throw NotFound(source);
         if (FilePrefixes.Contains(prefix))
             TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(prefix, StringComparison.Ordinal), IsForeignKey, "CLIP");
-        var encoder = new ViTEncoder(config);
+        ViTEncoder encoder;
+        using (LoadingLayers.ForLoading()) encoder = new ViTEncoder(config);
         try
         {
             StateDictLoader.Load(encoder, source, prefix, new LoadOptions { IsForeign = key => IsForeignKey(prefix + key) });

@@ -1,3 +1,4 @@
+using MiniGemini.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -44,8 +45,8 @@ internal sealed class ConvNeXtMlp : nn.Module<Tensor, Tensor>
 
     public ConvNeXtMlp(long channels) : base(nameof(ConvNeXtMlp))
     {
-        _fc1 = nn.Linear(channels, 4 * channels);
-        _fc2 = nn.Linear(4 * channels, channels);
+        _fc1 = LoadingLayers.Linear(channels, 4 * channels);
+        _fc2 = LoadingLayers.Linear(4 * channels, channels);
         RegisterComponents();
     }
 

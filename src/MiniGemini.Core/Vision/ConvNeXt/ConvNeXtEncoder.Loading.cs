@@ -48,7 +48,8 @@ internal sealed partial class ConvNeXtEncoder
         config ??= ConvNeXtConfig.Infer(source, stem, stages);
         if (FilePrefixes.Contains(prefix))
             TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(stem, StringComparison.Ordinal) || k.StartsWith(stages, StringComparison.Ordinal), IsForeignKey, "open_clip ConvNeXt");
-        var encoder = new ConvNeXtEncoder(config);
+        ConvNeXtEncoder encoder;
+        using (LoadingLayers.ForLoading()) encoder = new ConvNeXtEncoder(config);
         try
         {
             StateDictLoader.Load(encoder.Stem, source, stem);
