@@ -259,6 +259,8 @@ public sealed class MiniGeminiBuilder
 
             Progress("CLIP tower");
             var resolver = new TowerResolver(modelFolder, options.TowerSearchRoots);
+            // The towers' large layers are made in the model's precision as they load (see LoadingLayers).
+            using var towerPrecision = LoadingLayers.ForLoading(dtype);
             var (clip, clipFolder) = resolver.LoadClip(options.VisionTowerPath, declared?.VisionTower, mgmCheckpoint);
             Keep(clip);
 
