@@ -28,8 +28,8 @@ internal static class RowLinear
 
     /// <summary>x <c>[.., K]</c> holding one row, weight <c>[N, K]</c>, bias <c>[N]</c> → <c>[.., N]</c>.</summary>
     /// <remarks>
-    /// No libtorch op runs here: an op large enough for libtorch's thread pool leaves its workers spinning for a while
-    /// after it, on the cores this loop's threads need.
+    /// x is split and the result rounded here rather than by libtorch ops: an op large enough for libtorch's thread pool
+    /// leaves its workers spinning for a while after it, on the cores this loop's threads need.
     /// </remarks>
     public static unsafe Tensor Forward(Tensor x, Tensor weight, Tensor? bias)
     {
