@@ -61,23 +61,24 @@ public static class AtSizeConsole
         using var mode = inference_mode();
         var image = arguments.Get("image", "");
         var input = image.Length > 0 ? ImageInput.FromFile(image) : ImageInput.FromBytes(Picture(), "gradient");
+        Tensor imageTokens = null!;
         for (int run = 0; run < 2; run++)
         {
-            using var scope = NewDisposeScope();
+            imageTokens?.Dispose();
             clock.Restart();
             using var pixels = model.PreprocessImages([input]);
             using var features = model.EncodeImages(pixels);
+            imageTokens = features.Tokens.clone(); // [1, N, H]
             Console.WriteLine($"encode one image ({(run == 0 ? "first" : "again")}): {clock.Elapsed.TotalMilliseconds:F0} ms, {features.Tokens.shape[1]} image tokens");
         }
 
         var prompt = MiniGeminiPrompt.Ask("Describe this image in detail.", input);
         var ids = model.PromptIds(prompt);
-        using var imageTokens = EncodeOnce(model, input);
         using var embeddings = model.Splice(ids, imageTokens).unsqueeze(0); // [1, L, H]
         var options = new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = [] };
-        Measure(model, embeddings, options with { MaxNewTokens = 2 }); // warm-up
+        LlmDecodeConsole.Measure(model.Llm, embeddings, options with { MaxNewTokens = 2 }, CPU); // warm-up
         long faultsBefore = MajorFaults();
-        var (prefill, decode) = Measure(model, embeddings, options);
+        var (prefill, decode) = LlmDecodeConsole.Measure(model.Llm, embeddings, options, CPU);
         long faults = MajorFaults() - faultsBefore;
         double rate = (newTokens - 1) / decode.TotalSeconds;
         long perToken = DecodeBytesPerToken(model);
@@ -87,6 +88,7 @@ public static class AtSizeConsole
                           $"{bandwidth / 1e9:F1} GB/s = {floor:F2} tok/s; {floor / rate:F2}x the floor's time per token; " +
                           $"{faults} pages read from disk meanwhile (major faults)");
         Console.WriteLine($"peak RSS of the run: {Rss("VmHWM") / 1e9:F2} GB");
+        imageTokens.Dispose();
         return 0;
     }
 
@@ -145,22 +147,6 @@ public static class AtSizeConsole
         bool tied = !named.Any(p => p.name == "lm_head.weight");
         var embed = named.First(p => p.name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)).parameter;
         return tied ? all : all - embed.numel() * embed.ElementSize;
-    }
-
-    static Tensor EncodeOnce(MiniGeminiModel model, ImageInput input)
-    {
-        using var pixels = model.PreprocessImages([input]);
-        using var features = model.EncodeImages(pixels);
-        return features.Tokens.clone(); // [1, N, H]
-    }
-
-    static (TimeSpan Prefill, TimeSpan Decode) Measure(MiniGeminiModel model, Tensor embeddings, GenerationOptions options)
-    {
-        var clock = Stopwatch.StartNew();
-        TimeSpan prefill = default;
-        foreach (var step in TokenGenerator.Generate(model.Llm, embeddings, null, options))
-            if (step.Step == 0) prefill = clock.Elapsed;
-        return (prefill, clock.Elapsed - prefill);
     }
 
     /// <summary>Notes when each load stage starts (the builder reports synchronously, on the loading thread).</summary>

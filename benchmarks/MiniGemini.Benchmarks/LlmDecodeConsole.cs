@@ -101,7 +101,8 @@ public static class LlmDecodeConsole
         return ok ? 0 : 1;
     }
 
-    static (TimeSpan Prefill, TimeSpan Decode) Measure(ILlmAdapter llm, Tensor prompt, GenerationOptions options, Device device)
+    /// <summary>Generates from <paramref name="prompt"/>: the time to the first token (prefill) and the time of the rest.</summary>
+    internal static (TimeSpan Prefill, TimeSpan Decode) Measure(ILlmAdapter llm, Tensor prompt, GenerationOptions options, Device device)
     {
         Synchronize(device);
         var clock = Stopwatch.StartNew();

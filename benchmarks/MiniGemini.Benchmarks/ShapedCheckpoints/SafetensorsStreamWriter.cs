@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MiniGemini.Checkpoints;
 
 namespace MiniGemini.Benchmarks.ShapedCheckpoints;
 
@@ -38,32 +39,13 @@ public static class SafetensorsStreamWriter
         return new WrittenFile(path, new FileInfo(path).Length, tensors.Count, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>The order of the data section: element size descending, then key (ordinal).</summary>
+    /// <summary>The order of the data section, as <see cref="SafetensorsWriter.DataOrder"/>.</summary>
     public static IReadOnlyList<TensorSpec> DataOrder(IEnumerable<TensorSpec> tensors) =>
-        tensors.OrderByDescending(t => t.Type.Size()).ThenBy(t => t.Key, StringComparer.Ordinal).ToList();
+        SafetensorsWriter.DataOrder(tensors.Select(t => (t.Key, t.Type.Size(), t))).Select(t => t.Item).ToList();
 
-    /// <summary>The header JSON for tensors stored in <paramref name="ordered"/> order, padded to a multiple of 8 bytes.</summary>
-    public static byte[] Header(IReadOnlyList<TensorSpec> ordered)
-    {
-        var json = new JsonObject { ["__metadata__"] = new JsonObject { ["format"] = "pt" } };
-        long offset = 0;
-        foreach (var t in ordered)
-        {
-            json[t.Key] = new JsonObject
-            {
-                ["dtype"] = t.Type.SafetensorsName(),
-                ["shape"] = new JsonArray(t.Shape.Select(d => (JsonNode)d).ToArray()),
-                ["data_offsets"] = new JsonArray(offset, offset + t.Bytes),
-            };
-            offset += t.Bytes;
-        }
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(json);
-        int padded = (bytes.Length + 7) / 8 * 8;
-        var header = new byte[padded];
-        bytes.CopyTo(header, 0);
-        header.AsSpan(bytes.Length).Fill((byte)' ');
-        return header;
-    }
+    /// <summary>The header for tensors stored in <paramref name="ordered"/> order (<see cref="SafetensorsWriter.Header"/>).</summary>
+    public static byte[] Header(IReadOnlyList<TensorSpec> ordered) =>
+        SafetensorsWriter.Header(ordered.Select(t => (t.Key, t.Type.SafetensorsName(), t.Shape, t.Bytes)), new Dictionary<string, string> { ["format"] = "pt" });
 }
 
 /// <summary>

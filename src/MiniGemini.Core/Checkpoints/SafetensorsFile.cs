@@ -163,9 +163,8 @@ public sealed class SafetensorsFile : ITensorSource
             TensorMemory.ForEachChunk(destination, (dest, at) => ReadAt(dest, fileOffset + at, key));
             return;
         }
-        long count = destination.NumberOfElements;
+        long count = destination.NumberOfElements, elementSize = StorageTypes.SizeOf(e.DType);
         if (count == 0) return;
-        long elementSize = (e.End - e.Begin) / count;
         long perStage = Math.Min(count, Math.Max(1, stagingBytes / elementSize));
         using var _ = torch.no_grad();
         using var target = destination.view(-1);
@@ -193,10 +192,8 @@ public sealed class SafetensorsFile : ITensorSource
         if (!_entries.TryGetValue(key, out var e))
             throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
         tensor = null!;
-        long count = e.Shape.Aggregate(1L, (a, b) => a * b);
+        long elementSize = StorageTypes.SizeOf(e.DType), count = (e.End - e.Begin) / elementSize, byteOffset = _dataStart + e.Begin;
         if (count == 0) return false;
-        long elementSize = (e.End - e.Begin) / count;
-        long byteOffset = _dataStart + e.Begin;
         if (byteOffset % elementSize != 0) return false; // a view can only start on a whole element
         torch.Tensor whole;
         lock (_mappings)

@@ -9,20 +9,18 @@ namespace MiniGemini.Checkpoints;
 /// </summary>
 public sealed class ShardedCheckpoint : ITensorSource
 {
-    readonly Dictionary<string, string> _weightMap;
-    readonly Dictionary<string, ITensorSource> _open = new(StringComparer.Ordinal);
-    readonly TensorReadMode _mode;
-    readonly object _gate = new();
+    readonly Dictionary<string, ITensorSource> _shardOf = new(StringComparer.Ordinal);
+    readonly List<ITensorSource> _shards = [];
 
-    ShardedCheckpoint(string indexPath, Dictionary<string, string> weightMap, TensorReadMode mode)
-    {
-        Location = indexPath;
-        _weightMap = weightMap;
-        _mode = mode;
-    }
+    ShardedCheckpoint(string indexPath) => Location = indexPath;
 
-    /// <summary>Reads an index file, checks that every shard it names exists, and opens each (its header is validated).</summary>
-    /// <exception cref="CheckpointFormatException">The index is malformed, names a missing or unsafe shard path, or a shard is truncated or malformed.</exception>
+    /// <summary>
+    /// Reads an index file, checks that every shard it names exists, opens each (its header is validated) and checks
+    /// that each key is in the shard the index names.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">
+    /// The index is malformed, names a missing or unsafe shard path, a shard is truncated or malformed, or a shard lacks a key the index puts in it.
+    /// </exception>
     public static ShardedCheckpoint Open(string indexPath, TensorReadMode mode = TensorReadMode.MemoryMapped)
     {
         indexPath = Path.GetFullPath(indexPath);
@@ -52,12 +50,20 @@ public sealed class ShardedCheckpoint : ITensorSource
         foreach (var missing in map.Values.Distinct().Where(f => !File.Exists(f)))
             throw new CheckpointFormatException($"{indexPath}: shard {Path.GetFileName(missing)} does not exist.", indexPath,
                 map.First(kv => kv.Value == missing).Key);
-        var checkpoint = new ShardedCheckpoint(indexPath, map, mode);
+        var checkpoint = new ShardedCheckpoint(indexPath);
         try
         {
             // Every shard's header is read and checked against its length now, so a truncated shard fails by name
             // before a model the size of the checkpoint is allocated.
-            foreach (var shard in map.Values.Distinct()) checkpoint._open[shard] = Checkpoint.Open(shard, mode);
+            var shards = new Dictionary<string, ITensorSource>(StringComparer.Ordinal);
+            foreach (var shard in map.Values.Distinct())
+                checkpoint._shards.Add(shards[shard] = Checkpoint.Open(shard, mode));
+            foreach (var (key, shard) in map)
+            {
+                if (!shards[shard].TryGetInfo(key, out _))
+                    throw new CheckpointFormatException($"{indexPath}: the index puts '{key}' in {Path.GetFileName(shard)}, which does not hold it.", indexPath, key);
+                checkpoint._shardOf[key] = shards[shard];
+            }
             return checkpoint;
         }
         catch
@@ -71,58 +77,31 @@ public sealed class ShardedCheckpoint : ITensorSource
     public string Location { get; }
 
     /// <inheritdoc/>
-    public IReadOnlyCollection<string> Keys => _weightMap.Keys;
+    public IReadOnlyCollection<string> Keys => _shardOf.Keys;
 
     /// <inheritdoc/>
     public bool TryGetInfo(string key, out TensorInfo info)
     {
         info = null!;
-        return _weightMap.TryGetValue(key, out var shard) && ShardOf(key, shard).TryGetInfo(key, out info);
+        return _shardOf.TryGetValue(key, out var shard) && shard.TryGetInfo(key, out info);
     }
 
     /// <inheritdoc/>
-    public torch.Tensor Load(string key)
-    {
-        if (!_weightMap.TryGetValue(key, out var shard))
-            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
-        return ShardOf(key, shard).Load(key);
-    }
+    public torch.Tensor Load(string key) => ShardOf(key).Load(key);
 
     /// <inheritdoc/>
-    public void ReadInto(string key, torch.Tensor destination)
-    {
-        if (!_weightMap.TryGetValue(key, out var shard))
-            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
-        ShardOf(key, shard).ReadInto(key, destination);
-    }
+    public void ReadInto(string key, torch.Tensor destination) => ShardOf(key).ReadInto(key, destination);
 
     /// <inheritdoc/>
-    public bool TryMap(string key, out torch.Tensor tensor)
-    {
-        if (!_weightMap.TryGetValue(key, out var shard))
-            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
-        return ShardOf(key, shard).TryMap(key, out tensor);
-    }
+    public bool TryMap(string key, out torch.Tensor tensor) => ShardOf(key).TryMap(key, out tensor);
 
-    ITensorSource ShardOf(string key, string shard)
-    {
-        lock (_gate)
-        {
-            if (!_open.TryGetValue(shard, out var file))
-                _open[shard] = file = Checkpoint.Open(shard, _mode);
-            if (!file.TryGetInfo(key, out _))
-                throw new CheckpointFormatException($"{Location}: the index puts '{key}' in {Path.GetFileName(shard)}, which does not hold it.", Location, key);
-            return file;
-        }
-    }
+    ITensorSource ShardOf(string key) =>
+        _shardOf.TryGetValue(key, out var shard) ? shard : throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
 
     /// <inheritdoc/>
     public void Dispose()
     {
-        lock (_gate)
-        {
-            foreach (var file in _open.Values) file.Dispose();
-            _open.Clear();
-        }
+        foreach (var shard in _shards) shard.Dispose();
+        _shards.Clear();
     }
 }

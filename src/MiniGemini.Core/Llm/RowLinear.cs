@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using TorchSharp;
@@ -40,7 +41,7 @@ internal static class RowLinear
         using var biasRow = bias?.to(ScalarType.BFloat16).contiguous();
         var result = empty(shape, ScalarType.BFloat16, x.device);
         // x split into its even and odd elements, so that each 32-bit lane of a weight load meets its two factors.
-        var pairs = new float[k];
+        var pairs = ArrayPool<float>.Shared.Rent((int)k);
         var xs = (ushort*)TensorMemory.Address(row);
         for (long j = 0; j < k / 2; j++)
         {
@@ -50,14 +51,21 @@ internal static class RowLinear
         nint ws = TensorMemory.Address(weight), ys = TensorMemory.Address(result), bs = biasRow is null ? 0 : TensorMemory.Address(biasRow);
         int threads = Math.Max(1, get_num_threads());
         long perThread = (n + threads - 1) / threads;
-        fixed (float* even = pairs)
+        try
         {
-            nint evens = (nint)even;
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            fixed (float* even = pairs)
             {
-                long start = t * perThread, end = Math.Min(n, start + perThread);
-                Rows((uint*)ws, (float*)evens, (float*)evens + k / 2, (ushort*)ys, (ushort*)bs, k / 2, start, end);
-            });
+                nint evens = (nint)even;
+                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+                {
+                    long start = t * perThread, end = Math.Min(n, start + perThread);
+                    Rows((uint*)ws, (float*)evens, (float*)evens + k / 2, (ushort*)ys, (ushort*)bs, k / 2, start, end);
+                });
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(pairs); // one buffer per call and token otherwise
         }
         return result;
     }
