@@ -7,7 +7,8 @@
 # attention pulled onto the digit (`--crop-readout mining`, OUT-crops-mining). Then (`--stage vision`, OUT-vision) towers
 # and mining learn what each cell of a picture holds from per-cell labels, mining's attention pulled onto each digit.
 # Last (`--stage language`) the LLM learns the conversations about 5000 pictures in turn, whose image tokens are computed
-# once; towers, mining and the (random) projector stay as they are. The model ends in OUT. Interrupted, the same command
+# once, one attention head pulled onto the image token of the object each question is about (`--answer-focus-weight`);
+# towers, mining and the (random) projector stay as they are. The model ends in OUT. Interrupted, the same command
 # resumes where it stopped. Extra arguments go to every `train` command (e.g. --seed 2).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,4 +41,4 @@ fi
 if unfinished "$out-vision"; then
   "${cli[@]}" --out "$out-vision" "${start[@]}" --stage vision --steps "$vision_steps" --batch-size 8 --lr 2e-3 --warmup 20 "$@"
 fi
-"${cli[@]}" --out "$out" --from "$out-vision" --stage language --pictures 5000 --steps "$language_steps" --batch-size 16 --lr 1e-3 --warmup 50 "$@"
+"${cli[@]}" --out "$out" --from "$out-vision" --stage language --pictures 5000 --steps "$language_steps" --batch-size 16 --lr 1e-3 --warmup 50 --answer-focus-weight 1 "$@"

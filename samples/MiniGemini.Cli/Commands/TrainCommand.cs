@@ -43,10 +43,11 @@ static class TrainCommand
         var cropReadout = new Option<string>("--crop-readout") { Description = "hr-crops: how the head reads a crop's HR map: max (each channel's maximum; learns the digit fastest) or mining (attention over the standardised map pulled onto the digit, as patch info mining reads it).", DefaultValueFactory = _ => "max" };
         cropReadout.AcceptOnlyFromAmong("max", "mining");
         var focusWeight = new Option<double>("--focus-weight") { Description = "Vision stages: weight of the mining focus term (each token's mining attention on its digit); 0 turns it off.", DefaultValueFactory = _ => 1.0 };
+        var answerFocus = new Option<double>("--answer-focus-weight") { Description = "Language stages: weight of the answer focus term (one LLM attention head pulled onto the image token of the object a question is about); 0 (the default) is MGM's loss alone.", DefaultValueFactory = _ => 0.0 };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between resumable checkpoints.", CustomParser = CountOption.Parser("--checkpoint-every", 0), DefaultValueFactory = _ => 100 };
         var command = new Command("train", "Train a model from scratch on a synthetic task and save it as an MGM checkpoint (resumes an interrupted run in the same --out).")
         {
-            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, pictures, cropReadout, focusWeight, checkpointEvery,
+            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, pictures, cropReadout, focusWeight, answerFocus, checkpointEvery,
         };
         command.SetAction((parse, token) => Task.FromResult(Run(cli.Settings(parse), parse.GetRequiredValue(output), parse.GetRequiredValue(task),
             parse.GetRequiredValue(variant), parse.GetValue(llmWidth), parse.GetValue(from), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges), parse.GetValue(pictures),
@@ -56,6 +57,7 @@ static class TrainCommand
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), GradientAccumulation = parse.GetValue(accumulation),
                 LearningRate = parse.GetValue(learningRate), MinLearningRate = parse.GetValue(learningRate) / 20,
                 TowerLearningRateScale = parse.GetValue(towerScale), WarmupSteps = parse.GetValue(warmup), MiningFocusWeight = parse.GetValue(focusWeight),
+                AnswerFocusWeight = parse.GetValue(answerFocus),
                 CheckpointEvery = parse.GetValue(checkpointEvery), Seed = parse.GetValue(cli.Seed) ?? 1,
             }, token)));
         return command;
@@ -132,6 +134,11 @@ static class TrainCommand
             var losses = trainer.Train(Stream(data, stage.Objective, cropFocus), output, bar, token);
             bar.Done();
             if (stage.Objective != TrainingObjective.Answers) ReportTokenLabelAccuracy(settings, trainer, seed, crops, cropFocus);
+            else if (options.AnswerFocusWeight > 0)
+            {
+                var heldOut = new DetailShapesTraining(int.MaxValue - seed, exchanges);
+                settings.Note($"Held-out conversations: answer focus head on the asked-about object's token {trainer.AnswerFocusShare(Enumerable.Range(0, 64).Select(i => heldOut.Sample(i)).ToList()):P1}.");
+            }
             LossPlot.Write(Path.Combine(output, "loss.png"), losses, $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(output)))} ({stage.Name}): training loss");
             if (settings.Json) Console.Out.WriteLine(JsonSerializer.Serialize(new { output = Path.GetFullPath(output), steps = losses.Count, final_loss = losses[^1] }));
             else Console.Out.WriteLine(Path.GetFullPath(output));

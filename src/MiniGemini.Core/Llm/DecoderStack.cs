@@ -49,7 +49,7 @@ internal sealed class DecoderStack : nn.Module<Tensor, Tensor, Tensor?, KvCache?
         }
         var rotary = rotary_emb.call(positions, x.dtype);
         var mask = AttentionMask.Build(keyMask, t, past, explicitCausal: _attention == AttentionKind.Eager, x.device);
-        var context = new AttentionContext(rotary, mask, IsCausal: mask is null && t > 1, cache);
+        var context = new AttentionContext(rotary, mask, IsCausal: mask is null && t > 1, cache, cache is null ? AttentionProbe.Current : null);
         foreach (var layer in layers) x = layer.call(x, context);
         cache?.Advance(t);
         return norm.call(x).MoveToOuterDisposeScope();

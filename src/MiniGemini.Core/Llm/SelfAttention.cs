@@ -46,6 +46,7 @@ internal sealed class SelfAttention : nn.Module<Tensor, AttentionContext, Tensor
         var q = qkv.narrow(2, 0, _heads);                                          // [B, T, h, d]
         var kv = qkv.narrow(2, _heads, 2 * _kvHeads);                               // [B, T, 2kv, d]
         var (k, v) = context.Cache is { } cache ? cache.Write(_layer, kv) : KvCache.Split(kv); // [B, kv, S, d] each
+        context.Probe?.Observe(_layer, q, k);
         var y = t == 1 ? AttendOneQuery(q, k, v, context.Mask) : AttendMany(q, k, v, context); // [B, T, h·d]
         return RowLinear.Linear(y, o_proj.weight!, o_proj.bias).MoveToOuterDisposeScope();
     }

@@ -9,6 +9,9 @@ namespace MiniGemini.Training;
 /// </summary>
 internal sealed record LabelledConversation(int[] Ids, int[] Labels)
 {
+    /// <summary>Index in <see cref="Ids"/> of each answer's first token, one per exchange.</summary>
+    public int[] AnswerStarts { get; init; } = [];
+
     /// <summary>Label of positions without loss (PyTorch's and MGM's IGNORE_INDEX).</summary>
     public const int IgnoreIndex = -100;
 
@@ -40,6 +43,7 @@ internal sealed record LabelledConversation(int[] Ids, int[] Labels)
 
         var ids = Tokens(turns.Count, answered: true);
         var labels = Enumerable.Repeat(IgnoreIndex, ids.Length).ToArray();
+        var starts = new int[turns.Count];
         for (int k = 1; k <= turns.Count; k++)
         {
             var before = Tokens(k, answered: false);
@@ -48,9 +52,17 @@ internal sealed record LabelledConversation(int[] Ids, int[] Labels)
                 throw new TrainingDataException(sample.Name,
                     $"the tokens of answer {k - 1} depend on the text around it (the prompt before it does not tokenize to a prefix of the conversation).");
             for (int i = before.Length; i < after.Length; i++) labels[i] = ids[i];
+            starts[k - 1] = before.Length;
         }
-        return new LabelledConversation(ids, labels);
+        return new LabelledConversation(ids, labels) { AnswerStarts = starts };
     }
+
+    /// <summary>
+    /// The position, once each image slot holds <paramref name="tokensPerImage"/> tokens, of <see cref="Ids"/> index
+    /// <paramref name="index"/>, or of token <paramref name="imageToken"/> when that index is an image slot.
+    /// </summary>
+    public int Expanded(int index, int tokensPerImage, int imageToken = 0) =>
+        index + Ids.Take(index).Count(id => id == ImageTokenSplicer.ImageTokenIndex) * (tokensPerImage - 1) + imageToken;
 
     /// <summary>Positions the conversation takes in the LLM once each image slot holds <paramref name="tokensPerImage"/> tokens.</summary>
     public int Length(int tokensPerImage) => Ids.Length + Ids.Count(id => id == ImageTokenSplicer.ImageTokenIndex) * (tokensPerImage - 1);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using MiniGemini.Checkpoints;
+using MiniGemini.Llm;
 using MiniGemini.Text;
 using MiniGemini.Vision;
 using TorchSharp;
@@ -51,6 +52,8 @@ public sealed class MiniGeminiTrainer : IDisposable
         if (_trainable.Count == 0)
             throw new MiniGeminiTrainingException(
                 $"Stage '{options.Stage.Name}' trains nothing in this model: no parameter key starts with {string.Join(", ", options.Stage.TrainablePrefixes)}.");
+        if (options.AnswerFocusLayer >= model.Llm.Config.NumHiddenLayers)
+            throw new MiniGeminiTrainingException($"AnswerFocusLayer is {options.AnswerFocusLayer}, but the LLM has {model.Llm.Config.NumHiddenLayers} layers.");
         var optimized = _trainable.ToList();
         if (options.Stage.Objective != TrainingObjective.Answers)
         {
@@ -149,12 +152,84 @@ public sealed class MiniGeminiTrainer : IDisposable
         for (int i = 0; i < rows.Count; i++)
             if (rows[i].Length(perImage) > context)
                 throw new TrainingDataException(batch[i].Name, $"the conversation takes {rows[i].Length(perImage)} positions but the context holds {context}.");
+        using var probe = _options.AnswerFocusWeight > 0 ? AnswerFocusProbe(batch, rows) : null;
+        using var scope = NewDisposeScope();
+        var loss = AnswerLoss(batch, rows, probe);
+        if (probe is not null)
+        {
+            using var weight = _options.AnswerFocusWeight.ToScalar();
+            loss = loss.Plus(probe.LogShares.mean().neg().mul(weight));
+        }
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The answer loss of <paramref name="rows"/>, filling <paramref name="probe"/> on the way when one is given.</summary>
+    Tensor AnswerLoss(IReadOnlyList<TrainingSample> batch, IReadOnlyList<LabelledConversation> rows, AttentionProbe? probe)
+    {
         var withImages = batch.Where(s => s.Image is not null).ToList();
         var names = string.Join(", ", batch.Select(s => s.Name));
-        if (withImages.Count == 0) return LossOfTokens(_model, rows, null, names);
+        using var recording = probe is null ? null : AttentionProbe.Record(probe);
         using var scope = NewDisposeScope();
-        var tokens = _imageTokens is null ? _model.EncodeImages(Preprocess(withImages)).Tokens : _model.ProjectImageTokens(CachedUnprojected(withImages));
+        var tokens = withImages.Count == 0 ? null
+            : _imageTokens is null ? _model.EncodeImages(Preprocess(withImages)).Tokens : _model.ProjectImageTokens(CachedUnprojected(withImages));
         return LossOfTokens(_model, rows, tokens, names).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The mean share of the attention of the answer focus head (<see cref="TrainingOptions.AnswerFocusLayer"/>, head 0)
+    /// that falls on the image token each focused answer is about (<see cref="TrainingSample.AnswerFocus"/>), at the
+    /// position that predicts the answer's first token; NaN when no sample has a focused answer.
+    /// </summary>
+    public double AnswerFocusShare(IReadOnlyList<TrainingSample> samples, int batchSize = 16)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        SetTraining(false);
+        using var mode = inference_mode();
+        double sum = 0;
+        long count = 0;
+        foreach (var chunk in samples.Where(s => s.AnswerFocus is not null).Chunk(batchSize))
+        {
+            var rows = chunk.Select(s => LabelledConversation.Create(s, _model.Tokenizer, _model.Template)).ToList();
+            using var probe = AnswerFocusProbe(chunk, rows);
+            if (probe is null) continue;
+            using var scope = NewDisposeScope();
+            AnswerLoss(chunk, rows, probe);
+            sum += probe.LogShares.exp().sum().item<float>();
+            count += probe.LogShares.shape[0];
+        }
+        return count == 0 ? double.NaN : sum / count;
+    }
+
+    /// <summary>
+    /// The probe of the answer focus term (<see cref="TrainingOptions.AnswerFocusWeight"/>): for each focused answer,
+    /// from the position that predicts its first token to its image token; null when the batch has no focused answer.
+    /// </summary>
+    AttentionProbe? AnswerFocusProbe(IReadOnlyList<TrainingSample> batch, IReadOnlyList<LabelledConversation> rows)
+    {
+        if (batch.All(s => s.AnswerFocus is null)) return null;
+        int perImage = _model.ImageTokensPerImage, layer = _options.AnswerFocusLayer ?? _model.Llm.Config.NumHiddenLayers / 2;
+        var (rowOf, queries, keys) = (new List<long>(), new List<long>(), new List<long>());
+        for (int r = 0; r < batch.Count; r++)
+        {
+            if (batch[r].AnswerFocus is not { } focus) continue;
+            var sample = batch[r];
+            if (focus.Count != sample.Exchanges.Count)
+                throw new TrainingDataException(sample.Name, $"AnswerFocus has {focus.Count} entries for {sample.Exchanges.Count} exchanges.");
+            if (sample.Image is null && focus.Any(f => f is not null))
+                throw new TrainingDataException(sample.Name, "AnswerFocus names an image token, but the sample has no image.");
+            int slot = Array.IndexOf(rows[r].Ids, ImageTokenSplicer.ImageTokenIndex);
+            for (int e = 0; e < focus.Count; e++)
+            {
+                if (focus[e] is not { } token) continue;
+                if (token < 0 || token >= perImage)
+                    throw new TrainingDataException(sample.Name, $"AnswerFocus of exchange {e} is image token {token}, but an image has {perImage} tokens.");
+                rowOf.Add(r);
+                queries.Add(rows[r].Expanded(rows[r].AnswerStarts[e] - 1, perImage));
+                keys.Add(rows[r].Expanded(slot, perImage, token));
+            }
+        }
+        return rowOf.Count == 0 ? null : new AttentionProbe(layer, head: 0, [.. rowOf], [.. queries], [.. keys]);
     }
 
     /// <summary>The image tokens before the projector <c>[I, N, D]</c>, from the cache or (for pictures not in it) from the frozen vision side.</summary>

@@ -48,6 +48,17 @@ public sealed record TrainingOptions
     /// label loss happens to sharpen an attention that starts spread over thousands of features.
     /// </summary>
     public double MiningFocusWeight { get; init; } = 1.0;
+    /// <summary>
+    /// For an <see cref="TrainingObjective.Answers"/> stage whose samples give <see cref="TrainingSample.AnswerFocus"/>:
+    /// the weight of the answer focus term, the mean over the focused answers of −log(attention probability from the
+    /// position that predicts the answer's first token to the image token the answer is about), read from head 0 of
+    /// layer <see cref="AnswerFocusLayer"/>. 0 (the default) turns it off, which is MGM's loss. It teaches the LLM to
+    /// find an image token by what it shows, which the answer loss alone teaches slowly: until the attention finds the
+    /// token, the answer read from it is noise, and until the answer is right, nothing pulls the attention onto it.
+    /// </summary>
+    public double AnswerFocusWeight { get; init; }
+    /// <summary>The decoder layer (0-based) whose head 0 <see cref="AnswerFocusWeight"/> pulls, or null for the middle layer (layers / 2).</summary>
+    public int? AnswerFocusLayer { get; init; }
     /// <summary>A resumable checkpoint is written every this many steps (0: only at the end).</summary>
     public int CheckpointEvery { get; init; } = 100;
     /// <summary>
@@ -88,6 +99,8 @@ public sealed record TrainingOptions
             Check(TokenLabelClasses is { Count: > 0 } classes && classes.All(c => c >= 2), nameof(TokenLabelClasses),
                 TokenLabelClasses is null ? "null" : $"[{string.Join(", ", TokenLabelClasses)}]", $"a non-empty list of class counts ≥ 2 for stage '{Stage.Name}'");
         Check(MiningFocusWeight >= 0 && double.IsFinite(MiningFocusWeight), nameof(MiningFocusWeight), MiningFocusWeight, "≥ 0");
+        Check(AnswerFocusWeight >= 0 && double.IsFinite(AnswerFocusWeight), nameof(AnswerFocusWeight), AnswerFocusWeight, "≥ 0");
+        Check(AnswerFocusLayer is null or >= 0, nameof(AnswerFocusLayer), AnswerFocusLayer?.ToString() ?? "null", "≥ 0");
         Check(CheckpointEvery >= 0, nameof(CheckpointEvery), CheckpointEvery, "≥ 0");
         Check(ImageTokenCacheSize >= 0, nameof(ImageTokenCacheSize), ImageTokenCacheSize, "≥ 0");
         if (ImageTokenCacheSize > 0 && Stage.TrainsVision)

@@ -21,8 +21,14 @@ namespace MiniGemini.Training;
 /// of HR pixels its mining attention should fall on (e.g. the small detail only the HR view shows), or null for a token
 /// without one; <see cref="TrainingOptions.MiningFocusWeight"/> weighs the term. Ignored by models without mining.
 /// </param>
+/// <param name="AnswerFocus">
+/// Per exchange, the image token (in the model's token order) the answer is about, e.g. the token of the object a
+/// question names by its looks, or null for an answer about no single token; with
+/// <see cref="TrainingOptions.AnswerFocusWeight"/> above 0, one attention head of the LLM is pulled onto that token at
+/// the position that predicts the answer's first token. Needs an image.
+/// </param>
 public sealed record TrainingSample(ImageInput? Image, IReadOnlyList<ChatExchange> Exchanges, bool GenerateImage = false, string Name = "sample",
-    IReadOnlyList<IReadOnlyList<int>>? TokenLabels = null, IReadOnlyList<FocusBox?>? MiningFocus = null);
+    IReadOnlyList<IReadOnlyList<int>>? TokenLabels = null, IReadOnlyList<FocusBox?>? MiningFocus = null, IReadOnlyList<int?>? AnswerFocus = null);
 
 /// <summary>
 /// A box of a square picture in fractions of its side (so that it holds at any HR size): columns

@@ -37,23 +37,23 @@ public sealed class DetailShapesQuestionTests
         Assert.Equal(new TaskQuestion("count", "How many shapes are there?", "3"), Assert.Single(OfType(questions, "count")));
         Assert.Equal(
             [
-                new TaskQuestion("shape", "What shape is at the top left?", "circle"),
-                new TaskQuestion("shape", "What shape is at the top right?", "circle"),
-                new TaskQuestion("shape", "What shape is at the bottom right?", "triangle"),
+                new TaskQuestion("shape", "What shape is at the top left?", "circle", Cell.TopLeft),
+                new TaskQuestion("shape", "What shape is at the top right?", "circle", Cell.TopRight),
+                new TaskQuestion("shape", "What shape is at the bottom right?", "triangle", Cell.BottomRight),
             ], OfType(questions, "shape"));
         // Two circles: no "What color is the circle?".
-        Assert.Equal([new TaskQuestion("color", "What color is the triangle?", "yellow")], OfType(questions, "color"));
+        Assert.Equal([new TaskQuestion("color", "What color is the triangle?", "yellow", Cell.BottomRight)], OfType(questions, "color"));
         Assert.Equal(
             [
-                new TaskQuestion("digit", "What digit is on the red circle?", "4"),
-                new TaskQuestion("digit", "What digit is on the blue circle?", "7"),
-                new TaskQuestion("digit", "What digit is on the yellow triangle?", "0"),
+                new TaskQuestion("digit", "What digit is on the red circle?", "4", Cell.TopLeft),
+                new TaskQuestion("digit", "What digit is on the blue circle?", "7", Cell.TopRight),
+                new TaskQuestion("digit", "What digit is on the yellow triangle?", "0", Cell.BottomRight),
             ], OfType(questions, "digit"));
         Assert.Equal(
             [
-                new TaskQuestion("digit_at", "What digit is at the top left?", "4"),
-                new TaskQuestion("digit_at", "What digit is at the top right?", "7"),
-                new TaskQuestion("digit_at", "What digit is at the bottom right?", "0"),
+                new TaskQuestion("digit_at", "What digit is at the top left?", "4", Cell.TopLeft),
+                new TaskQuestion("digit_at", "What digit is at the top right?", "7", Cell.TopRight),
+                new TaskQuestion("digit_at", "What digit is at the bottom right?", "0", Cell.BottomRight),
             ], OfType(questions, "digit_at"));
         Assert.Equal("Describe the picture.", Assert.Single(OfType(questions, "describe")).Question);
         Assert.Empty(OfType(questions, "draw"));
@@ -71,7 +71,7 @@ public sealed class DetailShapesQuestionTests
         ]);
         var questions = QuestionWriter.Questions(scene);
         Assert.Empty(OfType(questions, "color")); // three squares
-        Assert.Equal([new TaskQuestion("digit", "What digit is on the purple square?", "3")], OfType(questions, "digit"));
+        Assert.Equal([new TaskQuestion("digit", "What digit is on the purple square?", "3", Cell.BottomRight)], OfType(questions, "digit"));
         Assert.Equal(3, OfType(questions, "digit_at").Length);
     }
 

@@ -6,7 +6,8 @@ namespace MiniGemini.Training.DetailShapes;
 
 /// <summary>
 /// The Detail Shapes training stream: sample <c>i</c> of a seed is a fresh scene with a conversation of its questions
-/// in random order (image before the first, describe last or alone, no colour question after a digit question), or,
+/// in random order (image before the first, describe last or alone, no colour question after a digit question; each
+/// question about one object focused on that object's image token, see <see cref="TrainingSample.AnswerFocus"/>), or,
 /// for a share of the samples, a draw request without image. The stream is a pure function of (seed, i), so any
 /// sample can be regenerated and a resumed run sees the same data.
 /// </summary>
@@ -56,8 +57,9 @@ public sealed class DetailShapesTraining
         var asked = random.Next(all.Count) == 0
             ? all.Where(q => q.Type == QuestionType.Describe)
             : all.OrderBy(_ => random.Next()).Take(MaxExchanges).OrderBy(q => q.Type == QuestionType.Describe);
-        var questions = ColorsBeforeDigits(asked.ToList()).Select(q => new ChatExchange(q.Question, q.Answer)).ToList();
-        return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), questions, Name: name);
+        var questions = ColorsBeforeDigits(asked.ToList());
+        return new TrainingSample(ImageInput.FromBytes(SceneRenderer.RenderPng(scene), name), questions.Select(q => new ChatExchange(q.Question, q.Answer)).ToList(),
+            Name: name, AnswerFocus: questions.Select(q => q.About?.Index).ToList());
     }
 
     /// <summary>

@@ -27,15 +27,15 @@ public static class QuestionWriter
             new(QuestionType.Count, CountQuestion, objects.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         };
         foreach (var o in objects)
-            questions.Add(new(QuestionType.Shape, $"What shape is at the {o.Cell.Name}?", o.Shape.Name()));
+            questions.Add(new(QuestionType.Shape, $"What shape is at the {o.Cell.Name}?", o.Shape.Name(), o.Cell));
         foreach (var o in objects)
             if (objects.Count(p => p.Shape == o.Shape) == 1)
-                questions.Add(new(QuestionType.Color, $"What color is the {o.Shape.Name()}?", o.Color.Name));
+                questions.Add(new(QuestionType.Color, $"What color is the {o.Shape.Name()}?", o.Color.Name, o.Cell));
         foreach (var o in objects)
             if (objects.Count(p => p.Shape == o.Shape && p.Color == o.Color) == 1)
-                questions.Add(new(QuestionType.Digit, $"What digit is on the {o.Color.Name} {o.Shape.Name()}?", Digit(o.Digit)));
+                questions.Add(new(QuestionType.Digit, $"What digit is on the {o.Color.Name} {o.Shape.Name()}?", Digit(o.Digit), o.Cell));
         foreach (var o in objects)
-            questions.Add(new(QuestionType.DigitAt, $"What digit is at the {o.Cell.Name}?", Digit(o.Digit)));
+            questions.Add(new(QuestionType.DigitAt, $"What digit is at the {o.Cell.Name}?", Digit(o.Digit), o.Cell));
         questions.Add(new(QuestionType.Describe, DescribeQuestion, Describe(scene)));
         return questions;
     }

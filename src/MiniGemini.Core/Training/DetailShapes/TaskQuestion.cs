@@ -4,7 +4,8 @@ namespace MiniGemini.Training.DetailShapes;
 /// <param name="Type">One of <see cref="QuestionType.All"/>: count, shape, color, digit, digit_at, describe or draw.</param>
 /// <param name="Question">The question text (asked after the image as <c>&lt;image&gt;\n{question}</c>).</param>
 /// <param name="Answer">The expected answer.</param>
-public sealed record TaskQuestion(string Type, string Question, string Answer);
+/// <param name="About">The cell of the one object the question is about (shape, color, digit, digit_at), else null.</param>
+public sealed record TaskQuestion(string Type, string Question, string Answer, Cell? About = null);
 
 /// <summary>The question types and how the report groups them.</summary>
 public static class QuestionType
