@@ -31,14 +31,15 @@ public sealed class BundledModelTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
-    /// What the bundled model scores, less a margin for a set of 200 questions: on this set coarse 97.7 %, fine 66.7 %,
-    /// describe per object 75.0 %, draw 100 %; on docs/training.md's sets 98.1 % / 97.1 %, 78.8 % / 70.4 %, 88.3 % / 87.5 %
+    /// What the bundled model scores, less a margin for a set of 200 questions: on this set coarse 100 %, fine 79.5 %,
+    /// describe per object 80.6 %, draw 100 %; on docs/training.md's sets 100 % / 99.8 %, 92.5 % / 88.1 %, 90.9 % / 86.7 %
     /// and 100 %. Chance is about 22 % coarse, 10 % fine and far below 1 % per described object. The task's goals are
-    /// coarse 97 %, fine 90 %, describe 80 % and draw 95 %: coarse and draw are reached, fine and describe not yet.
+    /// coarse 97 %, fine 90 %, describe 80 % and draw 95 %: coarse and draw are held to them; fine is reached on the
+    /// first of the documented sets only, so it is held to a floor below what this set measures.
     /// </summary>
     static class Floors
     {
-        public const double Coarse = 0.95, Fine = 0.58, DescribeObjects = 0.65, Draw = 0.95;
+        public const double Coarse = 0.97, Fine = 0.72, DescribeObjects = 0.72, Draw = 0.95;
     }
 
     static void AssertAtLeast(Accuracy accuracy, double floor, string what) =>
