@@ -65,7 +65,7 @@ internal sealed record LabelledConversation(int[] Ids, int[] Labels)
         index + Ids.Take(index).Count(id => id == ImageTokenSplicer.ImageTokenIndex) * (tokensPerImage - 1) + imageToken;
 
     /// <summary>Positions the conversation takes in the LLM once each image slot holds <paramref name="tokensPerImage"/> tokens.</summary>
-    public int Length(int tokensPerImage) => Ids.Length + Ids.Count(id => id == ImageTokenSplicer.ImageTokenIndex) * (tokensPerImage - 1);
+    public int Length(int tokensPerImage) => Expanded(Ids.Length, tokensPerImage);
 
     static bool IsPrefix(int[] prefix, int[] whole) => prefix.Length <= whole.Length && prefix.AsSpan().SequenceEqual(whole.AsSpan(0, prefix.Length));
 }

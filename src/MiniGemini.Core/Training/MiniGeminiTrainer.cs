@@ -183,20 +183,33 @@ public sealed class MiniGeminiTrainer : IDisposable
     public double AnswerFocusShare(IReadOnlyList<TrainingSample> samples, int batchSize = 16)
     {
         ArgumentNullException.ThrowIfNull(samples);
+        return MeanShare(samples.Where(s => s.AnswerFocus is not null), batchSize, chunk =>
+        {
+            var rows = chunk.Select(s => LabelledConversation.Create(s, _model.Tokenizer, _model.Template)).ToList();
+            using var probe = AnswerFocusProbe(chunk, rows);
+            if (probe is null) return null;
+            AnswerLoss(chunk, rows, probe);
+            return probe.LogShares.clone();                                                         // [K], outliving the probe
+        });
+    }
+
+    /// <summary>
+    /// The mean of exp(log share) over every entry <paramref name="logSharesOf"/> gives for the chunks of
+    /// <paramref name="samples"/> (null: none in that chunk), in eval mode without autograd; NaN when there is none.
+    /// </summary>
+    double MeanShare(IEnumerable<TrainingSample> samples, int batchSize, Func<TrainingSample[], Tensor?> logSharesOf)
+    {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         SetTraining(false);
         using var mode = inference_mode();
         double sum = 0;
         long count = 0;
-        foreach (var chunk in samples.Where(s => s.AnswerFocus is not null).Chunk(batchSize))
+        foreach (var chunk in samples.Chunk(batchSize))
         {
-            var rows = chunk.Select(s => LabelledConversation.Create(s, _model.Tokenizer, _model.Template)).ToList();
-            using var probe = AnswerFocusProbe(chunk, rows);
-            if (probe is null) continue;
             using var scope = NewDisposeScope();
-            AnswerLoss(chunk, rows, probe);
-            sum += probe.LogShares.exp().sum().item<float>();
-            count += probe.LogShares.shape[0];
+            if (logSharesOf(chunk) is not { } logShares) continue;                                  // [K]
+            sum += logShares.exp().sum().item<float>();
+            count += logShares.shape[0];
         }
         return count == 0 ? double.NaN : sum / count;
     }
@@ -445,21 +458,11 @@ public sealed class MiniGeminiTrainer : IDisposable
     public double MiningFocusShare(IReadOnlyList<TrainingSample> samples, int batchSize = 16)
     {
         ArgumentNullException.ThrowIfNull(samples);
-        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        SetTraining(false);
-        using var mode = inference_mode();
-        double sum = 0;
-        long count = 0;
-        foreach (var chunk in samples.Where(s => s.MiningFocus is not null).Chunk(batchSize))
+        return MeanShare(samples.Where(s => s.MiningFocus is not null), batchSize, chunk =>
         {
-            using var scope = NewDisposeScope();
             var (_, scores) = _model.EncodeWithMiningScores(Preprocess(chunk));
-            if (scores is null) return double.NaN;
-            var logShares = MiningFocusLogShares(chunk, scores);                                   // [K]
-            sum += logShares.exp().sum().item<float>();
-            count += logShares.shape[0];
-        }
-        return count == 0 ? double.NaN : sum / count;
+            return scores is null ? null : MiningFocusLogShares(chunk, scores);                    // [K]; null: no mining
+        });
     }
 
     /// <summary>The loss of labelled rows whose image slots take, in order, the images of <paramref name="hr"/> <c>[I, 3, S, S]</c>.</summary>
