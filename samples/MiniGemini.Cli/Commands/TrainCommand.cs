@@ -44,20 +44,22 @@ static class TrainCommand
         cropReadout.AcceptOnlyFromAmong("max", "mining");
         var focusWeight = new Option<double>("--focus-weight") { Description = "Vision stages: weight of the mining focus term (each token's mining attention on its digit); 0 turns it off.", DefaultValueFactory = _ => 1.0 };
         var answerFocus = new Option<double>("--answer-focus-weight") { Description = "Language stages: weight of the answer focus term (one LLM attention head pulled onto the image token of the object a question is about); 0 (the default) is MGM's loss alone.", DefaultValueFactory = _ => 0.0 };
+        var answerFocusLayer = new Option<int?>("--answer-focus-layer") { Description = "The LLM layer (0-based) whose head 0 the answer focus term pulls; default: the middle layer (layers / 2).", CustomParser = CountOption.OptionalParser("--answer-focus-layer", 0) };
+        var whiten = new Option<bool>("--whiten-projector") { Description = "Before the stage starts (not when it resumes): compose the projector's first layer with the centring and whitening of the image tokens of 512 training pictures, so that every attribute the tokens hold reaches the LLM at the same scale." };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between resumable checkpoints.", CustomParser = CountOption.Parser("--checkpoint-every", 0), DefaultValueFactory = _ => 100 };
         var command = new Command("train", "Train a model from scratch on a synthetic task and save it as an MGM checkpoint (resumes an interrupted run in the same --out).")
         {
-            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, pictures, cropReadout, focusWeight, answerFocus, checkpointEvery,
+            output, task, variant, llmWidth, from, stage, steps, batch, accumulation, learningRate, towerScale, warmup, exchanges, pictures, cropReadout, focusWeight, answerFocus, answerFocusLayer, whiten, checkpointEvery,
         };
         command.SetAction((parse, token) => Task.FromResult(Run(cli.Settings(parse), parse.GetRequiredValue(output), parse.GetRequiredValue(task),
             parse.GetRequiredValue(variant), parse.GetValue(llmWidth), parse.GetValue(from), parse.GetRequiredValue(stage), (int)(parse.GetValue(cli.Seed) ?? 1), parse.GetValue(exchanges), parse.GetValue(pictures),
-            parse.GetRequiredValue(cropReadout) == "mining",
+            parse.GetRequiredValue(cropReadout) == "mining", parse.GetValue(whiten),
             new TrainingOptions
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), GradientAccumulation = parse.GetValue(accumulation),
                 LearningRate = parse.GetValue(learningRate), MinLearningRate = parse.GetValue(learningRate) / 20,
                 TowerLearningRateScale = parse.GetValue(towerScale), WarmupSteps = parse.GetValue(warmup), MiningFocusWeight = parse.GetValue(focusWeight),
-                AnswerFocusWeight = parse.GetValue(answerFocus),
+                AnswerFocusWeight = parse.GetValue(answerFocus), AnswerFocusLayer = parse.GetValue(answerFocusLayer),
                 CheckpointEvery = parse.GetValue(checkpointEvery), Seed = parse.GetValue(cli.Seed) ?? 1,
             }, token)));
         return command;
@@ -83,7 +85,7 @@ static class TrainCommand
                       (double.IsNaN(focus) ? "" : $"; mining attention on the digit {focus:P1}") + ".");
     }
 
-    static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, int pictures, bool cropFocus, TrainingOptions options, CancellationToken token)
+    static int Run(CommonSettings settings, string output, string task, string variant, int? llmWidth, string? from, string stageName, int seed, int exchanges, int pictures, bool cropFocus, bool whiten, TrainingOptions options, CancellationToken token)
     {
         if (!task.Equals("detail-shapes", StringComparison.OrdinalIgnoreCase)) return ErrorReport.UsageError($"Unknown --task '{task}': the task is detail-shapes.");
         if (!Variants.TryGetValue(variant, out var blueprint)) return ErrorReport.UsageError($"Unknown --variant '{variant}': use {string.Join(", ", Variants.Keys)}.");
@@ -130,6 +132,12 @@ static class TrainCommand
             using var trainer = new MiniGeminiTrainer(model, options);
             settings.Note($"Training {from ?? variant} ({stage.Name}, {trainer.TrainableParameters.Count} tensors) for {options.Steps} steps of " +
                           $"{options.BatchSize * options.GradientAccumulation} conversations on {model.Device}.");
+            if (whiten && modelFolder != checkpoint)
+            {
+                const int calibrationPictures = 512;
+                trainer.WhitenProjectorInput(Enumerable.Range(0, calibrationPictures * 2).Select(i => data.Sample(i).Image).OfType<ImageInput>().Take(calibrationPictures).ToList());
+                settings.Note($"Whitened the projector's input on the image tokens of {calibrationPictures} training pictures.");
+            }
             var bar = new TrainingProgressBar(settings.Quiet);
             var losses = trainer.Train(Stream(data, stage.Objective, cropFocus), output, bar, token);
             bar.Done();

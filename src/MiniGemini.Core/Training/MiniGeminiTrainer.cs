@@ -176,6 +176,53 @@ public sealed class MiniGeminiTrainer : IDisposable
     }
 
     /// <summary>
+    /// Composes the projector's first linear layer with the centring and ZCA whitening of the image tokens it reads,
+    /// measured on <paramref name="images"/>: <c>W ← W·S</c>, <c>b ← b − W·S·μ</c>, with μ the tokens' mean and
+    /// <c>S = α·(Σ + ridge·λ̄·I)^(−1/2)</c> for their covariance Σ (λ̄ its mean eigenvalue; α keeps the tokens' mean
+    /// square, the scale at which the LLM's residual stream carries them). Every direction in which the
+    /// tokens vary by more than the ridge then reaches the LLM at the same scale, so a few attributes that dominate the
+    /// tokens' variance do not crowd out the others while the LLM learns to read them; directions of less variance
+    /// (noise) stay damped. Called once before a stage starts, not when it resumes.
+    /// </summary>
+    /// <param name="images">Pictures of the training distribution (a few hundred: the covariance has D² entries).</param>
+    /// <param name="ridge">Share of the mean eigenvalue added to every eigenvalue; &gt; 0.</param>
+    /// <param name="batchSize">Pictures encoded together.</param>
+    /// <exception cref="MiniGeminiTrainingException">The projector has no linear first layer with a bias, or fewer tokens than their width were given.</exception>
+    public void WhitenProjectorInput(IReadOnlyList<ImageInput> images, double ridge = 0.1, int batchSize = 16)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        if (!(ridge > 0 && double.IsFinite(ridge))) throw new ArgumentOutOfRangeException(nameof(ridge), ridge, "The ridge must be a positive share of the mean eigenvalue.");
+        var projector = CheckpointLayout.Parameters(_model).Where(x => x.Key.StartsWith(TrainingStage.ProjectorPrefix, StringComparison.Ordinal)).ToDictionary(x => x.Key, x => x.Parameter);
+        var weightKey = projector.Keys.Where(k => k.EndsWith(".weight", StringComparison.Ordinal) && projector[k].dim() == 2).Order(StringComparer.Ordinal).FirstOrDefault()
+            ?? throw new MiniGeminiTrainingException($"The projector ({_model.Config.ProjectorType}) has no linear layer to whiten the image tokens into.");
+        var biasKey = weightKey[..^"weight".Length] + "bias";
+        if (!projector.TryGetValue(biasKey, out var bias)) throw new MiniGeminiTrainingException($"The projector's first layer {weightKey} has no bias ({biasKey}), which the centring needs.");
+        var weight = projector[weightKey];
+
+        SetTraining(false);
+        using var mode = no_grad();
+        using var scope = NewDisposeScope();
+        var tokens = cat(images.Chunk(batchSize).Select(chunk =>
+            _model.EncodeUnprojected(_model.PreprocessImages(chunk)).flatten(0, 1).to(float64)).ToList()); // [M, D]
+        long width = tokens.shape[1];
+        if (tokens.shape[0] <= width)
+            throw new MiniGeminiTrainingException($"{tokens.shape[0]} image tokens cannot whiten tokens of width {width}: give more pictures.");
+        var mean = tokens.mean([0]);                                                                    // [D]
+        var centred = tokens - mean;
+        var covariance = centred.t().matmul(centred) / (tokens.shape[0] - 1);                          // [D, D]
+        var (eigenvalues, eigenvectors) = linalg.eigh(covariance);
+        var damped = eigenvalues.clamp_min(0) + ridge * eigenvalues.clamp_min(0).mean();
+        var whitening = eigenvectors.matmul(diag(damped.rsqrt())).matmul(eigenvectors.t());            // [D, D]
+        // The LLM's residual stream carries each image token from layer to layer: scaled down, what the layers add
+        // there would drown what the token holds, so the whitened tokens keep the mean square the tokens had.
+        whitening = whitening * (tokens.square().sum([1]).mean() / centred.matmul(whitening).square().sum([1]).mean()).sqrt();
+        var composed = weight.detach().to(float64).matmul(whitening);                                   // [H, D]
+        bias.copy_(bias.detach().to(float64) - composed.matmul(mean));
+        weight.copy_(composed);
+    }
+
+    /// <summary>
     /// The mean share of the attention of the answer focus head (<see cref="TrainingOptions.AnswerFocusLayer"/>, head 0)
     /// that falls on the image token each focused answer is about (<see cref="TrainingSample.AnswerFocus"/>), at the
     /// position that predicts the answer's first token; NaN when no sample has a focused answer.

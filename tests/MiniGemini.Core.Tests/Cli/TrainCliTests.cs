@@ -24,9 +24,12 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(_root, "replot.png"))[..4]);
 
         var second = Path.Combine(_root, "stage2");
-        var run2 = await CliProcess.RunAsync(["train", "--out", second, "--from", first, "--stage", "full", "--steps", "2", "--warmup", "1", "--batch-size", "2", "--seed", "2", "--json"]);
+        var run2 = await CliProcess.RunAsync(["train", "--out", second, "--from", first, "--stage", "full", "--steps", "2", "--warmup", "1", "--batch-size", "2", "--seed", "2", "--json",
+            "--whiten-projector", "--answer-focus-weight", "1", "--answer-focus-layer", "1"]);
         Assert.True(run2.ExitCode == 0, run2.ToString());
         Assert.Contains("\"steps\":2", run2.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Whitened the projector's input on the image tokens of 512 training pictures", run2.Stderr, StringComparison.Ordinal);
+        Assert.Contains("answer focus head on the asked-about object's token", run2.Stderr, StringComparison.Ordinal);
 
         var answer = await CliProcess.RunAsync(["describe", "--model", second, "--template", "vicuna_v1", "--max-new-tokens", "4", "--json"]);
         Assert.True(answer.ExitCode == 0, answer.ToString());
@@ -67,6 +70,10 @@ public sealed class TrainCliTests : IDisposable
         var width = await CliProcess.RunAsync(["train", "--out", Path.Combine(_root, "w"), "--variant", "tiny", "--llm-width", "33"]);
         Assert.True(width.ExitCode == 2, width.ToString());
         Assert.Contains("--llm-width 33", width.Stderr, StringComparison.Ordinal);
+
+        var layer = await CliProcess.RunAsync(["train", "--out", Path.Combine(_root, "l"), "--variant", "tiny", "--steps", "1", "--answer-focus-weight", "1", "--answer-focus-layer", "5"]);
+        Assert.True(layer.ExitCode == 1, layer.ToString());
+        Assert.Contains("AnswerFocusLayer is 5, but the LLM has 2 layers", layer.Stderr, StringComparison.Ordinal);
 
         File.WriteAllText(Path.Combine(_root, "losses.json"), "{\"loss\": 1}");
         var plot = await CliProcess.RunAsync(["plot", "--losses", Path.Combine(_root, "losses.json")]);
