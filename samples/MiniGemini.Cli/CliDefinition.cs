@@ -11,7 +11,7 @@ sealed partial class CliDefinition
 {
     public Option<string?> Model { get; } = new("--model")
     {
-        Description = "Mini-Gemini checkpoint folder (config.json, weights, tokenizer). Default: the bundled demo model (random weights).",
+        Description = "Mini-Gemini checkpoint folder (config.json, weights, tokenizer). Default: the bundled demo model (a Mini-Gemini trained on the Detail Shapes task).",
         HelpName = "PATH",
     };
 
@@ -170,7 +170,7 @@ sealed partial class CliDefinition
         };
         describe.SetAction((parse, ct) => DescribeCommand.RunAsync(Settings(parse), parse.GetValue(Image), parse.GetValue(Prompt), ct));
 
-        var chat = new Command("chat", "Talk with the model, one line per message, until an empty line, 'exit' or end of input; the image goes with the first message.")
+        var chat = new Command("chat", "Talk with the model, one line per message, until an empty line, 'exit' or end of input; the image goes with the first message (default on the bundled model: its example picture).")
         {
             Image,
         };

@@ -2,13 +2,15 @@ namespace MiniGemini.Cli.Commands;
 
 /// <summary>
 /// <c>chat</c>: a conversation read line by line from stdin; each answer sees the whole conversation so far. Ends at end
-/// of input, an empty line, or <c>exit</c>/<c>quit</c>.
+/// of input, an empty line, or <c>exit</c>/<c>quit</c>. The image (--image; on the bundled model by default its example
+/// picture) goes with the first message.
 /// </summary>
 static class ChatCommand
 {
     public static async Task<int> RunAsync(CommonSettings settings, string? imagePath, CancellationToken cancellationToken)
     {
-        var images = Images.Given(imagePath);
+        // The bundled model knows only its task's pictures: without --image it talks about the bundled example picture.
+        var images = Images.Given(imagePath ?? (settings.IsBundledModel ? BundledModel.ExampleImage : null));
         using var session = await ModelSession.LoadAsync(settings, imageGenerator: null, cancellationToken);
         var answerer = new Answerer(session, settings);
         bool typing = !Console.IsInputRedirected;

@@ -218,6 +218,15 @@ public sealed class CliProcessTests
     }
 
     [Fact]
+    public async Task Chat_on_the_bundled_model_answers_questions_about_its_example_picture()
+    {
+        // The example picture: a yellow diamond 4, a red square 5, a blue square 6 and a yellow circle 3.
+        var run = await CliProcess.RunAsync(["chat", "--quiet"], stdin: "What digit is at the top right?\nWhat color is the circle?\n");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(["5", "yellow"], run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    [Fact]
     public async Task Ctrl_C_at_the_chat_prompt_exits_130()
     {
         using var chat = CliProcess.Start(["chat"]);
