@@ -8,7 +8,8 @@
 # and mining learn what each cell of a picture holds from per-cell labels, mining's attention pulled onto each digit.
 # Last (`--stage language`) the LLM learns the conversations about 5000 pictures in turn, whose image tokens are computed
 # once, one attention head pulled onto the image token of the object each question is about (`--answer-focus-weight`);
-# towers, mining and the (random) projector stay as they are. The model ends in OUT. Interrupted, the same command
+# towers, mining and the (random) projector stay as they are, the projector first composed with the whitening of the
+# image tokens (`--whiten-projector`) so that shape, colour, digit and cell reach the LLM at the same scale. The model ends in OUT. Interrupted, the same command
 # resumes where it stopped. Extra arguments go to every `train` command (e.g. --seed 2).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +26,7 @@ cli=(dotnet "${CLI_DLL:-$root/samples/MiniGemini.Cli/bin/Release/net10.0/MiniGem
 
 crop_steps=${CROP_STEPS:-1500}
 crop_mining_steps=${CROP_MINING_STEPS:-1000}
-vision_steps=${VISION_STEPS:-400}
+vision_steps=${VISION_STEPS:-700}
 language_steps=${LANGUAGE_STEPS:-2400}
 unfinished() { [ ! -f "$1/model.safetensors" ] || [ -d "$1/checkpoint" ]; }
 start=(--variant "$variant")
@@ -41,4 +42,4 @@ fi
 if unfinished "$out-vision"; then
   "${cli[@]}" --out "$out-vision" "${start[@]}" --stage vision --steps "$vision_steps" --batch-size 8 --lr 2e-3 --warmup 20 "$@"
 fi
-"${cli[@]}" --out "$out" --from "$out-vision" --stage language --pictures 5000 --steps "$language_steps" --batch-size 16 --lr 1e-3 --warmup 50 --answer-focus-weight 1 "$@"
+"${cli[@]}" --out "$out" --from "$out-vision" --stage language --pictures 5000 --steps "$language_steps" --batch-size 16 --lr 1e-3 --warmup 50 --answer-focus-weight 1 --whiten-projector "$@"
