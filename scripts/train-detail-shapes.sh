@@ -9,8 +9,8 @@
 # Last (`--stage language`) the LLM learns the conversations about 5000 pictures in turn, whose image tokens are computed
 # once, one attention head pulled onto the image token of the object each question is about (`--answer-focus-weight`);
 # towers, mining and the (random) projector stay as they are, the projector first composed with the whitening of the
-# image tokens (`--whiten-projector`) so that shape, colour, digit and cell reach the LLM at the same scale. The model ends in OUT. Interrupted, the same command
-# resumes where it stopped. Extra arguments go to every `train` command (e.g. --seed 2).
+# image tokens (`--whiten-projector`) so that shape, colour, digit and cell reach the LLM at the same scale. The model
+# ends in OUT. Interrupted, the same command resumes where it stopped. Extra arguments go to every `train` command (e.g. --seed 2).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 variant=${1:?usage: train-detail-shapes.sh mgm|lr-only OUT [train options]}
