@@ -193,12 +193,10 @@ public sealed class MiniGeminiTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(images);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         if (!(ridge > 0 && double.IsFinite(ridge))) throw new ArgumentOutOfRangeException(nameof(ridge), ridge, "The ridge must be a positive share of the mean eigenvalue.");
-        var projector = CheckpointLayout.Parameters(_model).Where(x => x.Key.StartsWith(TrainingStage.ProjectorPrefix, StringComparison.Ordinal)).ToDictionary(x => x.Key, x => x.Parameter);
-        var weightKey = projector.Keys.Where(k => k.EndsWith(".weight", StringComparison.Ordinal) && projector[k].dim() == 2).Order(StringComparer.Ordinal).FirstOrDefault()
+        var first = _model.Vision.Projector.modules().OfType<Linear>().FirstOrDefault()
             ?? throw new MiniGeminiTrainingException($"The projector ({_model.Config.ProjectorType}) has no linear layer to whiten the image tokens into.");
-        var biasKey = weightKey[..^"weight".Length] + "bias";
-        if (!projector.TryGetValue(biasKey, out var bias)) throw new MiniGeminiTrainingException($"The projector's first layer {weightKey} has no bias ({biasKey}), which the centring needs.");
-        var weight = projector[weightKey];
+        var (weight, bias) = (first.weight!, first.bias
+            ?? throw new MiniGeminiTrainingException($"The projector's ({_model.Config.ProjectorType}) first linear layer has no bias, which the centring needs."));
 
         SetTraining(false);
         using var mode = no_grad();
@@ -212,7 +210,8 @@ public sealed class MiniGeminiTrainer : IDisposable
         var centred = tokens - mean;
         var covariance = centred.t().matmul(centred) / (tokens.shape[0] - 1);                          // [D, D]
         var (eigenvalues, eigenvectors) = linalg.eigh(covariance);
-        var damped = eigenvalues.clamp_min(0) + ridge * eigenvalues.clamp_min(0).mean();
+        eigenvalues = eigenvalues.clamp_min(0);                                                         // rounding can leave tiny negatives
+        var damped = eigenvalues + ridge * eigenvalues.mean();
         var whitening = eigenvectors.matmul(diag(damped.rsqrt())).matmul(eigenvectors.t());            // [D, D]
         // The LLM's residual stream carries each image token from layer to layer: scaled down, what the layers add
         // there would drown what the token holds, so the whitened tokens keep the mean square the tokens had.
