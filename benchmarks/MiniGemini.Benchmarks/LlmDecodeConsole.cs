@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using MiniGemini.Generation;
-using MiniGemini.Llm;
 using TorchSharp;
 using static TorchSharp.torch;
 

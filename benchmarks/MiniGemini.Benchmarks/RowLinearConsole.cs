@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using static TorchSharp.torch;
 
 namespace MiniGemini.Benchmarks;

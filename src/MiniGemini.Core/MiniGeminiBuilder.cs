@@ -1,11 +1,9 @@
 using Microsoft.Extensions.Logging;
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using MiniGemini.Generation;
 using MiniGemini.Hosting;
-using MiniGemini.Llm;
-using MiniGemini.Mining;
 using MiniGemini.Pipeline;
-using MiniGemini.Projection;
 using MiniGemini.Text;
 using MiniGemini.Vision;
 using TorchSharp;

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using MiniGemini.Generation;
-using MiniGemini.Mining;
+using MiniGemini.Modeling;
 using MiniGemini.Vision;
 
 namespace MiniGemini;

@@ -2,7 +2,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
 using BenchmarkDotNet.Jobs;
-using MiniGemini.Mining;
+using MiniGemini.Modeling;
 using static TorchSharp.torch;
 
 namespace MiniGemini.Benchmarks.Mining;

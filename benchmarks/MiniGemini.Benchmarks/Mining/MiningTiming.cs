@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using MiniGemini.Mining;
+using MiniGemini.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 

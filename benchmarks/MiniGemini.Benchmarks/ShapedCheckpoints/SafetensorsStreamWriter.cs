@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 
 namespace MiniGemini.Benchmarks.ShapedCheckpoints;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using MiniGemini.Text;
 using MiniGemini.Vision;
 

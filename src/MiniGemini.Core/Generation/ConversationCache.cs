@@ -1,4 +1,4 @@
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using static TorchSharp.torch;
 
 namespace MiniGemini.Generation;

@@ -1,4 +1,4 @@
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,5 @@
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 
 namespace MiniGemini.Generation;
 
@@ -12,7 +13,7 @@ public sealed record GenerationOptions
     /// Most tokens to generate per row. Null (the default): as many as the context has left after the prompt, so a
     /// default request never fails for its length; generation then ends with <see cref="FinishReason.Length"/> at the
     /// context's end. A number that does not fit beside the prompt is refused with
-    /// <see cref="Llm.ContextLengthExceededException"/>.
+    /// <see cref="ContextLengthExceededException"/>.
     /// </summary>
     public int? MaxNewTokens { get; init; }
 

@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 

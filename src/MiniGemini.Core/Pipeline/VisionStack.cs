@@ -1,6 +1,5 @@
 using MiniGemini.Checkpoints;
-using MiniGemini.Mining;
-using MiniGemini.Projection;
+using MiniGemini.Modeling;
 using MiniGemini.Vision;
 using TorchSharp;
 using static TorchSharp.torch;

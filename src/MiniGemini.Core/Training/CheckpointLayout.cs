@@ -1,4 +1,4 @@
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using MiniGemini.Pipeline;
 using MiniGemini.Vision;
 using TorchSharp.Modules;

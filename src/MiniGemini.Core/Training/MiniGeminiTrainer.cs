@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using MiniGemini.Checkpoints;
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using MiniGemini.Text;
 using MiniGemini.Vision;
 using TorchSharp;

@@ -1,9 +1,7 @@
 using System.Text.Json.Nodes;
 using MiniGemini.Checkpoints;
-using MiniGemini.Llm;
-using MiniGemini.Mining;
+using MiniGemini.Modeling;
 using MiniGemini.Pipeline;
-using MiniGemini.Projection;
 using MiniGemini.Text.SentencePiece;
 using MiniGemini.Vision;
 using TorchSharp;

@@ -1,4 +1,5 @@
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 
 namespace MiniGemini.Vision;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Parity;
 using Xunit;
 using static TorchSharp.torch;

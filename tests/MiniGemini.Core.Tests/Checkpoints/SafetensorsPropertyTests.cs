@@ -4,6 +4,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using static TorchSharp.torch;
 
 namespace MiniGemini.Tests.Checkpoints;

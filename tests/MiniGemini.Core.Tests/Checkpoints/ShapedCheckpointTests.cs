@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using MiniGemini.Benchmarks.ShapedCheckpoints;
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Parity;
 using MiniGemini.Text;
 using MiniGemini.Vision;

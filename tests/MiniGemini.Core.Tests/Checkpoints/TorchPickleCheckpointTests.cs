@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Parity;
 using Xunit;
 

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.AI;
 using MiniGemini.Generation;
 using MiniGemini.Hosting;
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Cli;
 using MiniGemini.Tests.Pipeline;
 using MiniGemini.Vision;

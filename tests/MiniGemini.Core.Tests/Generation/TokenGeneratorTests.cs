@@ -1,6 +1,6 @@
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using MiniGemini.Generation;
-using MiniGemini.Llm;
 using MiniGemini.Tests.Llm;
 using TorchSharp;
 using Xunit;

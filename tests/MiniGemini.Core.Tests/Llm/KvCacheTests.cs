@@ -1,4 +1,4 @@
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using Xunit;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
 using MiniGemini.Generation;
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Parity;
 using TorchSharp;
 using Xunit;

@@ -1,5 +1,5 @@
 using MiniGemini.Checkpoints;
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using Xunit;
 using static TorchSharp.torch;
 

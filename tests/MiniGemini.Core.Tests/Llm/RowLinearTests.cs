@@ -1,5 +1,5 @@
 using System.Runtime.Intrinsics.X86;
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using Xunit;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
 using MiniGemini.Checkpoints;
-using MiniGemini.Mining;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Parity;
 using TorchSharp;
 using Xunit;

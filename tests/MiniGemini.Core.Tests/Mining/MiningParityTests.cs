@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using MiniGemini.Checkpoints;
-using MiniGemini.Mining;
-using MiniGemini.Projection;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Parity;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,7 +1,7 @@
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using MiniGemini.Mining;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Parity;
 using TorchSharp;
 using Xunit;

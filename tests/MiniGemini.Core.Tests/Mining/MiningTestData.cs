@@ -1,4 +1,4 @@
-using MiniGemini.Mining;
+using MiniGemini.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,4 @@
-using MiniGemini.Mining;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Parity;
 using TorchSharp;
 using Xunit;

@@ -1,4 +1,5 @@
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using static TorchSharp.torch;
 
 namespace MiniGemini.Tests.Parity;

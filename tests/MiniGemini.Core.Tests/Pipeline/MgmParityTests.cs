@@ -2,6 +2,7 @@ using MiniGemini.Generation;
 using MiniGemini.Tests.Parity;
 using MiniGemini.Text;
 using MiniGemini.Vision;
+using MiniGemini.Modeling;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

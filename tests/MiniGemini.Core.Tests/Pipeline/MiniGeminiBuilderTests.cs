@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using MiniGemini.Generation;
 using MiniGemini.Pipeline;
 using MiniGemini.Tests.Parity;

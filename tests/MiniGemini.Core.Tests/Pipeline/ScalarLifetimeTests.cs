@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using MiniGemini.Generation;
-using MiniGemini.Mining;
+using MiniGemini.Modeling;
 using MiniGemini.Pipeline;
 using MiniGemini.Tests.Parity;
 using MiniGemini.Text;

@@ -1,4 +1,4 @@
-using MiniGemini.Llm;
+using MiniGemini.Modeling;
 using MiniGemini.Text;
 using MiniGemini.Training;
 using MiniGemini.Training.DetailShapes;

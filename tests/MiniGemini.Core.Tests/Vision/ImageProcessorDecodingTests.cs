@@ -1,4 +1,5 @@
 using MiniGemini.Vision;
+using MiniGemini.Modeling;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Bmp;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using MiniGemini.Vision;
+using MiniGemini.Modeling;
 using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Bmp;
 using SixLabors.ImageSharp.Formats.Gif;

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Parity;
 using MiniGemini.Vision;
 using Xunit;

@@ -1,4 +1,5 @@
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Parity;
 using MiniGemini.Vision;
 using TorchSharp;

@@ -1,4 +1,5 @@
 using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 

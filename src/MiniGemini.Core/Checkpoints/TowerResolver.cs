@@ -1,0 +1,121 @@
+using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
+using MiniGemini.Vision;
+
+namespace MiniGemini.Checkpoints;
+
+/// <summary>A vision tower that could not be found, naming every place that was looked at.</summary>
+public sealed class TowerNotFoundException : CheckpointException
+{
+    /// <summary>Creates the exception.</summary>
+    public TowerNotFoundException(string tower, string configured, IReadOnlyList<string> lookedAt)
+        : base($"The {tower} tower '{configured}' was not found. Looked at:\n  " + string.Join("\n  ", lookedAt) +
+               "\nSet its path in the builder (WithVisionTower / WithAuxVisionTower) or add a search root (WithTowerSearchRoots).",
+               configured)
+    {
+        Tower = tower;
+        LookedAt = lookedAt;
+    }
+
+    /// <summary>Which tower: "CLIP" or "ConvNeXt".</summary>
+    public string Tower { get; }
+
+    /// <summary>Every path tried, in order.</summary>
+    public IReadOnlyList<string> LookedAt { get; }
+}
+
+/// <summary>
+/// Finds the two vision towers as real checkpoints need it. Weights found inside the MGM checkpoint are used (released
+/// checkpoints carry both frozen towers); the tower folders named in config.json are resolved relative to the model
+/// folder, then by their last path segment under the search roots (configs name <c>model_zoo/OpenAI/…</c>, which rarely
+/// exists as written). A CLIP tower embedded in the checkpoint still needs its architecture: from its folder when one is
+/// found, else from the weights when they match a known OpenAI CLIP ViT (whose heads are 64 wide).
+/// </summary>
+internal sealed class TowerResolver
+{
+    readonly string _modelFolder;
+    readonly IReadOnlyList<string> _searchRoots;
+
+    public TowerResolver(string modelFolder, IEnumerable<string> searchRoots)
+    {
+        _modelFolder = Path.GetFullPath(modelFolder);
+        _searchRoots = searchRoots.Select(Path.GetFullPath).ToList();
+    }
+
+    /// <summary>Candidate folders for a tower path, in the order they are tried.</summary>
+    public IReadOnlyList<string> Candidates(string configured)
+    {
+        var list = new List<string>();
+        if (Path.IsPathRooted(configured)) list.Add(configured);
+        else list.Add(Path.GetFullPath(Path.Combine(_modelFolder, configured)));
+        var name = Path.GetFileName(configured.TrimEnd('/', '\\'));
+        if (name.Length > 0)
+            foreach (var root in _searchRoots.Prepend(_modelFolder).Append(Path.GetDirectoryName(_modelFolder)!))
+                list.Add(Path.Combine(root, name));
+        return list.Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>The first candidate folder that exists and passes <paramref name="accept"/>, or null.</summary>
+    public string? Find(string? configured, Func<string, bool> accept, List<string> lookedAt)
+    {
+        if (string.IsNullOrWhiteSpace(configured)) return null;
+        foreach (var candidate in Candidates(configured))
+        {
+            lookedAt.Add(candidate);
+            if (Directory.Exists(candidate) && accept(candidate)) return candidate;
+        }
+        return null;
+    }
+
+    /// <summary>Builds the CLIP tower: weights from the MGM checkpoint when embedded, else from the tower folder.</summary>
+    public (ViTEncoder Encoder, string? Folder) LoadClip(string? explicitPath, string? configured, ITensorSource mgmCheckpoint)
+    {
+        var lookedAt = new List<string>();
+        string? folder = explicitPath is not null
+            ? RequireFolder(explicitPath, "CLIP", lookedAt)
+            : Find(configured, f => File.Exists(Path.Combine(f, "config.json")), lookedAt);
+        bool embedded = mgmCheckpoint.TryGetInfo(ViTEncoder.MgmPrefix + "embeddings.class_embedding", out _);
+
+        if (folder is not null)
+        {
+            var config = ClipVisionConfig.Load(Path.Combine(folder, "config.json"));
+            if (embedded) return (ViTEncoder.Load(mgmCheckpoint, config, ViTEncoder.MgmPrefix), folder);
+            using var source = Checkpoint.Open(folder);
+            return (ViTEncoder.Load(source, config), folder);
+        }
+        if (embedded)
+        {
+            var inferred = ViTEncoder.InferConfig(mgmCheckpoint, ViTEncoder.MgmPrefix);
+            if (KnownOpenAiVit(inferred))
+                return (ViTEncoder.Load(mgmCheckpoint, inferred, ViTEncoder.MgmPrefix), null);
+            lookedAt.Add($"{mgmCheckpoint.Location}: embedded CLIP weights ({inferred.HiddenSize} wide, {inferred.NumHiddenLayers} layers) " +
+                         "match no known OpenAI CLIP ViT, so their head count is unknown without the tower's config.json");
+        }
+        throw new TowerNotFoundException("CLIP", explicitPath ?? configured ?? "(mm_vision_tower is not set)", lookedAt);
+    }
+
+    /// <summary>Builds the ConvNeXt tower: weights from the MGM checkpoint when embedded (its shapes tell the architecture).</summary>
+    public ConvNeXtEncoder LoadConvNeXt(string? explicitPath, string? configured, ITensorSource mgmCheckpoint)
+    {
+        var lookedAt = new List<string>();
+        if (ConvNeXtEncoder.FindPrefix(mgmCheckpoint) == ConvNeXtEncoder.MgmPrefix)
+            return ConvNeXtEncoder.Load(mgmCheckpoint, prefix: ConvNeXtEncoder.MgmPrefix);
+        string? folder = explicitPath is not null
+            ? RequireFolder(explicitPath, "ConvNeXt", lookedAt)
+            : Find(configured, f => Checkpoint.FolderCandidates.Any(c => File.Exists(Path.Combine(f, c))), lookedAt);
+        if (folder is null)
+            throw new TowerNotFoundException("ConvNeXt", configured ?? "(mm_vision_tower_aux is not set)", lookedAt);
+        return ConvNeXtEncoder.FromPretrained(folder);
+    }
+
+    static string RequireFolder(string path, string tower, List<string> lookedAt)
+    {
+        var full = Path.GetFullPath(path);
+        lookedAt.Add(full);
+        return Directory.Exists(full) ? full : throw new TowerNotFoundException(tower, path, lookedAt);
+    }
+
+    /// <summary>OpenAI's released CLIP ViTs, whose heads are all 64 wide: (width, layers, patch, MLP width).</summary>
+    static bool KnownOpenAiVit(ClipVisionConfig c) =>
+        (c.HiddenSize, c.NumHiddenLayers, c.PatchSize, c.IntermediateSize) is (1024, 24, 14, 4096) or (768, 12, 16, 3072) or (768, 12, 32, 3072);
+}

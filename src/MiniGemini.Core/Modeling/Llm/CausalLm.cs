@@ -1,0 +1,110 @@
+using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Modeling;
+
+/// <summary>
+/// HF <c>XxxForCausalLM</c>: the decoder stack (<c>model.</c>) and the output head (<c>lm_head</c>). A tied head has
+/// no weight of its own: it projects with <c>model.embed_tokens.weight</c>, so no move or conversion can untie it.
+/// </summary>
+internal sealed class CausalLm : nn.Module, ILlmAdapter
+{
+    internal readonly DecoderStack model;
+    readonly Linear? lm_head;
+
+    public CausalLm(LlmConfig config, LlmOptions? options, Device device, ScalarType dtype, IReadOnlyList<int>? eosTokenIds = null)
+        : base(nameof(CausalLm))
+    {
+        Config = config;
+        Architecture = LlmArchitecture.For(config, options);
+        model = new DecoderStack(Architecture, device, dtype);
+        if (!TiedHead) lm_head = Layers.Linear(config.HiddenSize, config.VocabSize, bias: false, device, dtype);
+        EosTokenIds = eosTokenIds is { Count: > 0 } ? eosTokenIds : config.EosTokenIds;
+        Device = device;
+        DType = dtype;
+        RegisterComponents();
+        eval();
+    }
+
+    /// <summary>Lets fused q/k/v and gate/up layers whose parts were mapped from the checkpoint run part by part.</summary>
+    internal void SeparateIfLoadedApart()
+    {
+        foreach (var module in modules())
+        {
+            if (module is SelfAttention attention) attention.SeparateIfLoadedApart();
+            else if (module is GatedMlp mlp) mlp.SeparateIfLoadedApart();
+        }
+    }
+
+    public LlmConfig Config { get; }
+    public IReadOnlyList<int> EosTokenIds { get; }
+    public Device Device { get; private set; }
+    public ScalarType DType { get; private set; }
+    internal LlmArchitecture Architecture { get; }
+
+    /// <summary>Gemma always ties; the other families tie when the config says so (e.g. small Llama-3.2 models).</summary>
+    internal bool TiedHead => Config.Family == LlmFamily.Gemma || Config.TieWordEmbeddings;
+
+    public Tensor Embed(Tensor ids, bool validate = true)
+    {
+        if (validate) ValidateIds(ids);
+        using var _ = inference_mode(!training);
+        using var scope = NewDisposeScope();
+        if (!TensorHelpers.SameDevice(ids.device, Device)) ids = ids.to(Device);
+        return model.embed_tokens.call(ids).MoveToOuterDisposeScope();
+    }
+
+    public Tensor Forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? attentionMask = null, KvCache? cache = null, bool allLogits = false)
+    {
+        ValidateForward(inputsEmbeds, positionIds, attentionMask, cache);
+        using var _ = inference_mode(!training);
+        using var scope = NewDisposeScope();
+        var hidden = model.call(inputsEmbeds, positionIds, attentionMask, cache);      // [B, T, H]
+        if (!allLogits) hidden = hidden.select(1, -1);                                 // [B, H]
+        var logits = RowLinear.Linear(hidden, lm_head is null ? model.embed_tokens.weight : lm_head.weight!);
+        // Half-precision logits are widened for sampling and the loss; float64 (gradient checks) stays float64.
+        if (logits.dtype is ScalarType.BFloat16 or ScalarType.Float16) logits = logits.to(ScalarType.Float32);
+        return logits.MoveToOuterDisposeScope();                                       // [B, V] or [B, T, V]
+    }
+
+    public KvCache CreateCache(int batch, int maxLength) =>
+        new(model.LayerCount, batch, Config.NumKeyValueHeads, maxLength, Config.HeadDim, DType, Device);
+
+    public void To(Device device, ScalarType dtype)
+    {
+        this.to(device, dtype);
+        (Device, DType) = (device, dtype);
+    }
+
+    void ValidateIds(Tensor ids)
+    {
+        if (is_floating_point(ids) || ids.dtype == ScalarType.Bool)
+            throw new ArgumentException($"Token ids must be integers, got {ids.dtype}.", nameof(ids));
+        if (ids.numel() == 0) return;
+        using var scope = NewDisposeScope();
+        long min = ids.min().item<long>(), max = ids.max().item<long>();
+        if (min < 0 || max >= Config.VocabSize)
+            throw new ArgumentOutOfRangeException(nameof(ids),
+                $"Token id {(min < 0 ? min : max)} is outside the vocabulary [0, {Config.VocabSize}) (image placeholders such as -200 must be spliced out first).");
+    }
+
+    void ValidateForward(Tensor embeds, Tensor positions, Tensor? mask, KvCache? cache)
+    {
+        var shape = embeds.shape;
+        if (shape.Length != 3 || shape[2] != Config.HiddenSize)
+            throw new ArgumentException($"inputsEmbeds must be [B, T, {Config.HiddenSize}], got {TensorHelpers.Shape(shape)}.", nameof(embeds));
+        if (embeds.dtype != DType || !TensorHelpers.SameDevice(embeds.device, Device))
+            throw new ArgumentException($"inputsEmbeds is {embeds.dtype} on {embeds.device}; the model is {DType} on {Device}.", nameof(embeds));
+        long b = shape[0], t = shape[1], past = cache?.Length ?? 0;
+        if (t == 0) throw new ArgumentException("inputsEmbeds has no positions.", nameof(embeds));
+        if (!positions.shape.SequenceEqual(new[] { b, t }))
+            throw new ArgumentException($"positionIds must be [{b}, {t}], got {TensorHelpers.Shape(positions.shape)}.", nameof(positions));
+        if (mask is not null && !mask.shape.SequenceEqual(new[] { b, past + t }))
+            throw new ArgumentException($"attentionMask must be [{b}, {past + t}] (cached + new positions), got {TensorHelpers.Shape(mask.shape)}.", nameof(mask));
+        if (cache is not null && cache.Batch != b)
+            throw new ArgumentException($"The cache holds {cache.Batch} rows but inputsEmbeds has {b}.", nameof(cache));
+    }
+}

@@ -1,0 +1,114 @@
+using MiniGemini.Checkpoints;
+using MiniGemini.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MiniGemini.Modeling;
+
+/// <summary>Builds the decoder of the family a config names and fills it from a checkpoint.</summary>
+internal static class LlmAdapter
+{
+    /// <summary>
+    /// Prefixes of the Mini-Gemini parts that share the checkpoint root with the LLM (vision towers, patch info
+    /// mining, projector). The LLM skips them by this rule; any other key it does not own is an error.
+    /// </summary>
+    static readonly string[] VisionPrefixes =
+        ["model.vision_tower.", "model.vision_tower_aux.", "model.vlm_uni_", "model.mm_projector.", "model.image_newline"];
+
+    /// <summary>Keys under the LLM's prefix that it does not load, by rule.</summary>
+    internal static bool IsForeign(string key, bool tiedHead) =>
+        VisionPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal))
+        // Checkpoints saved by transformers before 4.31 store the (recomputed) rotary frequencies.
+        || key.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
+        // A tied head reads the embeddings; a stored copy is ignored, as transformers does.
+        || (tiedHead && key == "lm_head.weight");
+
+    /// <summary>
+    /// Loads the LLM stored under <paramref name="prefix"/> of <paramref name="source"/> (Mini-Gemini checkpoints keep
+    /// it at the root, beside the vision keys). Weights are converted to <paramref name="dtype"/> (default: the
+    /// config's dtype, else float32) on <paramref name="device"/> (default CPU).
+    /// </summary>
+    /// <exception cref="CheckpointMismatchException">Keys missing, mis-shaped or unexpected, listed in the report.</exception>
+    public static ILlmAdapter Load(ITensorSource source, LlmConfig config, string prefix = "", Device? device = null,
+        ScalarType? dtype = null, LlmOptions? options = null, IReadOnlyList<int>? eosTokenIds = null)
+    {
+        RequireSizesOfTheWeights(source, config, prefix);
+        var model = new CausalLm(config, options, device ?? CPU, dtype ?? config.DType ?? ScalarType.Float32, eosTokenIds);
+        try
+        {
+            bool tied = model.TiedHead;
+            bool map = options?.MapWeights ?? StoredBytes(source, prefix, tied) >= LlmOptions.MapFromBytes;
+            StateDictLoader.Load(model, source, prefix, new LoadOptions { IsForeign = key => IsForeign(key, tied), MayMap = _ => map });
+            if (map) model.SeparateIfLoadedApart();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Bytes of the LLM's tensors in the checkpoint.</summary>
+    static long StoredBytes(ITensorSource source, string prefix, bool tiedHead) =>
+        source.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && !IsForeign(k[prefix.Length..], tiedHead))
+            .Sum(k => source.TryGetInfo(k, out var info) ? info.ByteLength : 0);
+
+    /// <summary>
+    /// Compares the config's sizes with the weights' before anything is built, so a config that claims more layers, or
+    /// another width or vocabulary, than the checkpoint holds fails at once, naming the key, instead of first allocating
+    /// a model of the claimed size.
+    /// </summary>
+    static void RequireSizesOfTheWeights(ITensorSource source, LlmConfig config, string prefix)
+    {
+        var embed = prefix + "model.embed_tokens.weight";
+        if (source.TryGetInfo(embed, out var info) && info.Shape is [var rows, var width])
+        {
+            if (width != config.HiddenSize)
+                throw new ModelConfigException($"config.json: hidden_size is {config.HiddenSize}, but {embed} in {source.Location} is {rows}×{width}.", key: "hidden_size");
+            if (rows != config.VocabSize)
+                throw new ModelConfigException($"config.json: vocab_size is {config.VocabSize}, but {embed} in {source.Location} is {rows}×{width}.", key: "vocab_size");
+        }
+        var layers = prefix + "model.layers.";
+        int stored = source.Keys.Where(k => k.StartsWith(layers, StringComparison.Ordinal))
+            .Select(k => k[layers.Length..]).Select(rest => int.TryParse(rest[..Math.Max(0, rest.IndexOf('.'))], out int i) ? i + 1 : 0)
+            .DefaultIfEmpty(0).Max();
+        if (stored > 0 && stored != config.NumHiddenLayers)
+            throw new ModelConfigException($"config.json: num_hidden_layers is {config.NumHiddenLayers}, but {source.Location} holds {stored} layers.", key: "num_hidden_layers");
+    }
+
+    /// <summary>
+    /// Loads a model folder: config.json, the checkpoint (<see cref="Checkpoint.Open"/>), and the stop ids of
+    /// generation_config.json when present.
+    /// </summary>
+    public static ILlmAdapter FromPretrained(string folder, Device? device = null, ScalarType? dtype = null, LlmOptions? options = null)
+    {
+        var config = LlmConfig.Load(Path.Combine(folder, "config.json"));
+        var generationPath = Path.Combine(folder, "generation_config.json");
+        var eos = File.Exists(generationPath) ? GenerationConfig.Load(generationPath).EosTokenIds : null;
+        using var source = Checkpoint.Open(folder);
+        return Load(source, config, "", device, dtype, options, eos);
+    }
+
+    /// <summary>
+    /// A randomly initialised model (benchmarks, tests): matrices ~ N(0, std²), norm weights at their identity plus
+    /// N(0, normJitter²), biases zero. Built directly on <paramref name="device"/> in <paramref name="dtype"/>.
+    /// </summary>
+    public static ILlmAdapter CreateRandom(LlmConfig config, long seed, Device? device = null, ScalarType dtype = ScalarType.Float32,
+        double std = 0.02, double normJitter = 0.0, LlmOptions? options = null)
+    {
+        device ??= CPU;
+        var model = new CausalLm(config, options, device, dtype);
+        // TorchSharp creates CPU generators only: on another device, seed that device's default generator instead.
+        using var generator = device.type == DeviceType.CPU ? new Generator((ulong)seed) : null;
+        if (generator is null) random.manual_seed(seed);
+        using var _ = no_grad();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            if (p.ndim >= 2) p.normal_(0, std, generator);
+            else if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.normal_(model.Architecture.NormIdentity, normJitter, generator);
+            else p.zero_();
+        }
+        return model;
+    }
+}

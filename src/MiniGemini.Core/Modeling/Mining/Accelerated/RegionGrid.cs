@@ -1,0 +1,22 @@
+namespace MiniGemini.Modeling;
+
+/// <summary>
+/// A grid of <see cref="Rows"/> × <see cref="Cols"/> LR tokens laid over an HR map of
+/// (Rows·Block) × (Cols·Block) positions: token (r, c) owns the Block × Block region at rows r·Block…, cols c·Block….
+/// </summary>
+internal readonly record struct RegionGrid(long Rows, long Cols, long Block)
+{
+    public long Tokens => Rows * Cols;
+    public long Width => Cols * Block;
+}
+
+/// <summary>How the fast path computes its attention over HR regions.</summary>
+internal enum RegionBackend
+{
+    /// <summary>The CPU kernel where it applies (float32 on the CPU), tensor operations elsewhere.</summary>
+    Auto,
+    /// <summary>Tensor operations only (any device and dtype).</summary>
+    TensorOps,
+    /// <summary>The CPU kernel only; an error where it does not apply.</summary>
+    CpuKernel,
+}
