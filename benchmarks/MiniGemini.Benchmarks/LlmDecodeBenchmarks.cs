@@ -60,7 +60,7 @@ public class LlmDecodeBenchmarks
     public void Setup()
     {
         // One intra-op thread: on a small shared VM, OpenMP threads that wait on each other at every op cost far more
-        // than they give (tiny model: ~930 tok/s with one thread, ~250 with two, on the 2-vCPU development machine).
+        // than splitting the small ops of a decode step gains (docs/benchmarks.md has the measurement).
         torch.set_num_threads(1);
         _llm = LlmAdapter.CreateRandom(Size == "mid" ? LlmShapes.Mid : LlmShapes.Tiny, seed: 1);
         using var generator = new Generator(2);

@@ -20,7 +20,8 @@ public class MiningBenchmarks
     {
         public Config()
         {
-            // Monitoring: one call per iteration, no pilot stage; the reference at HD size takes tens of seconds a call.
+            // Monitoring: one call per iteration, no pilot stage; one call of the reference at HD size is long enough to
+            // time on its own.
             AddJob(Job.Default.WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(6));
             AddColumn(new NativeMemoryColumn(aboveSetup: false), new NativeMemoryColumn(aboveSetup: true));
         }
