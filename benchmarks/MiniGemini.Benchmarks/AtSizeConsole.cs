@@ -49,7 +49,7 @@ public static class AtSizeConsole
         using var model = builder.Build();
         double loadSeconds = clock.Elapsed.TotalSeconds;
         long peakLoad = Rss("VmHWM") - rssBefore;
-        long weightBytes = model.Vision.Modules.Append((nn.Module)model.Llm).SelectMany(m => m.parameters()).Sum(p => p.numel() * p.ElementSize);
+        long weightBytes = model.Module.parameters().Sum(p => p.numel() * p.ElementSize);
         Console.WriteLine($"load: {loadSeconds:F2} s ({loadSeconds / catSeconds:F2}x cat); weights resident {weightBytes / 1e9:F2} GB; " +
                           $"peak RSS during the load {peakLoad / 1e9:F2} GB above the {rssBefore / 1e9:F2} GB before ({(double)peakLoad / weightBytes:F3}x the weights)");
 
@@ -76,9 +76,9 @@ public static class AtSizeConsole
         var ids = model.PromptIds(prompt);
         using var embeddings = model.Splice(ids, imageTokens).unsqueeze(0); // [1, L, H]
         var options = new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = [] };
-        LlmDecodeConsole.Measure(model.Llm, embeddings, options with { MaxNewTokens = 2 }, CPU); // warm-up
+        LlmDecodeConsole.Measure(model.Module, embeddings, options with { MaxNewTokens = 2 }, CPU); // warm-up
         long faultsBefore = MajorFaults();
-        var (prefill, decode) = LlmDecodeConsole.Measure(model.Llm, embeddings, options, CPU);
+        var (prefill, decode) = LlmDecodeConsole.Measure(model.Module, embeddings, options, CPU);
         long faults = MajorFaults() - faultsBefore;
         double rate = (newTokens - 1) / decode.TotalSeconds;
         long perToken = DecodeBytesPerToken(model);
@@ -142,7 +142,7 @@ public static class AtSizeConsole
     /// </summary>
     static long DecodeBytesPerToken(MiniGeminiModel model)
     {
-        var named = ((nn.Module)model.Llm).named_parameters().ToList();
+        var named = model.Module.named_parameters().ToList();
         long all = named.Sum(p => p.parameter.numel() * p.parameter.ElementSize);
         bool tied = !named.Any(p => p.name == "lm_head.weight");
         var embed = named.First(p => p.name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)).parameter;

@@ -56,7 +56,7 @@ public class HugePagesBenchmarks
         finally
         {
             _trainer.SetTraining(false);
-            foreach (var (_, p) in CheckpointLayout.Parameters(_model)) p.grad?.zero_();
+            foreach (var (_, p) in _model.Module.CheckpointParameters()) p.grad?.zero_();
         }
     }
 

@@ -48,7 +48,7 @@ public class LlmDecodeBenchmarks
     const int PromptLength = 32;
     const int NewTokens = 32;
 
-    ILlmAdapter _llm = null!;
+    CausalLanguageModel _llm = null!;
     Tensor _prompt = null!;
 
     /// <summary>Model size.</summary>
@@ -62,7 +62,7 @@ public class LlmDecodeBenchmarks
         // One intra-op thread: on a small shared VM, OpenMP threads that wait on each other at every op cost far more
         // than splitting the small ops of a decode step gains (docs/benchmarks.md has the measurement).
         torch.set_num_threads(1);
-        _llm = LlmAdapter.CreateRandom(Size == "mid" ? LlmShapes.Mid : LlmShapes.Tiny, seed: 1);
+        _llm = CausalLanguageModel.CreateRandom(Size == "mid" ? LlmShapes.Mid : LlmShapes.Tiny, seed: 1);
         using var generator = new Generator(2);
         _prompt = _llm.Embed(randint(0, _llm.Config.VocabSize, [1, PromptLength], generator: generator)).DetachFromDisposeScope();
     }

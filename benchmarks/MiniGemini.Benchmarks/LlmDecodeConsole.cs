@@ -40,7 +40,7 @@ public static class LlmDecodeConsole
                           $"hidden {config.HiddenSize}, layers {config.NumHiddenLayers}, heads {config.NumAttentionHeads}, ffn {config.IntermediateSize}, vocab {config.VocabSize}");
 
         var clock = Stopwatch.StartNew();
-        using var llm = LlmAdapter.CreateRandom(config, seed: 1, device, dtype);
+        using var llm = CausalLanguageModel.CreateRandom(config, seed: 1, device, dtype);
         long parameters = ((nn.Module)llm).parameters().Sum(p => p.numel());
         Synchronize(device);
         Console.WriteLine($"built {parameters / 1e9:F2}B parameters in {clock.Elapsed.TotalSeconds:F1} s");
@@ -81,7 +81,7 @@ public static class LlmDecodeConsole
         bool ok = true;
         foreach (var folder in arguments.Words)
         {
-            using var llm = LlmAdapter.FromPretrained(folder, device, dtype);
+            using var llm = CausalLanguageModel.FromPretrained(folder, device, dtype);
             using var io = SafetensorsFile.Open(Path.Combine(folder, "io.safetensors"));
             using var scope = NewDisposeScope();
             var ids = io.Load("input_ids").to(device);
@@ -102,7 +102,7 @@ public static class LlmDecodeConsole
     }
 
     /// <summary>Generates from <paramref name="prompt"/>: the time to the first token (prefill) and the time of the rest.</summary>
-    internal static (TimeSpan Prefill, TimeSpan Decode) Measure(ILlmAdapter llm, Tensor prompt, GenerationOptions options, Device device)
+    internal static (TimeSpan Prefill, TimeSpan Decode) Measure(CausalLanguageModel llm, Tensor prompt, GenerationOptions options, Device device)
     {
         Synchronize(device);
         var clock = Stopwatch.StartNew();
@@ -112,7 +112,7 @@ public static class LlmDecodeConsole
         return (prefill, clock.Elapsed - prefill);
     }
 
-    static double HandlesPerToken(ILlmAdapter llm, Tensor prompt, GenerationOptions options)
+    static double HandlesPerToken(CausalLanguageModel llm, Tensor prompt, GenerationOptions options)
     {
         var stats = DisposeScopeManager.Statistics;
         long atSecond = 0, atLast = 0;

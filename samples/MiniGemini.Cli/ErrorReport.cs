@@ -1,7 +1,6 @@
 using MiniGemini.Checkpoints;
 using MiniGemini.Modeling;
 using MiniGemini.Generation;
-using MiniGemini.Pipeline;
 using MiniGemini.Text;
 using MiniGemini.Vision;
 

@@ -3,7 +3,6 @@ using MiniGemini.Checkpoints;
 using MiniGemini.Modeling;
 using MiniGemini.Generation;
 using MiniGemini.Hosting;
-using MiniGemini.Pipeline;
 using MiniGemini.Text;
 using MiniGemini.Vision;
 using TorchSharp;
@@ -180,7 +179,7 @@ public sealed class MiniGeminiBuilder
     /// <summary>One build: the steps in order, with progress and the cleanup of what was loaded if a later step fails.</summary>
     sealed class Loader(MiniGeminiOptions options, CancellationToken cancellationToken)
     {
-        const int Steps = 7;
+        const int Steps = 4;
         readonly List<IDisposable> _loaded = [];
         int _done;
         ILogger? _logger;
@@ -255,63 +254,76 @@ public sealed class MiniGeminiBuilder
             var tokenizer = MiniGeminiTokenizer.FromFolder(options.TokenizerPath ?? llmFolder);
             var chosen = options.Template is null ? null : ConversationTemplate.Get(options.Template);
 
-            Progress("CLIP tower");
+            Progress("vision towers");
             var resolver = new TowerResolver(modelFolder, options.TowerSearchRoots);
-            // The towers' large layers are made in the model's precision as they load (see LoadingLayers).
-            using var towerPrecision = LoadingLayers.ForLoading(dtype);
-            var (clip, clipFolder) = resolver.LoadClip(options.VisionTowerPath, declared?.VisionTower, mgmCheckpoint);
-            Keep(clip);
-
-            Progress("ConvNeXt tower");
-            bool noAuxTower = options.AuxVisionTowerPath is null && string.IsNullOrWhiteSpace(declared?.VisionTowerAux) &&
-                              ConvNeXtEncoder.FindPrefix(mgmCheckpoint) != ConvNeXtEncoder.MgmPrefix;
-            // A model without an aux tower, mining and HR size is LR-only (LLaVA's layout): CLIP features go to the projector.
-            bool lrOnly = noAuxTower && declared is { MmHiddenSizeAux: null, ImageSizeAux: null, ImageGrid: 1 };
-            if (noAuxTower && !lrOnly)
-                throw new MiniGeminiConfigurationException(
-                    $"No ConvNeXt (aux) tower: patch info mining{(declared?.ImageGrid > 1 ? $" and the image grid {declared.ImageGrid}" : "")} need one, but " +
-                    "mm_vision_tower_aux is not set, the checkpoint embeds none, and no path was given (WithAuxVisionTower).");
-            var convNeXt = lrOnly ? null : Keep(resolver.LoadConvNeXt(options.AuxVisionTowerPath, declared?.VisionTowerAux, mgmCheckpoint));
-
-            var config = Configure(declared, llmFolder, clip, convNeXt, multimodal);
-            if (lrOnly) config = config with { ImageSizeAux = options.ImageSize ?? clip.Config.ImageSize };
-            CheckFit(config, clip, convNeXt);
-
-            Progress("patch info mining and projector");
-            var mining = convNeXt is null ? null : Keep(PatchInfoMining.FromConfig(config));
-            if (mining is not null)
+            var opened = new List<IDisposable>();
+            try
             {
-                mining.Implementation = options.Mining;
-                mining.Load(multimodal);
+                var clip = resolver.ResolveClip(options.VisionTowerPath, declared?.VisionTower, mgmCheckpoint, opened);
+                bool noAuxTower = options.AuxVisionTowerPath is null && string.IsNullOrWhiteSpace(declared?.VisionTowerAux) &&
+                                  !TowerResolver.IsConvNeXtEmbedded(mgmCheckpoint);
+                // A model without an aux tower, mining and HR size is LR-only (LLaVA's layout): CLIP features go to the projector.
+                bool lrOnly = noAuxTower && declared is { MmHiddenSizeAux: null, ImageSizeAux: null, ImageGrid: 1 };
+                if (noAuxTower && !lrOnly)
+                    throw new MiniGeminiConfigurationException(
+                        $"No ConvNeXt (aux) tower: patch info mining{(declared?.ImageGrid > 1 ? $" and the image grid {declared.ImageGrid}" : "")} need one, but " +
+                        "mm_vision_tower_aux is not set, the checkpoint embeds none, and no path was given (WithAuxVisionTower).");
+                var convNeXt = lrOnly ? null : resolver.ResolveConvNeXt(options.AuxVisionTowerPath, declared?.VisionTowerAux, mgmCheckpoint, opened);
+
+                var config = Configure(declared, llmFolder, clip.Config, convNeXt?.Config, multimodal);
+                if (lrOnly) config = config with { ImageSizeAux = options.ImageSize ?? clip.Config.ImageSize };
+                CheckFit(config, clip.Config, convNeXt?.Config);
+                var views = ImagePreprocessOptions.ForModel(config, clip.Config, PreprocessorOf(clip.Folder)) with
+                {
+                    MaxPixels = options.MaxImagePixels, ApplyExifOrientation = options.ApplyExifOrientation,
+                };
+
+                // One state-dict load through one key-rename table: the LLM from its folder, each other part from its file.
+                var multimodalPrefix = StateDictLoader.FindPrefix(multimodal, "mm_projector.", "model.", "") is { } found ? found : "model.";
+                var table = new List<KeyRename>(clip.Rows);
+                if (convNeXt is not null) table.AddRange(convNeXt.Rows);
+                table.Add(new KeyRename(MgmCheckpointKeys.Mining, multimodal, multimodalPrefix + "vlm_uni_"));
+                table.Add(new KeyRename(MgmCheckpointKeys.Projector, multimodal, multimodalPrefix + "mm_projector."));
+                table.Add(new KeyRename("", llmCheckpoint, ""));
+                using var source = new RenamedSource(table);
+                CausalLanguageModel.RequireSizesOfTheWeights(source, config.Llm, "");
+
+                Progress("weights");
+                var generationPath = Path.Combine(llmFolder, "generation_config.json");
+                var eos = File.Exists(generationPath) ? GenerationConfig.Load(generationPath).EosTokenIds : null;
+                MiniGeminiForCausalLM model;
+                // The towers' large layers are made in the model's precision (see LoadingLayers); the LLM is made on its device.
+                using (LoadingLayers.ForLoading(dtype))
+                    model = Keep(new MiniGeminiForCausalLM(config, clip.Config, convNeXt?.Config, views, new LlmOptions(), device, dtype, eos));
+                model.To(device, dtype);
+                bool tied = model.TiedHead;
+                bool map = options.MapWeights ?? CausalLanguageModel.StoredBytes(source, "", tied) >= LlmOptions.MapFromBytes;
+                StateDictLoader.Load(model, source, "", new LoadOptions
+                {
+                    IsForeign = key => key.StartsWith("model.image_newline", StringComparison.Ordinal) || CausalLanguageModel.IsForeign(key, tied),
+                    MayMap = key => map && !MgmCheckpointKeys.Vision.Any(p => key.StartsWith(p, StringComparison.Ordinal)),
+                });
+                if (map) model.SeparateIfLoadedApart();
+                model.RefoldMining();
+
+                var template = chosen ?? ConversationTemplate.Select(tokenizer, config.Llm.ModelType, config.Llm.Architectures);
+                foreach (var file in _loaded.OfType<ITensorSource>().ToList())
+                {
+                    file.Dispose();
+                    _loaded.Remove(file);
+                }
+                options.LoadProgress?.Report(new LoadProgress("ready", Steps, Steps));
+                double seconds = _clock.Elapsed.TotalSeconds;
+                MiniGeminiTelemetry.LoadSeconds.Record(seconds);
+                if (_logger is not null)
+                    Log.Loaded(_logger, Path.GetFileName(modelFolder), config.Llm.Family.ToString(), template.Name, model.TokensPerImage, device.ToString(), options.Precision.ToString(), seconds);
+                return new MiniGeminiModel(Path.GetFileName(modelFolder.TrimEnd('/', '\\')), model, tokenizer, template, device,
+                    options.Precision, options.ImageGenerator, _logger, options.ConversationCacheBytes) { Source = (modelFolder, clip.Folder) };
             }
-            var projector = Keep(VisionProjector.FromConfig(config));
-            projector.Load(multimodal);
-
-            // The vision side reaches its device and precision before the LLM is loaded, so that its float32 copy is
-            // gone by then and the peak of the load stays at about the weights that end up resident.
-            Progress($"moving the vision side to {device} ({options.Precision})");
-            var preprocess = ImagePreprocessOptions.ForModel(config, clip.Config, PreprocessorOf(clipFolder)) with
+            finally
             {
-                MaxPixels = options.MaxImagePixels, ApplyExifOrientation = options.ApplyExifOrientation,
-            };
-            var vision = new VisionStack(clip, convNeXt, mining, projector, config, preprocess);
-            vision.To(device, dtype);
-
-            Progress("language model");
-            var generationPath = Path.Combine(llmFolder, "generation_config.json");
-            var eos = File.Exists(generationPath) ? GenerationConfig.Load(generationPath).EosTokenIds : null;
-            var llm = Keep(LlmAdapter.Load(llmCheckpoint, config.Llm, "", device, dtype, new LlmOptions { MapWeights = options.MapWeights },
-                eosTokenIds: eos is { Count: > 0 } ? eos : null));
-            var template = chosen ?? ConversationTemplate.Select(tokenizer, config.Llm.ModelType, config.Llm.Architectures);
-            foreach (var source in _loaded.OfType<ITensorSource>()) source.Dispose();
-
-            options.LoadProgress?.Report(new LoadProgress("ready", Steps, Steps));
-            double seconds = _clock.Elapsed.TotalSeconds;
-            MiniGeminiTelemetry.LoadSeconds.Record(seconds);
-            if (_logger is not null)
-                Log.Loaded(_logger, Path.GetFileName(modelFolder), config.Llm.Family.ToString(), template.Name, vision.TokensPerImage, device.ToString(), options.Precision.ToString(), seconds);
-            return new MiniGeminiModel(Path.GetFileName(modelFolder.TrimEnd('/', '\\')), config, vision, llm, tokenizer, template, device,
-                options.Precision, options.ImageGenerator, _logger, options.ConversationCacheBytes) { Source = (modelFolder, clipFolder) };
+                foreach (var file in opened) file.Dispose();
+            }
         }
 
         /// <summary>The MGM config at <paramref name="path"/>, or null when there is none or it is a plain LLM config.</summary>
@@ -329,13 +341,13 @@ public sealed class MiniGeminiBuilder
         }
 
         /// <summary>The MGM config with builder overrides; for compositions, derived from the parts.</summary>
-        MgmConfig Configure(MgmConfig? declared, string llmFolder, ViTEncoder clip, ConvNeXtEncoder? convNeXt, ITensorSource multimodal)
+        MgmConfig Configure(MgmConfig? declared, string llmFolder, ClipVisionConfig clip, ConvNeXtConfig? convNeXt, ITensorSource multimodal)
         {
             var config = declared ?? new MgmConfig
             {
                 Llm = LlmConfig.Load(Path.Combine(llmFolder, "config.json")),
-                MmHiddenSize = clip.Config.HiddenSize,
-                MmHiddenSizeAux = convNeXt?.Config.FusedChannels,
+                MmHiddenSize = clip.HiddenSize,
+                MmHiddenSizeAux = convNeXt?.FusedChannels,
                 ProjectorType = ProjectorTypeOf(multimodal),
                 ImageSizeAux = 768,
             };
@@ -362,27 +374,27 @@ public sealed class MiniGeminiBuilder
             throw new CheckpointException($"{source.Location}: no projector weights (mm_projector.*).", source.Location, "mm_projector.0.weight");
         }
 
-        static void CheckFit(MgmConfig config, ViTEncoder clip, ConvNeXtEncoder? convNeXt)
+        static void CheckFit(MgmConfig config, ClipVisionConfig clip, ConvNeXtConfig? convNeXt)
         {
-            if (clip.Config.HiddenSize != config.MmHiddenSize)
+            if (clip.HiddenSize != config.MmHiddenSize)
                 throw new MiniGeminiConfigurationException(
-                    $"The CLIP tower is {clip.Config.HiddenSize} wide but mm_hidden_size is {config.MmHiddenSize}: the tower does not belong to this model.");
-            if (convNeXt is not null && config.MmHiddenSizeAux is { } aux && aux != convNeXt.Config.FusedChannels)
+                    $"The CLIP tower is {clip.HiddenSize} wide but mm_hidden_size is {config.MmHiddenSize}: the tower does not belong to this model.");
+            if (convNeXt is not null && config.MmHiddenSizeAux is { } aux && aux != convNeXt.FusedChannels)
                 throw new MiniGeminiConfigurationException(
-                    $"The ConvNeXt tower fuses {convNeXt.Config.FusedChannels} channels but mm_hidden_size_aux is {aux}: the tower does not belong to this model.");
+                    $"The ConvNeXt tower fuses {convNeXt.FusedChannels} channels but mm_hidden_size_aux is {aux}: the tower does not belong to this model.");
             if (config.VisionSelectFeature != "patch")
                 throw new MiniGeminiConfigurationException(
                     $"mm_vision_select_feature '{config.VisionSelectFeature}' keeps the CLS token, which patch info mining cannot place on the patch grid; use 'patch'.");
             if (config.ImageGrid is < 1 or > MgmConfig.MaxImageGrid)
                 throw new MiniGeminiConfigurationException($"The image grid must be from 1 to {MgmConfig.MaxImageGrid} (got {config.ImageGrid}).");
-            int size = config.ImageSizeAux ?? 0, patches = clip.Config.PatchesPerSide * config.ImageGrid;
+            int size = config.ImageSizeAux ?? 0, patches = clip.PatchesPerSide * config.ImageGrid;
             if (size > MgmConfig.MaxImageSide)
                 throw new MiniGeminiConfigurationException($"High-resolution size {size} is larger than {MgmConfig.MaxImageSide}.");
             if (convNeXt is null) return;
             if (size <= 0 || size % 4 != 0 || size / 4 % patches != 0)
                 throw new MiniGeminiConfigurationException(
                     $"High-resolution size {size} does not fit: the ConvNeXt map (size / 4 = {size / 4.0}) must split into {patches}×{patches} equal regions " +
-                    $"({clip.Config.PatchesPerSide} CLIP patches per side × grid {config.ImageGrid}); e.g. {patches * 4 * Math.Max(1, 768 / (patches * 4))}.");
+                    $"({clip.PatchesPerSide} CLIP patches per side × grid {config.ImageGrid}); e.g. {patches * 4 * Math.Max(1, 768 / (patches * 4))}.");
         }
     }
 }

@@ -6,7 +6,6 @@ using MiniGemini.Checkpoints;
 using MiniGemini.Modeling;
 using MiniGemini.Generation;
 using MiniGemini.Hosting;
-using MiniGemini.Pipeline;
 using MiniGemini.Text;
 using MiniGemini.Vision;
 using TorchSharp;
@@ -29,8 +28,7 @@ public sealed record MiniGeminiStreamUpdate(string Text, MiniGeminiResponse? Com
 /// </remarks>
 public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
 {
-    readonly VisionStack _vision;
-    readonly ILlmAdapter _llm;
+    readonly MiniGeminiForCausalLM _model;
     readonly ImageProcessor _images;
     readonly SdxlBridge? _imageGenerator;
     readonly ILogger _logger;
@@ -38,22 +36,21 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     readonly ConversationCache? _conversations;
     bool _disposed;
 
-    internal MiniGeminiModel(string name, MgmConfig config, VisionStack vision, ILlmAdapter llm, MiniGeminiTokenizer tokenizer,
+    internal MiniGeminiModel(string name, MiniGeminiForCausalLM model, MiniGeminiTokenizer tokenizer,
         ConversationTemplate template, Device device, ModelPrecision precision, SdxlBridge? imageGenerator, ILogger? logger,
         long conversationCacheBytes = 0)
     {
         Name = name;
-        Config = config;
-        _vision = vision;
-        _llm = llm;
+        Config = model.MgmConfig;
+        _model = model;
         Tokenizer = tokenizer;
         Template = template;
         TorchDevice = device;
         Precision = precision;
-        _images = new ImageProcessor(vision.Preprocess);
+        _images = new ImageProcessor(model.Views);
         _imageGenerator = imageGenerator;
         _logger = logger ?? NullLogger.Instance;
-        if (conversationCacheBytes > 0) _conversations = new ConversationCache(conversationCacheBytes, vision.TokensPerImage);
+        if (conversationCacheBytes > 0) _conversations = new ConversationCache(conversationCacheBytes, model.TokensPerImage);
     }
 
     /// <summary>The model's name (its folder name).</summary>
@@ -75,7 +72,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     public ModelPrecision Precision { get; }
 
     /// <summary>How many LLM positions one image takes (576 for MGM-7B, 2880 for HD models).</summary>
-    public int ImageTokensPerImage => _vision.TokensPerImage;
+    public int ImageTokensPerImage => _model.TokensPerImage;
 
     /// <summary>The most positions a prompt and its answer may take together (<c>max_position_embeddings</c>).</summary>
     public int ContextLength => Config.Llm.MaxPositionEmbeddings;
@@ -94,7 +91,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
 
     int Positions(int[] ids)
     {
-        int images = ImageTokenSplicer.CountImages(ids);
+        int images = ImageSlotTokenizer.CountImages(ids);
         return ids.Length - images + images * ImageTokensPerImage;
     }
 
@@ -132,13 +129,12 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     }
 
     /// <summary>The preprocessing the model applies to images.</summary>
-    public ImagePreprocessOptions ImageOptions => _vision.Preprocess;
+    public ImagePreprocessOptions ImageOptions => _model.Views;
 
     internal Device TorchDevice { get; }
 
-    internal ILlmAdapter Llm => _llm;
-
-    internal VisionStack Vision => _vision;
+    /// <summary>The module tree: towers, mining, projector and LLM under their checkpoint keys.</summary>
+    internal MiniGeminiForCausalLM Module => _model;
 
     /// <summary>The folder the model was loaded from, and the CLIP tower folder that gave its architecture (saving copies their configs).</summary>
     internal (string ModelFolder, string? ClipFolder)? Source { get; init; }
@@ -285,18 +281,18 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         int imageIndex = 0;
         foreach (var row in ids)
         {
-            int count = ImageTokenSplicer.CountImages(row);
+            int count = ImageSlotTokenizer.CountImages(row);
             rows.Add(Splice(row, imageTokens?.narrow(0, imageIndex, count)));
             imageIndex += count;
         }
         var stops = Template.StopStrings.Concat(generation.StopStrings).ToArray();
         var states = rows.Select(r => new RowState(Tokenizer.CreateStreamingDecoder(), new StopStringMatcher(stops), (int)r.shape[0])).ToArray();
         var reuse = ids.Count == 1 ? Reuse(ids[0], hashes, states[0], rows) : null;
-        var (embeds, mask) = LeftPad(rows);
+        var (embeds, mask) = MiniGeminiForCausalLM.LeftPad(rows);
         activity?.SetTag("minigemini.cached_positions", reuse?.Length ?? 0);
         Log.Generating(_logger, rows.Count, embeds.shape[1], images.Count);
 
-        foreach (var step in TokenGenerator.Generate(_llm, embeds, mask, generation, cancellationToken, reuse))
+        foreach (var step in TokenGenerator.Generate(_model, embeds, mask, generation, cancellationToken, reuse))
         {
             firstToken ??= clock.Elapsed;
             for (int b = 0; b < states.Length; b++)
@@ -343,7 +339,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     {
         if (_conversations is null) return null;
         int image = 0;
-        var slots = ids.Select(id => id == ImageTokenSplicer.ImageTokenIndex ? new PromptSlot(id, imageHashes[image++]) : new PromptSlot(id, null)).ToArray();
+        var slots = ids.Select(id => id == ImageSlotTokenizer.ImageTokenIndex ? new PromptSlot(id, imageHashes[image++]) : new PromptSlot(id, null)).ToArray();
         var (past, common) = _conversations.FindPrefix(slots);
         int reused = Math.Min(common, state.PromptLength - 1); // at least one position is run, for the next token's logits
         if (reused > 0) rows[0] = rows[0].narrow(0, reused, state.PromptLength - reused); // [L − reused, H]
@@ -401,7 +397,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
 
     IReadOnlyList<int> StopIds()
     {
-        var ids = _llm.EosTokenIds.ToList();
+        var ids = _model.EosTokenIds.ToList();
         foreach (var id in Template.StopTokenIds(Tokenizer))
             if (!ids.Contains(id)) ids.Add(id);
         return ids;
@@ -434,7 +430,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         }
         if (prompt.SystemPrompt is not null) RefuseImageText(prompt.SystemPrompt, "The system prompt");
         var template = prompt.SystemPrompt is null ? Template : Template.WithSystemPrompt(prompt.SystemPrompt);
-        return ImageTokenSplicer.Tokenize(Tokenizer, template.Render(exchanges, prompt.GenerateImage));
+        return ImageSlotTokenizer.Tokenize(Tokenizer, template.Render(exchanges, prompt.GenerateImage));
     }
 
     void ThrowIfDisposed()
@@ -445,8 +441,8 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     /// <summary>Text is encoded literally, so an <c>&lt;image&gt;</c> in it would silently be no image: refused where it stands.</summary>
     static void RefuseImageText(string text, string where)
     {
-        if (text.Contains(ImageTokenSplicer.ImageToken, StringComparison.Ordinal))
-            throw new ArgumentException($"{where} contains the literal text '{ImageTokenSplicer.ImageToken}'; pass images as ImageInput instead.", "prompt");
+        if (text.Contains(ImageSlotTokenizer.ImageToken, StringComparison.Ordinal))
+            throw new ArgumentException($"{where} contains the literal text '{ImageSlotTokenizer.ImageToken}'; pass images as ImageInput instead.", "prompt");
     }
 
     /// <summary>
@@ -461,14 +457,14 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
             using var features = EncodeImages(tensors.Hr);
             return features.Tokens.alias();
         }
-        var bytes = images.Select(i => i.Path is { } path ? ImageReader.ReadBytes(path, _vision.Preprocess) : i.Bytes).ToList();
+        var bytes = images.Select(i => i.Path is { } path ? ImageReader.ReadBytes(path, _model.Views) : i.Bytes).ToList();
         for (int i = 0; i < images.Count; i++) hashes[i] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes[i].Span));
         var kept = hashes.Select(h => _conversations.FindImage(h!)).ToArray();
         var missing = Enumerable.Range(0, images.Count).Where(i => kept[i] is null).ToList();
         Tensor? fresh = null;
         if (missing.Count > 0)
         {
-            using var tensors = _images.ToTensors(missing.Select(i => ImageReader.Read(bytes[i], images[i].Path ?? images[i].Name, _vision.Preprocess)).ToList());
+            using var tensors = _images.ToTensors(missing.Select(i => ImageReader.Read(bytes[i], images[i].Path ?? images[i].Name, _model.Views)).ToList());
             using var features = EncodeImages(tensors.Hr);
             fresh = features.Tokens.alias(); // [M, N, H]
         }
@@ -479,21 +475,20 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     }
 
     ImageRgb8 Read(ImageInput input) => input.Path is { } path
-        ? ImageReader.Read(path, _vision.Preprocess)
-        : ImageReader.Read(input.Bytes, input.Name, _vision.Preprocess);
+        ? ImageReader.Read(path, _model.Views)
+        : ImageReader.Read(input.Bytes, input.Name, _model.Views);
 
     /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens (and the intermediates, for parity checks).</summary>
-    internal ImageFeatures EncodeImages(Tensor hr, bool keepIntermediates = false) =>
-        _vision.Encode(hr, TorchDevice, _llm.DType, keepIntermediates);
+    internal ImageFeatures EncodeImages(Tensor hr, bool keepIntermediates = false) => _model.Encode(hr, keepIntermediates);
 
     /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens before the projector, <c>[B, N, D]</c>.</summary>
-    internal Tensor EncodeUnprojected(Tensor hr) => _vision.EncodeUnprojected(hr, TorchDevice, _llm.DType);
+    internal Tensor EncodeUnprojected(Tensor hr) => _model.EncodeUnprojected(hr);
 
     /// <summary><see cref="EncodeUnprojected"/> with mining's attention scores <c>[B, N, s²]</c> (null without mining).</summary>
-    internal (Tensor Mined, Tensor? MiningScores) EncodeWithMiningScores(Tensor hr) => _vision.EncodeWithMiningScores(hr, TorchDevice, _llm.DType);
+    internal (Tensor Mined, Tensor? MiningScores) EncodeWithMiningScores(Tensor hr) => _model.EncodeWithMiningScores(hr);
 
     /// <summary>Image tokens before the projector <c>[I, N, D]</c> → projected, ready to splice <c>[I, N, H]</c>.</summary>
-    internal Tensor ProjectImageTokens(Tensor unprojected) => _vision.Projector.call(unprojected);
+    internal Tensor ProjectImageTokens(Tensor unprojected) => _model.Projector.call(unprojected);
 
     /// <summary>Crops normalized at their own size <c>[B, 3, h, w]</c>, for training the HR tower on parts of pictures.</summary>
     internal Tensor PreprocessCrops(IReadOnlyList<ImageInput> crops) => _images.NormalizeAsIs(crops.Select(Read).ToList());
@@ -509,58 +504,10 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     }
 
     /// <summary>The fused ConvNeXt map of each crop, <c>[B, Da, h/4, w/4]</c>.</summary>
-    internal Tensor EncodeHrFused(Tensor crops)
-    {
-        var convNeXt = _vision.ConvNeXt ?? throw new InvalidOperationException("The model has no HR tower.");
-        return convNeXt.ForwardFused(crops.to(_llm.DType, TorchDevice));
-    }
+    internal Tensor EncodeHrFused(Tensor crops) => _model.EncodeHrFused(crops);
 
-    /// <summary>
-    /// Embeds text ids and puts image tokens where −200 stands (one image per placeholder, in order) → <c>[L, H]</c>,
-    /// raw (Gemma's √H scaling happens inside the LLM forward, for image tokens too).
-    /// </summary>
-    internal Tensor Splice(IReadOnlyList<int> ids, Tensor? imageTokens)
-    {
-        using var scope = NewDisposeScope();
-        var parts = new List<Tensor>();
-        int image = 0, start = 0;
-        for (int i = 0; i <= ids.Count; i++)
-        {
-            if (i < ids.Count && ids[i] != ImageTokenSplicer.ImageTokenIndex) continue;
-            if (i > start)
-            {
-                var text = tensor(ids.Skip(start).Take(i - start).Select(id => (long)id).ToArray(), device: TorchDevice);
-                parts.Add(_llm.Embed(text.unsqueeze(0)).squeeze(0)); // [n, H]
-            }
-            if (i < ids.Count)
-            {
-                if (imageTokens is null || image >= imageTokens.shape[0])
-                    throw new ArgumentException($"The prompt has more image placeholders than images ({imageTokens?.shape[0] ?? 0}).", nameof(imageTokens));
-                parts.Add(imageTokens[image++]); // [T, H]
-            }
-            start = i + 1;
-        }
-        if (imageTokens is not null && image != imageTokens.shape[0])
-            throw new ArgumentException($"The prompt has {image} image placeholders but {imageTokens.shape[0]} images were given.", nameof(imageTokens));
-        return cat(parts, 0).MoveToOuterDisposeScope(); // [L, H]
-    }
-
-    /// <summary>Rows <c>[L_i, H]</c> → <c>[B, max L, H]</c> padded on the left, and the mask (null when no row is padded).</summary>
-    static (Tensor Embeds, Tensor? Mask) LeftPad(IReadOnlyList<Tensor> rows)
-    {
-        long length = rows.Max(r => r.shape[0]);
-        if (rows.All(r => r.shape[0] == length)) return (stack(rows), null);
-        var first = rows[0];
-        var embeds = zeros([rows.Count, length, first.shape[1]], first.dtype, first.device);
-        var mask = zeros([rows.Count, length], ScalarType.Int64, first.device);
-        for (int b = 0; b < rows.Count; b++)
-        {
-            long n = rows[b].shape[0];
-            embeds[b].narrow(0, length - n, n).copy_(rows[b]);
-            mask[b].narrow(0, length - n, n).fill_(Scalars.One);
-        }
-        return (embeds, mask);
-    }
+    /// <summary>One row's ids with image slots → embeddings <c>[L, H]</c> (see <see cref="MiniGeminiForCausalLM.EmbedInputs"/>).</summary>
+    internal Tensor Splice(IReadOnlyList<int> ids, Tensor? imageTokens) => _model.Splice(ids, imageTokens);
 
     /// <summary>Waits for the call in progress, if any, to end, then frees the model's native memory.</summary>
     public async ValueTask DisposeAsync()
@@ -576,8 +523,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         if (_disposed) return;
         _disposed = true;
         _conversations?.Dispose();
-        _vision.Dispose();
-        _llm.Dispose();
+        _model.Dispose();
         _gate.Dispose();
     }
 }

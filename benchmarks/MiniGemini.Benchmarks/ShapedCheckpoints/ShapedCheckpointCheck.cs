@@ -129,12 +129,12 @@ internal sealed class ShapedCheckpointCheck(ulong seed)
     public void CheckEmbeddedTowers(string folder, ShapedModel model)
     {
         using var source = Checkpoint.Open(folder);
-        var clip = ViTEncoder.InferConfig(source, ViTEncoder.MgmPrefix);
+        var clip = ClipVisionTransformer.InferConfig(source, MgmCheckpointKeys.ClipTower);
         var c = model.Clip;
         if ((clip.HiddenSize, clip.NumHiddenLayers, clip.NumAttentionHeads, clip.IntermediateSize, clip.PatchSize, clip.ImageSize)
             != (c.Vision.HiddenSize, c.Vision.Layers, c.Vision.Heads, c.Vision.IntermediateSize, c.PatchSize, c.ImageSize))
             Fail($"embedded CLIP: the library infers {clip}");
-        var convNeXt = ConvNeXtConfig.Infer(source, ConvNeXtEncoder.MgmPrefix + "vision_stem.", ConvNeXtEncoder.MgmPrefix + "vision_stages.");
+        var convNeXt = ConvNeXtConfig.Infer(source, MgmCheckpointKeys.AuxStem, MgmCheckpointKeys.AuxStages);
         if (!convNeXt.Depths.SequenceEqual(model.ConvNeXt.Trunk.Depths) || !convNeXt.Dims.SequenceEqual(model.ConvNeXt.Trunk.Dims))
             Fail($"embedded ConvNeXt: the library infers depths {string.Join("/", convNeXt.Depths)}, dims {string.Join("/", convNeXt.Dims)}");
         Console.WriteLine($"  embedded towers: CLIP {clip.HiddenSize}×{clip.NumHiddenLayers} ({clip.NumAttentionHeads} heads, {clip.ImageSize} px), ConvNeXt dims {string.Join("/", convNeXt.Dims)}");

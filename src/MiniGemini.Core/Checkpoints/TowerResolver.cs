@@ -4,6 +4,9 @@ using MiniGemini.Vision;
 
 namespace MiniGemini.Checkpoints;
 
+/// <summary>A tower's config, the folder it came from (null when read from the embedded weights) and the rows of the key-rename table that read its weights.</summary>
+internal sealed record ResolvedTower<TConfig>(TConfig Config, string? Folder, IReadOnlyList<KeyRename> Rows);
+
 /// <summary>A vision tower that could not be found, naming every place that was looked at.</summary>
 public sealed class TowerNotFoundException : CheckpointException
 {
@@ -67,46 +70,60 @@ internal sealed class TowerResolver
         return null;
     }
 
-    /// <summary>Builds the CLIP tower: weights from the MGM checkpoint when embedded, else from the tower folder.</summary>
-    public (ViTEncoder Encoder, string? Folder) LoadClip(string? explicitPath, string? configured, ITensorSource mgmCheckpoint)
+    /// <summary>
+    /// The CLIP tower's config and where its weights are: in the MGM checkpoint when embedded, else in the tower folder
+    /// (whose file must hold nothing but a CLIP and the parts MGM drops). The config comes from the folder when one is
+    /// found, else from the embedded weights when they match a known OpenAI CLIP ViT.
+    /// </summary>
+    public ResolvedTower<ClipVisionConfig> ResolveClip(string? explicitPath, string? configured, ITensorSource mgmCheckpoint, List<IDisposable> opened)
     {
         var lookedAt = new List<string>();
         string? folder = explicitPath is not null
             ? RequireFolder(explicitPath, "CLIP", lookedAt)
             : Find(configured, f => File.Exists(Path.Combine(f, "config.json")), lookedAt);
-        bool embedded = mgmCheckpoint.TryGetInfo(ViTEncoder.MgmPrefix + "embeddings.class_embedding", out _);
+        bool embedded = mgmCheckpoint.TryGetInfo(MgmCheckpointKeys.ClipTower + "embeddings.class_embedding", out _);
+        var embeddedRows = new[] { new KeyRename(MgmCheckpointKeys.ClipTower, mgmCheckpoint, MgmCheckpointKeys.ClipTower) };
 
         if (folder is not null)
         {
             var config = ClipVisionConfig.Load(Path.Combine(folder, "config.json"));
-            if (embedded) return (ViTEncoder.Load(mgmCheckpoint, config, ViTEncoder.MgmPrefix), folder);
-            using var source = Checkpoint.Open(folder);
-            return (ViTEncoder.Load(source, config), folder);
+            if (embedded) return new(config, folder, embeddedRows);
+            var source = Checkpoint.Open(folder);
+            opened.Add(source);
+            var prefix = ClipVisionTransformer.FindFilePrefix(source) ?? throw ClipVisionTransformer.NotFound(source);
+            TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(prefix, StringComparison.Ordinal), ClipVisionTransformer.IsForeignKey, "CLIP");
+            return new(config, folder, [new KeyRename(MgmCheckpointKeys.ClipTower, source, prefix)]);
         }
         if (embedded)
         {
-            var inferred = ViTEncoder.InferConfig(mgmCheckpoint, ViTEncoder.MgmPrefix);
-            if (KnownOpenAiVit(inferred))
-                return (ViTEncoder.Load(mgmCheckpoint, inferred, ViTEncoder.MgmPrefix), null);
+            var inferred = ClipVisionTransformer.InferConfig(mgmCheckpoint, MgmCheckpointKeys.ClipTower);
+            if (KnownOpenAiVit(inferred)) return new(inferred, null, embeddedRows);
             lookedAt.Add($"{mgmCheckpoint.Location}: embedded CLIP weights ({inferred.HiddenSize} wide, {inferred.NumHiddenLayers} layers) " +
                          "match no known OpenAI CLIP ViT, so their head count is unknown without the tower's config.json");
         }
         throw new TowerNotFoundException("CLIP", explicitPath ?? configured ?? "(mm_vision_tower is not set)", lookedAt);
     }
 
-    /// <summary>Builds the ConvNeXt tower: weights from the MGM checkpoint when embedded (its shapes tell the architecture).</summary>
-    public ConvNeXtEncoder LoadConvNeXt(string? explicitPath, string? configured, ITensorSource mgmCheckpoint)
+    /// <summary>The ConvNeXt's config and where its weights are: in the MGM checkpoint when embedded (its shapes tell the architecture), else in its folder.</summary>
+    public ResolvedTower<ConvNeXtConfig> ResolveConvNeXt(string? explicitPath, string? configured, ITensorSource mgmCheckpoint, List<IDisposable> opened)
     {
         var lookedAt = new List<string>();
-        if (ConvNeXtEncoder.FindPrefix(mgmCheckpoint) == ConvNeXtEncoder.MgmPrefix)
-            return ConvNeXtEncoder.Load(mgmCheckpoint, prefix: ConvNeXtEncoder.MgmPrefix);
+        if (IsConvNeXtEmbedded(mgmCheckpoint))
+            return new(ConvNeXtConfig.Infer(mgmCheckpoint, MgmCheckpointKeys.AuxStem, MgmCheckpointKeys.AuxStages), null,
+                [new KeyRename(MgmCheckpointKeys.AuxStem, mgmCheckpoint, MgmCheckpointKeys.AuxStem), new KeyRename(MgmCheckpointKeys.AuxStages, mgmCheckpoint, MgmCheckpointKeys.AuxStages)]);
         string? folder = explicitPath is not null
             ? RequireFolder(explicitPath, "ConvNeXt", lookedAt)
             : Find(configured, f => Checkpoint.FolderCandidates.Any(c => File.Exists(Path.Combine(f, c))), lookedAt);
         if (folder is null)
             throw new TowerNotFoundException("ConvNeXt", configured ?? "(mm_vision_tower_aux is not set)", lookedAt);
-        return ConvNeXtEncoder.FromPretrained(folder);
+        var source = Checkpoint.Open(folder);
+        opened.Add(source);
+        var (config, stem, stages) = ConvNeXtEncoder.ReadFile(source, folder);
+        return new(config, folder, [new KeyRename(MgmCheckpointKeys.AuxStem, source, stem), new KeyRename(MgmCheckpointKeys.AuxStages, source, stages)]);
     }
+
+    /// <summary>Whether the MGM checkpoint carries the ConvNeXt trunk itself.</summary>
+    public static bool IsConvNeXtEmbedded(ITensorSource mgmCheckpoint) => mgmCheckpoint.TryGetInfo(MgmCheckpointKeys.AuxStem + "0.weight", out _);
 
     static string RequireFolder(string path, string tower, List<string> lookedAt)
     {

@@ -12,7 +12,7 @@ namespace MiniGemini.Generation;
 /// </summary>
 internal sealed class DecodeSession : IDisposable
 {
-    readonly ILlmAdapter _llm;
+    readonly CausalLanguageModel _llm;
     readonly int _maxNewTokens;
     readonly long _pad;
     readonly HashSet<int> _eos;
@@ -28,7 +28,7 @@ internal sealed class DecodeSession : IDisposable
     Tensor? _last;                // [B] int64: the tokens to feed next
     int _step;
 
-    public DecodeSession(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask, GenerationOptions options, int maxNewTokens,
+    public DecodeSession(CausalLanguageModel llm, Tensor inputsEmbeds, Tensor? attentionMask, GenerationOptions options, int maxNewTokens,
         IReadOnlyList<int> eos, long pad, TokenGenerator.CacheReuse? reuse = null)
     {
         _llm = llm;

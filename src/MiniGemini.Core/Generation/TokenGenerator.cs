@@ -30,7 +30,7 @@ internal static class TokenGenerator
     /// <summary>Generates synchronously, one <see cref="GeneratedTokens"/> per step.</summary>
     /// <exception cref="ArgumentException">Inputs of the wrong shape, dtype or device, or a right-padded mask.</exception>
     /// <exception cref="ContextLengthExceededException">Prompt plus new tokens exceed the model's context.</exception>
-    public static IEnumerable<GeneratedTokens> Generate(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask,
+    public static IEnumerable<GeneratedTokens> Generate(CausalLanguageModel llm, Tensor inputsEmbeds, Tensor? attentionMask,
         GenerationOptions options, CancellationToken cancellationToken = default, CacheReuse? reuse = null)
     {
         var (eos, pad, maxNew) = Prepare(llm, inputsEmbeds, attentionMask, options, reuse);
@@ -42,7 +42,7 @@ internal static class TokenGenerator
     /// inference mode, so hopping threads between steps is safe).
     /// </summary>
     /// <inheritdoc cref="Generate" path="/exception"/>
-    public static IAsyncEnumerable<GeneratedTokens> GenerateAsync(ILlmAdapter llm, Tensor inputsEmbeds, Tensor? attentionMask,
+    public static IAsyncEnumerable<GeneratedTokens> GenerateAsync(CausalLanguageModel llm, Tensor inputsEmbeds, Tensor? attentionMask,
         GenerationOptions options, CancellationToken cancellationToken = default)
     {
         var (eos, pad, maxNew) = Prepare(llm, inputsEmbeds, attentionMask, options);
@@ -73,7 +73,7 @@ internal static class TokenGenerator
     }
 
     /// <summary>Checks everything a request could get wrong and resolves the stop and pad ids.</summary>
-    static (IReadOnlyList<int> Eos, long Pad, int MaxNewTokens) Prepare(ILlmAdapter llm, Tensor embeds, Tensor? mask, GenerationOptions options,
+    static (IReadOnlyList<int> Eos, long Pad, int MaxNewTokens) Prepare(CausalLanguageModel llm, Tensor embeds, Tensor? mask, GenerationOptions options,
         CacheReuse? reuse = null)
     {
         ArgumentNullException.ThrowIfNull(options);

@@ -165,7 +165,7 @@ public sealed class ConversationTemplate
     /// <summary>
     /// Renders a conversation as <see cref="BuildPrompt"/> does, as scaffold and content: what the template writes
     /// (roles, separators, control tokens, image slots, <c>&lt;GEN&gt;</c>) is scaffold; the system prompt and the
-    /// messages are content, which <see cref="ImageTokenSplicer.Tokenize(MiniGeminiTokenizer, IReadOnlyList{PromptSegment})"/>
+    /// messages are content, which <see cref="ImageSlotTokenizer.Tokenize(MiniGeminiTokenizer, IReadOnlyList{PromptSegment})"/>
     /// encodes literally.
     /// </summary>
     /// <exception cref="ArgumentException">No exchanges, an earlier exchange has no answer, or an image count is negative.</exception>
@@ -266,7 +266,7 @@ public sealed class ConversationTemplate
         public PromptWriter Message(Message message)
         {
             for (var k = 0; k < message.Images; k++)
-                Scaffold((numberImages ? $"Image {++_images}:" : "") + ImageTokenSplicer.ImageToken + "\n");
+                Scaffold((numberImages ? $"Image {++_images}:" : "") + ImageSlotTokenizer.ImageToken + "\n");
             return Content(message.Text).Scaffold(message.Suffix);
         }
 

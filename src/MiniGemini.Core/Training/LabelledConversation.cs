@@ -29,8 +29,8 @@ internal sealed record LabelledConversation(int[] Ids, int[] Labels)
         {
             if (string.IsNullOrWhiteSpace(exchanges[i].Assistant))
                 throw new TrainingDataException(sample.Name, $"exchange {i} has no answer, so it has nothing to learn.");
-            if (exchanges[i].User.Contains(ImageTokenSplicer.ImageToken, StringComparison.Ordinal) || exchanges[i].Assistant!.Contains(ImageTokenSplicer.ImageToken, StringComparison.Ordinal))
-                throw new TrainingDataException(sample.Name, $"exchange {i} contains the literal text '{ImageTokenSplicer.ImageToken}'; pass the image as TrainingSample.Image.");
+            if (exchanges[i].User.Contains(ImageSlotTokenizer.ImageToken, StringComparison.Ordinal) || exchanges[i].Assistant!.Contains(ImageSlotTokenizer.ImageToken, StringComparison.Ordinal))
+                throw new TrainingDataException(sample.Name, $"exchange {i} contains the literal text '{ImageSlotTokenizer.ImageToken}'; pass the image as TrainingSample.Image.");
         }
         // The image goes before the first user message, as in MGM's training data.
         var turns = exchanges.Select((e, i) => e with { Images = i == 0 && sample.Image is not null ? 1 : 0 }).ToList();
@@ -38,7 +38,7 @@ internal sealed record LabelledConversation(int[] Ids, int[] Labels)
         {
             var part = turns.Take(count).ToList();
             if (!answered) part[^1] = part[^1] with { Assistant = null };
-            return ImageTokenSplicer.Tokenize(tokenizer, template.Render(part, sample.GenerateImage && count == turns.Count));
+            return ImageSlotTokenizer.Tokenize(tokenizer, template.Render(part, sample.GenerateImage && count == turns.Count));
         }
 
         var ids = Tokens(turns.Count, answered: true);
@@ -62,7 +62,7 @@ internal sealed record LabelledConversation(int[] Ids, int[] Labels)
     /// <paramref name="index"/>, or of token <paramref name="imageToken"/> when that index is an image slot.
     /// </summary>
     public int Expanded(int index, int tokensPerImage, int imageToken = 0) =>
-        index + Ids.Take(index).Count(id => id == ImageTokenSplicer.ImageTokenIndex) * (tokensPerImage - 1) + imageToken;
+        index + Ids.Take(index).Count(id => id == ImageSlotTokenizer.ImageTokenIndex) * (tokensPerImage - 1) + imageToken;
 
     /// <summary>Positions the conversation takes in the LLM once each image slot holds <paramref name="tokensPerImage"/> tokens.</summary>
     public int Length(int tokensPerImage) => Expanded(Ids.Length, tokensPerImage);

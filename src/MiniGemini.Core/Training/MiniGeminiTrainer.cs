@@ -46,14 +46,14 @@ public sealed class MiniGeminiTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         (_model, _options) = (model, options);
-        var all = CheckpointLayout.Parameters(model).ToList();
+        var all = model.Module.CheckpointParameters().ToList();
         foreach (var (key, p) in all) p.requires_grad = options.Stage.Trains(key);
         _trainable = all.Where(x => x.Parameter.requires_grad).ToList();
         if (_trainable.Count == 0)
             throw new MiniGeminiTrainingException(
                 $"Stage '{options.Stage.Name}' trains nothing in this model: no parameter key starts with {string.Join(", ", options.Stage.TrainablePrefixes)}.");
-        if (options.AnswerFocusLayer >= model.Llm.Config.NumHiddenLayers)
-            throw new MiniGeminiTrainingException($"AnswerFocusLayer is {options.AnswerFocusLayer}, but the LLM has {model.Llm.Config.NumHiddenLayers} layers.");
+        if (options.AnswerFocusLayer >= model.Module.Config.NumHiddenLayers)
+            throw new MiniGeminiTrainingException($"AnswerFocusLayer is {options.AnswerFocusLayer}, but the LLM has {model.Module.Config.NumHiddenLayers} layers.");
         var optimized = _trainable.ToList();
         if (options.Stage.Objective != TrainingObjective.Answers)
         {
@@ -61,7 +61,7 @@ public sealed class MiniGeminiTrainer : IDisposable
                 : model.Config.MmHiddenSizeAux ?? throw new MiniGeminiTrainingException($"Stage '{options.Stage.Name}' trains the HR tower on crops, but this model has no HR tower.");
             random.manual_seed(options.Seed);
             _tokenHead = new LabelHead(width, options.TokenLabelClasses!.Sum());
-            _tokenHead.to(model.TorchDevice, model.Llm.DType);
+            _tokenHead.to(model.TorchDevice, model.Module.DType);
             optimized.AddRange(_tokenHead.named_parameters().Select(x => ("token_head." + x.name, x.parameter)));
         }
         // Decoupled weight decay on matrices only; norms, biases and other vectors are not decayed. Towers may learn slower.
@@ -121,7 +121,7 @@ public sealed class MiniGeminiTrainer : IDisposable
                 if (_options.GradientClip > 0) nn.utils.clip_grad_norm_(_groups.SelectMany(g => g.Group.Parameters), _options.GradientClip);
                 _optimizer.step();
                 _optimizer.zero_grad();
-                _model.Vision.Mining?.RefoldWeights();
+                _model.Module.Mining?.RefoldWeights();
 
                 losses.Add(loss);
                 var seconds = (clock.Elapsed - started).TotalSeconds;
@@ -193,7 +193,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(images);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         if (!(ridge > 0 && double.IsFinite(ridge))) throw new ArgumentOutOfRangeException(nameof(ridge), ridge, "The ridge must be a positive share of the mean eigenvalue.");
-        var first = _model.Vision.Projector.modules().OfType<Linear>().FirstOrDefault()
+        var first = _model.Module.Projector.modules().OfType<Linear>().FirstOrDefault()
             ?? throw new MiniGeminiTrainingException($"The projector ({_model.Config.ProjectorType}) has no linear layer to whiten the image tokens into.");
         var (weight, bias) = (first.weight!, first.bias
             ?? throw new MiniGeminiTrainingException($"The projector's ({_model.Config.ProjectorType}) first linear layer has no bias, which the centring needs."));
@@ -267,7 +267,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     AttentionProbe? AnswerFocusProbe(IReadOnlyList<TrainingSample> batch, IReadOnlyList<LabelledConversation> rows)
     {
         if (batch.All(s => s.AnswerFocus is null)) return null;
-        int perImage = _model.ImageTokensPerImage, layer = _options.AnswerFocusLayer ?? _model.Llm.Config.NumHiddenLayers / 2;
+        int perImage = _model.ImageTokensPerImage, layer = _options.AnswerFocusLayer ?? _model.Module.Config.NumHiddenLayers / 2;
         var (rowOf, queries, keys) = (new List<long>(), new List<long>(), new List<long>());
         for (int r = 0; r < batch.Count; r++)
         {
@@ -277,7 +277,7 @@ public sealed class MiniGeminiTrainer : IDisposable
                 throw new TrainingDataException(sample.Name, $"AnswerFocus has {focus.Count} entries for {sample.Exchanges.Count} exchanges.");
             if (sample.Image is null && focus.Any(f => f is not null))
                 throw new TrainingDataException(sample.Name, "AnswerFocus names an image token, but the sample has no image.");
-            int slot = Array.IndexOf(rows[r].Ids, ImageTokenSplicer.ImageTokenIndex);
+            int slot = Array.IndexOf(rows[r].Ids, ImageSlotTokenizer.ImageTokenIndex);
             for (int e = 0; e < focus.Count; e++)
             {
                 if (focus[e] is not { } token) continue;
@@ -515,7 +515,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     internal static Tensor Loss(MiniGeminiModel model, IReadOnlyList<LabelledConversation> rows, Tensor? hr, string names)
     {
         using var scope = NewDisposeScope();
-        using var mode = inference_mode(!((nn.Module)model.Llm).training);
+        using var mode = inference_mode(!model.Module.training);
         return LossOfTokens(model, rows, hr is null ? null : model.EncodeImages(hr).Tokens, names).MoveToOuterDisposeScope(); // tokens [I, N, H]
     }
 
@@ -523,7 +523,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     static Tensor LossOfTokens(MiniGeminiModel model, IReadOnlyList<LabelledConversation> rows, Tensor? imageTokens, string names)
     {
         using var scope = NewDisposeScope();
-        var llm = model.Llm;
+        var llm = model.Module;
         using var mode = inference_mode(!((nn.Module)llm).training);
         int perImage = model.ImageTokensPerImage;
 
@@ -533,7 +533,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         for (int i = 0; i < rows.Count; i++)
         {
             var (ids, rowLabels) = rows[i];
-            int images = ImageTokenSplicer.CountImages(ids);
+            int images = ImageSlotTokenizer.CountImages(ids);
             embeds.Add(model.Splice(ids, images == 0 ? null : imageTokens!.narrow(0, image, images))); // [L, H]
             image += images;
             labels.Add(ExpandLabels(ids, rowLabels, perImage));
@@ -560,7 +560,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         var expanded = new List<long>(ids.Length + perImage);
         for (int i = 0; i < ids.Length; i++)
         {
-            if (ids[i] == ImageTokenSplicer.ImageTokenIndex) expanded.AddRange(Enumerable.Repeat((long)LabelledConversation.IgnoreIndex, perImage));
+            if (ids[i] == ImageSlotTokenizer.ImageTokenIndex) expanded.AddRange(Enumerable.Repeat((long)LabelledConversation.IgnoreIndex, perImage));
             else expanded.Add(labels[i]);
         }
         return expanded.ToArray();
@@ -588,7 +588,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         }
         using (var scope = NewDisposeScope())
         {
-            var tensors = CheckpointLayout.Parameters(_model).ToDictionary(x => x.Key, x => x.Parameter.detach().cpu());
+            var tensors = _model.Module.CheckpointParameters().ToDictionary(x => x.Key, x => x.Parameter.detach().cpu());
             SafetensorsWriter.Write(Path.Combine(temporary, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         }
         // Replace the folder's model files only once the new ones are complete.
@@ -634,7 +634,7 @@ public sealed class MiniGeminiTrainer : IDisposable
                 throw new MiniGeminiTrainingException($"{checkpoint} is at step {losses.Count}, beyond this run's {_options.Steps} steps.");
             using var source = Checkpoint.Open(checkpoint);
             using (no_grad())
-                foreach (var (key, p) in CheckpointLayout.Parameters(_model))
+                foreach (var (key, p) in _model.Module.CheckpointParameters())
                 {
                     if (!source.TryGetInfo(key, out _)) throw new MiniGeminiTrainingException($"{checkpoint}: the checkpoint has no '{key}'; it belongs to another model.");
                     using var stored = source.Load(key);
@@ -642,7 +642,7 @@ public sealed class MiniGeminiTrainer : IDisposable
                         throw new MiniGeminiTrainingException($"{checkpoint}: '{key}' is {TensorHelpers.Shape(stored.shape)} but the model's is {TensorHelpers.Shape(p.shape)}.");
                     p.copy_(stored);
                 }
-            _model.Vision.Mining?.RefoldWeights();
+            _model.Module.Mining?.RefoldWeights();
             _optimizer.load_state_dict(Path.Combine(checkpoint, OptimizerFile));
             _tokenHead?.load(Path.Combine(checkpoint, TokenHeadFile));
             return losses;
@@ -671,8 +671,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     internal void SetTraining(bool training)
     {
         _model.ClearConversationCache(); // kept keys, values and image tokens belong to the weights before the change
-        _model.Vision.Train(training);
-        ((nn.Module)_model.Llm).train(training);
+        _model.Module.train(training);
     }
 
     /// <summary>Releases the optimizer state; the model stays usable (in eval mode).</summary>

@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using MiniGemini.Checkpoints;
 using MiniGemini.Modeling;
-using MiniGemini.Pipeline;
 using MiniGemini.Text.SentencePiece;
 using MiniGemini.Vision;
 using TorchSharp;
@@ -78,12 +77,9 @@ public sealed record ModelBlueprint
         var config = MgmConfig.Load(Path.Combine(folder, "config.json"));
         var clipConfig = ClipVisionConfig.Load(Path.Combine(folder, VisionTowerName, "config.json"));
         using var generator = new Generator((ulong)seed);
-        using var llm = new CausalLm(config.Llm, null, CPU, ScalarType.Float32);
-        var convNeXt = AuxDims is null ? null : new ConvNeXtEncoder(new ConvNeXtConfig { Dims = AuxDims, Depths = AuxDepths });
-        var mining = AuxDims is null ? null : PatchInfoMining.FromConfig(config);
-        using var vision = new VisionStack(new ViTEncoder(clipConfig), convNeXt, mining, VisionProjector.FromConfig(config), config,
+        using var model = new MiniGeminiForCausalLM(config, clipConfig, AuxDims is null ? null : new ConvNeXtConfig { Dims = AuxDims, Depths = AuxDepths },
             ImagePreprocessOptions.ForModel(config with { ImageSizeAux = config.ImageSizeAux ?? LrImageSize }, clipConfig));
-        var parameters = CheckpointLayout.Parameters(vision, llm).ToList();
+        var parameters = model.CheckpointParameters().ToList();
         using (no_grad())
             foreach (var (key, p) in parameters) Initialise(key, p, generator);
         using var scope = NewDisposeScope();

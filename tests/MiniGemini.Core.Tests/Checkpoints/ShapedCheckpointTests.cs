@@ -100,8 +100,8 @@ public sealed class ShapedCheckpointTests : IDisposable
 
         var embedded = ShapedModel.Mgm7B.CheckpointTensors(TowerPlacement.Embedded);
         Assert.Equal(mgm7B.Elements() + 303_507_456 + 196_227_264, embedded.Elements());
-        Assert.Equal(391, embedded.Tensors.Count(t => t.Key.StartsWith(ViTEncoder.MgmPrefix, StringComparison.Ordinal)));
-        Assert.Equal(340, embedded.Tensors.Count(t => t.Key.StartsWith(ConvNeXtEncoder.MgmPrefix, StringComparison.Ordinal)));
+        Assert.Equal(391, embedded.Tensors.Count(t => t.Key.StartsWith(MgmCheckpointKeys.ClipTower, StringComparison.Ordinal)));
+        Assert.Equal(340, embedded.Tensors.Count(t => t.Key.StartsWith("model.vision_tower_aux.", StringComparison.Ordinal)));
         Assert.All(embedded.Tensors, t => Assert.Equal(ElementType.BFloat16, t.Type));
 
         Assert.Equal(2, SafetensorsShardWriter.Split(mgm2B.Tensors, SafetensorsShardWriter.DefaultMaxShardBytes).Count);
@@ -355,19 +355,19 @@ public sealed class ShapedCheckpointTests : IDisposable
     public void The_library_infers_ViT_L_14_336_and_ConvNeXt_Large_from_the_embedded_towers()
     {
         using var source = new ShapeOnlySource(ShapedModel.Mgm7BHd.CheckpointTensors(TowerPlacement.Embedded).Tensors);
-        var clip = ViTEncoder.InferConfig(source);
+        var clip = ClipVisionTransformer.InferConfig(source, MgmCheckpointKeys.ClipTower);
         Assert.Equal((1024, 24, 16, 4096, 14, 336), (clip.HiddenSize, clip.NumHiddenLayers, clip.NumAttentionHeads, clip.IntermediateSize, clip.PatchSize, clip.ImageSize));
-        Assert.Equal(ConvNeXtEncoder.MgmPrefix, ConvNeXtEncoder.FindPrefix(source));
-        var convNeXt = ConvNeXtConfig.Infer(source, ConvNeXtEncoder.MgmPrefix + "vision_stem.", ConvNeXtEncoder.MgmPrefix + "vision_stages.");
+        Assert.True(TowerResolver.IsConvNeXtEmbedded(source));
+        var convNeXt = ConvNeXtConfig.Infer(source, MgmCheckpointKeys.AuxStem, MgmCheckpointKeys.AuxStages);
         Assert.Equal(ConvNeXtConfig.LargeD320.Depths, convNeXt.Depths);
         Assert.Equal(ConvNeXtConfig.LargeD320.Dims, convNeXt.Dims);
 
         using var clipFile = new ShapeOnlySource(ShapedModel.Mgm7B.ClipFileTensors().Tensors);
-        Assert.Equal("vision_model.", ViTEncoder.FindPrefix(clipFile));
+        Assert.Equal("vision_model.", ClipVisionTransformer.FindFilePrefix(clipFile));
         using var openClip = new ShapeOnlySource(ShapedModel.Mgm7B.ConvNeXtFileTensors().Tensors);
         Assert.Equal(ConvNeXtEncoder.OpenClipPrefix, ConvNeXtEncoder.FindPrefix(openClip));
         // Every key of the tower files is the tower's own or one that its loader skips by rule.
-        Assert.All(clipFile.Keys, k => Assert.True(k.StartsWith("vision_model.", StringComparison.Ordinal) || ViTEncoder.IsForeignKey(k), k));
+        Assert.All(clipFile.Keys, k => Assert.True(k.StartsWith("vision_model.", StringComparison.Ordinal) || ClipVisionTransformer.IsForeignKey(k), k));
         Assert.All(openClip.Keys, k => Assert.True(k.StartsWith(ConvNeXtEncoder.OpenClipPrefix + "stem.", StringComparison.Ordinal)
             || k.StartsWith(ConvNeXtEncoder.OpenClipPrefix + "stages.", StringComparison.Ordinal) || ConvNeXtEncoder.IsForeignKey(k), k));
     }

@@ -39,10 +39,10 @@ public sealed class FusedLinearTests
         var folder = FixtureCatalog.Bundled("llm-llama-gqa");
         using var io = FixtureIo.Open(folder);
         var config = LlmConfig.Load(Path.Combine(folder, "config.json"));
-        using var llm = LlmAdapter.CreateRandom(config, seed: 3);
+        using var llm = CausalLanguageModel.CreateRandom(config, seed: 3);
         llm.To(CPU, ScalarType.Float64);
         using (var source = Checkpoint.Open(folder))
-            StateDictLoader.Load((CausalLm)llm, source, "", new LoadOptions { IsForeign = k => LlmAdapter.IsForeign(k, false) });
+            StateDictLoader.Load((CausalLanguageModel)llm, source, "", new LoadOptions { IsForeign = k => CausalLanguageModel.IsForeign(k, false) });
 
         using var scope = NewDisposeScope();
         var ids = io["input_ids"];

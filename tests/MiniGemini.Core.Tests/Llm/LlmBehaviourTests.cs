@@ -77,8 +77,8 @@ public sealed class LlmBehaviourTests
     {
         var folder = FixtureCatalog.Bundled("llm-gemma");
         using var io = FixtureIo.Open(folder);
-        using var llm = LlmAdapter.FromPretrained(folder);
-        var module = (CausalLm)llm;
+        using var llm = CausalLanguageModel.FromPretrained(folder);
+        var module = (CausalLanguageModel)llm;
         Assert.DoesNotContain(module.state_dict().Keys, k => k.StartsWith("lm_head", StringComparison.Ordinal));
 
         llm.To(CPU, ScalarType.Float64);
@@ -100,7 +100,7 @@ public sealed class LlmBehaviourTests
     public void Rotary_frequencies_stay_float32_when_the_model_moves_to_half_precision()
     {
         using var llm = TinyModels.Create(LlmFamily.Llama);
-        var rotary = ((CausalLm)llm).model.rotary_emb;
+        var rotary = ((CausalLanguageModel)llm).model.rotary_emb;
         using var scope = NewDisposeScope();
         var expected = rotary.InverseFrequencies.clone();
         llm.To(CPU, ScalarType.BFloat16);
@@ -115,7 +115,7 @@ public sealed class LlmBehaviourTests
     public void Every_tensor_follows_a_device_move_including_the_rotary_frequencies()
     {
         using var llm = TinyModels.Create(LlmFamily.Gemma);
-        var module = (CausalLm)llm;
+        var module = (CausalLanguageModel)llm;
         llm.To(new Device(DeviceType.META), ScalarType.Float32);
         Assert.All(module.parameters(), p => Assert.Equal(DeviceType.META, p.device_type));
         Assert.Equal(DeviceType.META, module.model.rotary_emb.InverseFrequencies.device_type);
@@ -129,9 +129,9 @@ public sealed class LlmBehaviourTests
         var folder = Path.Combine(FixtureCatalog.Bundled(name), "model");
         var config = LlmConfig.Load(Path.Combine(folder, "config.json"));
         using var source = Checkpoint.Open(folder);
-        using var llm = LlmAdapter.Load(source, config);
-        var module = (CausalLm)llm;
-        var report = StateDictLoader.Compare(module.state_dict(), source, "", new LoadOptions { IsForeign = k => LlmAdapter.IsForeign(k, false) });
+        using var llm = CausalLanguageModel.Load(source, config);
+        var module = (CausalLanguageModel)llm;
+        var report = StateDictLoader.Compare(module.state_dict(), source, "", new LoadOptions { IsForeign = k => CausalLanguageModel.IsForeign(k, false) });
         Assert.Empty(report.Unexpected);
         Assert.Empty(report.Missing);
         Assert.NotEmpty(report.Skipped);
@@ -148,7 +148,7 @@ public sealed class LlmBehaviourTests
             var path = Path.Combine(dir, "model.safetensors");
             SafetensorsWriter.Write(path, tensors);
             using var withExtra = Checkpoint.Open(path);
-            var e = Assert.Throws<CheckpointMismatchException>(() => LlmAdapter.Load(withExtra, config));
+            var e = Assert.Throws<CheckpointMismatchException>(() => CausalLanguageModel.Load(withExtra, config));
             Assert.Contains("unexpected: model.unknown_adapter.weight", e.Message);
         }
         finally
@@ -171,7 +171,7 @@ public sealed class LlmBehaviourTests
             SafetensorsWriter.Write(path, tensors);
             using var partial = Checkpoint.Open(path);
             var e = Assert.Throws<CheckpointMismatchException>(() =>
-                LlmAdapter.Load(partial, LlmConfig.Load(Path.Combine(folder, "config.json"))));
+                CausalLanguageModel.Load(partial, LlmConfig.Load(Path.Combine(folder, "config.json"))));
             Assert.Equal("model.layers.1.block_sparse_moe.experts.3.w2.weight", e.TensorName);
         }
         finally
@@ -215,8 +215,8 @@ public sealed class LlmBehaviourTests
     {
         var folder = FixtureCatalog.Bundled("llm-gemma");
         using var io = FixtureIo.Open(folder);
-        using var tanh = LlmAdapter.FromPretrained(folder);
-        using var exact = LlmAdapter.FromPretrained(folder, options: new LlmOptions { HiddenActOverride = "gelu" });
+        using var tanh = CausalLanguageModel.FromPretrained(folder);
+        using var exact = CausalLanguageModel.FromPretrained(folder, options: new LlmOptions { HiddenActOverride = "gelu" });
         using var scope = NewDisposeScope();
         var ids = io["input_ids"];
         var a = tanh.Forward(tanh.Embed(ids), LlmParityTests.Positions(2, 12));

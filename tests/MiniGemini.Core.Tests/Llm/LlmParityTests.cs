@@ -34,7 +34,7 @@ public sealed class LlmParityTests(ITestOutputHelper output)
         using var io = FixtureIo.Open(folder);
         foreach (var kind in new[] { AttentionKind.Sdpa, AttentionKind.Eager })
         {
-            using var llm = LlmAdapter.FromPretrained(folder, options: new LlmOptions { Attention = kind });
+            using var llm = CausalLanguageModel.FromPretrained(folder, options: new LlmOptions { Attention = kind });
             using var scope = NewDisposeScope();
             var ids = io["input_ids"];
             var mask = maskKey is null ? null : io[maskKey];
@@ -56,8 +56,8 @@ public sealed class LlmParityTests(ITestOutputHelper output)
         using var io = FixtureIo.Open(folder);
         using (var source = MiniGemini.Checkpoints.Checkpoint.Open(folder))
             Assert.True(source.TryGetInfo("model.norm.weight", out var info) && info.DType == ScalarType.Float32, $"{id} stores float32, so a float32 model maps it");
-        using var mapped = LlmAdapter.FromPretrained(folder, options: new LlmOptions { MapWeights = true });
-        using var copied = LlmAdapter.FromPretrained(folder, options: new LlmOptions { MapWeights = false });
+        using var mapped = CausalLanguageModel.FromPretrained(folder, options: new LlmOptions { MapWeights = true });
+        using var copied = CausalLanguageModel.FromPretrained(folder, options: new LlmOptions { MapWeights = false });
         using var scope = NewDisposeScope();
         var ids = io["input_ids"];
         var positions = Positions(ids.shape[0], ids.shape[1]);
@@ -76,7 +76,7 @@ public sealed class LlmParityTests(ITestOutputHelper output)
     {
         var folder = FixtureCatalog.Resolve(id);
         using var io = FixtureIo.Open(folder);
-        using var llm = LlmAdapter.FromPretrained(folder);
+        using var llm = CausalLanguageModel.FromPretrained(folder);
         using var scope = NewDisposeScope();
         var expected = io["greedy_tokens"];
         var embeds = llm.Embed(io["input_ids"]);
@@ -96,7 +96,7 @@ public sealed class LlmParityTests(ITestOutputHelper output)
     {
         var folder = FixtureCatalog.Resolve(id);
         using var io = FixtureIo.Open(folder);
-        using var llm = LlmAdapter.FromPretrained(Path.Combine(folder, "model"));
+        using var llm = CausalLanguageModel.FromPretrained(Path.Combine(folder, "model"));
         using var scope = NewDisposeScope();
         var embeds = io["input_embeds"];
         var logits = llm.Forward(embeds, Positions(1, embeds.shape[1]), allLogits: true);
@@ -106,7 +106,7 @@ public sealed class LlmParityTests(ITestOutputHelper output)
         TensorAssert.Equal(expected, GenerateGreedy(llm, embeds, (int)expected.shape[1]), $"{id} greedy_tokens");
     }
 
-    internal static Tensor GenerateGreedy(ILlmAdapter llm, Tensor embeds, int count, Tensor? mask = null)
+    internal static Tensor GenerateGreedy(CausalLanguageModel llm, Tensor embeds, int count, Tensor? mask = null)
     {
         var options = new GenerationOptions { MaxNewTokens = count, EosTokenIds = [] };
         var steps = TokenGenerator.Generate(llm, embeds, mask, options).ToList();

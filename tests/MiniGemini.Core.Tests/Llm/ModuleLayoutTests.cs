@@ -11,8 +11,8 @@ public sealed class ModuleLayoutTests
     public void Module_keys_are_the_checkpoint_keys_including_optional_biases()
     {
         var config = TinyModels.Config(LlmFamily.Llama) with { AttentionBias = true, MlpBias = true };
-        using var llm = LlmAdapter.CreateRandom(config, seed: 1);
-        var keys = ((CausalLm)llm).state_dict().Keys.ToHashSet();
+        using var llm = CausalLanguageModel.CreateRandom(config, seed: 1);
+        var keys = ((CausalLanguageModel)llm).state_dict().Keys.ToHashSet();
         string[] expected =
         [
             "model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
@@ -30,7 +30,7 @@ public sealed class ModuleLayoutTests
     public void Mixtral_experts_use_the_released_per_expert_layout()
     {
         using var llm = TinyModels.Create(LlmFamily.Mixtral);
-        var state = ((CausalLm)llm).state_dict();
+        var state = ((CausalLanguageModel)llm).state_dict();
         Assert.Equal([4, 32], state["model.layers.0.block_sparse_moe.gate.weight"].shape);
         Assert.Equal([48, 32], state["model.layers.1.block_sparse_moe.experts.3.w1.weight"].shape);
         Assert.Equal([32, 48], state["model.layers.1.block_sparse_moe.experts.3.w2.weight"].shape);

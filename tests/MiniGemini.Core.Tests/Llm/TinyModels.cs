@@ -28,9 +28,9 @@ internal static class TinyModels
         PadTokenId = 0,
     };
 
-    public static ILlmAdapter Create(LlmFamily family, long seed = 7, int maxPositions = 128, ScalarType dtype = ScalarType.Float32,
+    public static CausalLanguageModel Create(LlmFamily family, long seed = 7, int maxPositions = 128, ScalarType dtype = ScalarType.Float32,
         LlmOptions? options = null) =>
-        LlmAdapter.CreateRandom(Config(family, maxPositions), seed, dtype: dtype, std: 0.15, normJitter: 0.2, options: options);
+        CausalLanguageModel.CreateRandom(Config(family, maxPositions), seed, dtype: dtype, std: 0.15, normJitter: 0.2, options: options);
 
     public static TheoryData<LlmFamily> Families => new() { LlmFamily.Llama, LlmFamily.Gemma, LlmFamily.Mixtral };
 
@@ -50,7 +50,7 @@ internal static class TinyModels
     }
 
     /// <summary>Random embeddings of <paramref name="length"/> tokens per row, as a prompt would give.</summary>
-    public static Tensor Prompt(ILlmAdapter llm, int batch, int length, long seed = 11)
+    public static Tensor Prompt(CausalLanguageModel llm, int batch, int length, long seed = 11)
     {
         using var generator = new Generator((ulong)seed);
         var ids = randint(3, llm.Config.VocabSize, [batch, length], generator: generator);

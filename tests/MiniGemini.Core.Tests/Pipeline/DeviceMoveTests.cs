@@ -18,9 +18,9 @@ public sealed class DeviceMoveTests
     public void After_a_move_no_module_keeps_a_tensor_on_the_old_device()
     {
         using var model = MiniGeminiBuilder.FromPretrained(TinyModelFixture.ModelFolder).Build();
-        model.Vision.To(Meta, ScalarType.Float32);
-        model.Llm.To(Meta, ScalarType.Float32);
-        var modules = model.Vision.Modules.Append((nn.Module)model.Llm).ToArray();
+        model.Module.To(Meta, ScalarType.Float32);
+        // The building blocks whose layers the tree holds under checkpoint names keep state of their own (mining's folded weights).
+        var modules = new nn.Module?[] { model.Module, model.Module.Mining, model.Module.AuxVisionTower, model.Module.Projector }.OfType<nn.Module>().ToArray();
         var left = modules.SelectMany(m => m.named_modules().Select(n => n.module).Prepend(m))
             .SelectMany(TensorFields)
             .Where(f => f.Tensor.device_type != DeviceType.META)

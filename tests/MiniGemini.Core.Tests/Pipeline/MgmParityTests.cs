@@ -47,7 +47,7 @@ public sealed class MgmParityTests(ITestOutputHelper output)
         using var scope = NewDisposeScope();
 
         // The case's prompt is used as given (it names the template it was rendered with).
-        var ids = ImageTokenSplicer.Tokenize(model.Tokenizer, fixture.Prompt);
+        var ids = ImageSlotTokenizer.Tokenize(model.Tokenizer, fixture.Prompt);
         Assert.Equal(fixture.InputIds, ids);
 
         using var features = model.EncodeImages(io["pixel_values_hr"]);
@@ -55,12 +55,12 @@ public sealed class MgmParityTests(ITestOutputHelper output)
         Report(TensorAssert.Close(io["input_embeds"], embeds, "input_embeds"), "input_embeds");
 
         var length = embeds.shape[1];
-        var logits = model.Llm.Forward(embeds, arange(length).unsqueeze(0), allLogits: true);
+        var logits = model.Module.Forward(embeds, arange(length).unsqueeze(0), allLogits: true);
         Report(TensorAssert.Close(io["logits"], logits, "logits"), "logits");
 
         var expected = io["greedy_tokens"];
         var options = new GenerationOptions { MaxNewTokens = (int)expected.shape[1], EosTokenIds = [] };
-        var tokens = TokenGenerator.Generate(model.Llm, embeds, null, options).Select(step => (long)step.TokenIds[0]).ToArray();
+        var tokens = TokenGenerator.Generate(model.Module, embeds, null, options).Select(step => (long)step.TokenIds[0]).ToArray();
         TensorAssert.Equal(expected, tensor(tokens).unsqueeze(0), "greedy_tokens");
         if (fixture.GreedyText is { } text)
             Assert.Equal(text, model.Tokenizer.Decode(tokens.Select(t => (int)t)));

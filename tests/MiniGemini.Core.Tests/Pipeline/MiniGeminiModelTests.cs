@@ -19,7 +19,7 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     {
         var answer = Model.Generate(MiniGeminiPrompt.Ask("Describe the picture.", Image), Greedy);
         var ids = Model.PromptIds(MiniGeminiPrompt.Ask("Describe the picture.", Image));
-        Assert.Equal(1, ImageTokenSplicer.CountImages(ids));
+        Assert.Equal(1, ImageSlotTokenizer.CountImages(ids));
         Assert.Equal(ids.Length - 1 + Model.ImageTokensPerImage, answer.PromptTokens);
         Assert.Equal(answer.PromptTokens, Model.CountPromptTokens(MiniGeminiPrompt.Ask("Describe the picture.", Image)));
         Assert.Equal(512, Model.ContextLength);
@@ -35,7 +35,7 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
         var text = Model.Tokenizer.Decode(ids.Where(i => i >= 0), skipSpecialTokens: true);
         Assert.Contains("USER: Image 1:", text);
         Assert.Contains("Image 2:", text);
-        Assert.Equal(2, ImageTokenSplicer.CountImages(ids));
+        Assert.Equal(2, ImageSlotTokenizer.CountImages(ids));
     }
 
     [Fact]
@@ -263,10 +263,10 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
         using var features = Model.EncodeImages(Model.PreprocessImages([Image]));
         var twoSlots = Model.PromptIds(MiniGeminiPrompt.Ask("Compare them.", Image, Image));
         var tooFew = Assert.Throws<ArgumentException>(() => Model.Splice(twoSlots, features.Tokens));
-        Assert.Contains("more image placeholders than images (1)", tooFew.Message);
+        Assert.Contains("more image slots than images (1)", tooFew.Message);
         var noSlot = Model.PromptIds(MiniGeminiPrompt.Ask("No picture here."));
         var tooMany = Assert.Throws<ArgumentException>(() => Model.Splice(noSlot, features.Tokens));
-        Assert.Contains("0 image placeholders but 1 images", tooMany.Message);
+        Assert.Contains("0 image slots but 1 images", tooMany.Message);
         Assert.Throws<ArgumentException>(() => Model.Splice(twoSlots, null));
     }
 

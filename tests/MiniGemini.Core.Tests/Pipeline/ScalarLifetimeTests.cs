@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using MiniGemini.Generation;
 using MiniGemini.Modeling;
-using MiniGemini.Pipeline;
 using MiniGemini.Tests.Parity;
 using MiniGemini.Text;
 using Xunit;
@@ -30,7 +29,7 @@ public sealed class ScalarLifetimeTests(ITestOutputHelper output)
         using var model = fixture.Build();
         using var io = FixtureIo.Open(fixture.Folder);
         using var hr = io["pixel_values_hr"];
-        var ids = ImageTokenSplicer.Tokenize(model.Tokenizer, fixture.Prompt);
+        var ids = ImageSlotTokenizer.Tokenize(model.Tokenizer, fixture.Prompt);
 
         var expected = Run(model, hr, ids);
 
@@ -95,7 +94,7 @@ public sealed class ScalarLifetimeTests(ITestOutputHelper output)
     static Outputs Run(MiniGeminiModel model, Tensor hr, int[] ids)
     {
         using var scope = NewDisposeScope();
-        var mining = model.Vision.Mining!;
+        var mining = model.Module.Mining!;
         using var autoFeatures = model.EncodeImages(hr);
         ImageFeatures features;
         mining.Backend = RegionBackend.TensorOps;
@@ -105,7 +104,7 @@ public sealed class ScalarLifetimeTests(ITestOutputHelper output)
 
         var embeds = model.Splice(ids, features.Tokens).unsqueeze(0);                      // [1, L, H]
         long length = embeds.shape[1];
-        var logits = model.Llm.Forward(embeds, arange(length).unsqueeze(0), allLogits: true); // [1, L, V]
+        var logits = model.Module.Forward(embeds, arange(length).unsqueeze(0), allLogits: true); // [1, L, V]
 
         var batch = cat([embeds, embeds], 0);                                              // [2, L, H]
         var mask = ones([2, length], ScalarType.Int64);
@@ -116,8 +115,8 @@ public sealed class ScalarLifetimeTests(ITestOutputHelper output)
             Floats(autoFeatures.Tokens),
             Floats(features.Tokens),
             Floats(logits),
-            Tokens(TokenGenerator.Generate(model.Llm, batch, mask, greedy)),
-            Tokens(TokenGenerator.Generate(model.Llm, batch, mask, sampled)));
+            Tokens(TokenGenerator.Generate(model.Module, batch, mask, greedy)),
+            Tokens(TokenGenerator.Generate(model.Module, batch, mask, sampled)));
     }
 
     static float[] Floats(Tensor x) => x.to(ScalarType.Float32).contiguous().cpu().data<float>().ToArray();

@@ -6,7 +6,7 @@ using static MiniGemini.Tests.Text.TextTestData;
 
 namespace MiniGemini.Tests.Text;
 
-public class ImageTokenSplicerTests
+public class ImageSlotTokenizerTests
 {
     public static TheoryData<string> MgmFolders => FixtureCatalog.Cases(FixtureKind.Mgm);
 
@@ -20,10 +20,10 @@ public class ImageTokenSplicerTests
         var expected = doc.RootElement.GetProperty("input_ids_with_image").EnumerateArray().Select(e => e.GetInt32()).ToArray();
 
         var tokenizer = MiniGeminiTokenizer.FromFolder(Path.Combine(folder, "model"));
-        var actual = ImageTokenSplicer.Tokenize(tokenizer, prompt);
+        var actual = ImageSlotTokenizer.Tokenize(tokenizer, prompt);
 
         Assert.True(expected.SequenceEqual(actual), $"{id}\n  expected {Show(expected)}\n  actual   {Show(actual)}");
-        Assert.Equal(prompt.Split(ImageTokenSplicer.ImageToken).Length - 1, ImageTokenSplicer.CountImages(actual));
+        Assert.Equal(prompt.Split(ImageSlotTokenizer.ImageToken).Length - 1, ImageSlotTokenizer.CountImages(actual));
     }
 
     [Fact]
@@ -36,11 +36,11 @@ public class ImageTokenSplicerTests
         int[] expected =
         [
             tokenizer.BosId!.Value,
-            .. tokenizer.Encode(chunks[0], addBos: false), ImageTokenSplicer.ImageTokenIndex,
-            .. tokenizer.Encode(chunks[1], addBos: false), ImageTokenSplicer.ImageTokenIndex,
+            .. tokenizer.Encode(chunks[0], addBos: false), ImageSlotTokenizer.ImageTokenIndex,
+            .. tokenizer.Encode(chunks[1], addBos: false), ImageSlotTokenizer.ImageTokenIndex,
             .. tokenizer.Encode(chunks[2], addBos: false),
         ];
-        Assert.Equal(expected, ImageTokenSplicer.Tokenize(tokenizer, prompt));
+        Assert.Equal(expected, ImageSlotTokenizer.Tokenize(tokenizer, prompt));
         Assert.NotEqual(tokenizer.Encode("\nWhat", addBos: false)[0], tokenizer.Encode("x\nWhat", addBos: false)[1]);
     }
 
@@ -48,16 +48,16 @@ public class ImageTokenSplicerTests
     public void PromptStartingWithAnImageKeepsBosBeforeThePlaceholder()
     {
         var tokenizer = Small;
-        var ids = ImageTokenSplicer.Tokenize(tokenizer, "<image>\nhi");
-        Assert.Equal([tokenizer.BosId!.Value, ImageTokenSplicer.ImageTokenIndex, .. tokenizer.Encode("\nhi", addBos: false)], ids);
-        Assert.Equal([tokenizer.BosId!.Value, ImageTokenSplicer.ImageTokenIndex], ImageTokenSplicer.Tokenize(tokenizer, "<image>"));
+        var ids = ImageSlotTokenizer.Tokenize(tokenizer, "<image>\nhi");
+        Assert.Equal([tokenizer.BosId!.Value, ImageSlotTokenizer.ImageTokenIndex, .. tokenizer.Encode("\nhi", addBos: false)], ids);
+        Assert.Equal([tokenizer.BosId!.Value, ImageSlotTokenizer.ImageTokenIndex], ImageSlotTokenizer.Tokenize(tokenizer, "<image>"));
     }
 
     [Fact]
     public void PromptWithoutImagesIsTheDefaultEncoding()
     {
         var tokenizer = Small;
-        Assert.Equal(tokenizer.Encode("no image here"), ImageTokenSplicer.Tokenize(tokenizer, "no image here"));
-        Assert.Equal(0, ImageTokenSplicer.CountImages(ImageTokenSplicer.Tokenize(tokenizer, "no image here")));
+        Assert.Equal(tokenizer.Encode("no image here"), ImageSlotTokenizer.Tokenize(tokenizer, "no image here"));
+        Assert.Equal(0, ImageSlotTokenizer.CountImages(ImageSlotTokenizer.Tokenize(tokenizer, "no image here")));
     }
 }

@@ -155,7 +155,7 @@ public class SentencePieceTokenizerTests
         Assert.Equal("▁the", tokenizer.IdToToken(tokenizer.TokenToId("▁the")!.Value));
         Assert.Null(tokenizer.TokenToId("no such piece"));
         Assert.Null(tokenizer.IdToToken(32000));
-        Assert.Throws<ArgumentOutOfRangeException>(() => tokenizer.Decode([ImageTokenSplicer.ImageTokenIndex]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => tokenizer.Decode([ImageSlotTokenizer.ImageTokenIndex]));
     }
 
     [Fact]

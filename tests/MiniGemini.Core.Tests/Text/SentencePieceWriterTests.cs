@@ -174,9 +174,9 @@ public sealed class SentencePieceWriterTests : IDisposable
             generateImage: true);
         Assert.Contains("4.</s>USER: Draw", prompt);
 
-        var ids = ImageTokenSplicer.Tokenize(_tokenizer, prompt);
+        var ids = ImageSlotTokenizer.Tokenize(_tokenizer, prompt);
         Assert.Equal(_tokenizer.BosId, ids[0]);
-        Assert.Equal(1, ImageTokenSplicer.CountImages(ids));
+        Assert.Equal(1, ImageSlotTokenizer.CountImages(ids));
         var eos = Array.IndexOf(ids, _tokenizer.EosId!.Value);
         Assert.Equal(eos, Array.LastIndexOf(ids, _tokenizer.EosId!.Value));
         Assert.Equal(["▁digit", "▁4", ".", "</s>", "▁USER", ":", "▁Draw"], ids[(eos - 3)..(eos + 4)].Select(id => _tokenizer.IdToToken(id)));

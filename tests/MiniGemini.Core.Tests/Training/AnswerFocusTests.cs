@@ -54,13 +54,13 @@ public sealed class AnswerFocusTests : IDisposable
         using var scope = NewDisposeScope();
         using var mode = inference_mode();
         var ids = tensor(Enumerable.Range(3, length).Select(i => (long)i).ToArray()).unsqueeze(0); // [1, T]
-        var embeds = model.Llm.Embed(ids);                                                      // [1, T, H]
+        var embeds = model.Module.Embed(ids);                                                      // [1, T, H]
         var positions = arange(length, dtype: ScalarType.Int64).unsqueeze(0);                  // [1, T]
         var keys = Enumerable.Range(0, query + 1).Select(k => (long)k).ToArray();
         foreach (var (layer, head) in new[] { (0, 0), (1, 1) })
         {
             using var probe = new AttentionProbe(layer, head, new long[keys.Length], Enumerable.Repeat((long)query, keys.Length).ToArray(), keys);
-            using (AttentionProbe.Record(probe)) model.Llm.Forward(embeds, positions, allLogits: true);
+            using (AttentionProbe.Record(probe)) model.Module.Forward(embeds, positions, allLogits: true);
             var shares = probe.LogShares.exp();
             Assert.Equal(1.0, shares.sum().item<float>(), 5);
             Assert.True(shares.min().item<float>() > 0, "every earlier key gets some attention");
@@ -68,7 +68,7 @@ public sealed class AnswerFocusTests : IDisposable
         Assert.Throws<ArgumentException>(() => new AttentionProbe(0, 0, [0], [3], [4]));
         // Outside Record, forwards leave a probe alone.
         using var unused = new AttentionProbe(0, 0, [0], [3], [1]);
-        model.Llm.Forward(embeds, positions, allLogits: true);
+        model.Module.Forward(embeds, positions, allLogits: true);
         Assert.Throws<InvalidOperationException>(() => unused.LogShares);
     }
 

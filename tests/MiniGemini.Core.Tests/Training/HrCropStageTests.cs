@@ -43,19 +43,19 @@ public sealed class HrCropStageTests : IDisposable
     public void The_hr_tower_alone_learns_the_digits_of_a_few_crops_by_heart()
     {
         using var model = TinyTraining.Load(TinyTraining.NewModel(_root));
-        var before = CheckpointLayout.Parameters(model).ToDictionary(x => x.Key, x => x.Parameter.detach().clone());
+        var before = model.Module.CheckpointParameters().ToDictionary(x => x.Key, x => x.Parameter.detach().clone());
         var (trainer, crops, first, last) = TrainOnEightCrops(model, (data, i) => data.HrCropSample(i));
         using var _ = trainer;
         Assert.True(last < 0.5 * first, $"loss went from {first:0.000} (first 3 steps) to {last:0.000} (last 3)");
         Assert.True(trainer.TokenLabelAccuracy(crops)[0] >= 0.75, "the crops it trained on are not learned");
-        foreach (var (key, p) in CheckpointLayout.Parameters(model))
+        foreach (var (key, p) in model.Module.CheckpointParameters())
         {
             bool same = p.equal(before[key]).all().item<bool>();
             if (key.StartsWith(TrainingStage.AuxVisionTowerPrefix, StringComparison.Ordinal)) Assert.False(same && p.dim() >= 2, $"{key} learns on crops but did not change");
             else Assert.True(same, $"{key} is frozen on crops but changed");
         }
         using var saved = TinyTraining.Load(Path.Combine(_root, "run"));
-        Assert.Equal(before.Keys.Order(), CheckpointLayout.Parameters(saved).Select(x => x.Key).Order()); // the head is not saved
+        Assert.Equal(before.Keys.Order(), saved.Module.CheckpointParameters().Select(x => x.Key).Order()); // the head is not saved
     }
 
     [Fact]

@@ -21,7 +21,7 @@ public sealed class ProjectorWhiteningTests : IDisposable
         using var trainer = new MiniGeminiTrainer(model, Language);
         var pictures = Pictures(40);
         using var scope = NewDisposeScope();
-        var projector = CheckpointLayout.Parameters(model).Where(x => x.Key.StartsWith(TrainingStage.ProjectorPrefix, StringComparison.Ordinal)).ToDictionary(x => x.Key, x => x.Parameter);
+        var projector = model.Module.CheckpointParameters().Where(x => x.Key.StartsWith(TrainingStage.ProjectorPrefix, StringComparison.Ordinal)).ToDictionary(x => x.Key, x => x.Parameter);
         var weight = projector["model.mm_projector.weight"].detach().to(float64).clone();  // [H, D]
         var bias = projector["model.mm_projector.bias"].detach().to(float64).clone();      // [H]
         Tensor Tokens()

@@ -17,7 +17,7 @@ public sealed class TrainerCorrectnessTests
     static LabelledConversation FixtureRow(out int imageAt)
     {
         var ids = MgmFixture.Load(Fixture).InputIds;
-        int image = Array.IndexOf(ids, ImageTokenSplicer.ImageTokenIndex);
+        int image = Array.IndexOf(ids, ImageSlotTokenizer.ImageTokenIndex);
         imageAt = image;
         var labels = ids.Select((id, i) => i > image + 3 ? id : LabelledConversation.IgnoreIndex).ToArray();
         return new LabelledConversation(ids, labels);
@@ -62,8 +62,8 @@ public sealed class TrainerCorrectnessTests
         var learned = row.Ids.Where((_, i) => row.Labels[i] != LabelledConversation.IgnoreIndex).ToArray();
         Assert.Equal("A cat.</s> Grey.</s>", model.Tokenizer.Decode(learned, skipSpecialTokens: false));
         Assert.Equal(2, learned.Count(id => id == model.Tokenizer.EosId));
-        Assert.Equal(1, ImageTokenSplicer.CountImages(row.Ids));
-        Assert.Equal(LabelledConversation.IgnoreIndex, row.Labels[Array.IndexOf(row.Ids, ImageTokenSplicer.ImageTokenIndex)]);
+        Assert.Equal(1, ImageSlotTokenizer.CountImages(row.Ids));
+        Assert.Equal(LabelledConversation.IgnoreIndex, row.Labels[Array.IndexOf(row.Ids, ImageSlotTokenizer.ImageTokenIndex)]);
     }
 
     [Fact]
@@ -71,8 +71,7 @@ public sealed class TrainerCorrectnessTests
     {
         using var model = MgmFixture.Load(Fixture).Build();
         using var io = FixtureIo.Open(MgmFixture.Load(Fixture).Folder);
-        model.Vision.To(CPU, ScalarType.Float64);
-        model.Llm.To(CPU, ScalarType.Float64);
+        model.Module.To(CPU, ScalarType.Float64);
         using var trainer = new MiniGeminiTrainer(model, new TrainingOptions { Stage = TrainingStage.Full });
         var row = FixtureRow(out _);
         var hr = io["pixel_values_hr"].to(ScalarType.Float64);
@@ -186,5 +185,5 @@ public sealed class TrainerCorrectnessTests
     static readonly string[] KeyBiases = ["model.vlm_uni_aux_projector.0.bias", "model.vlm_uni_aux_projector.1.bias"];
 
     static List<(string Key, TorchSharp.Modules.Parameter Parameter)> CheckpointLayoutOf(MiniGeminiModel model, bool all = false) =>
-        CheckpointLayout.Parameters(model).Where(x => all || x.Parameter.requires_grad).ToList();
+        model.Module.CheckpointParameters().Where(x => all || x.Parameter.requires_grad).ToList();
 }

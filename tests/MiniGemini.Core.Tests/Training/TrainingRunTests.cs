@@ -38,10 +38,10 @@ public sealed class TrainingRunTests : IDisposable
         using var resumedModel = resumed;
         // What was saved loads unchanged: every tensor equals the trained one.
         using var saved = Load(output);
-        var trainedTensors = CheckpointLayout.Parameters(resumedModel).ToDictionary(x => x.Key, x => x.Parameter);
-        foreach (var (key, p) in CheckpointLayout.Parameters(saved))
+        var trainedTensors = resumedModel.Module.CheckpointParameters().ToDictionary(x => x.Key, x => x.Parameter);
+        foreach (var (key, p) in saved.Module.CheckpointParameters())
             Assert.True(p.equal(trainedTensors[key]).all().item<bool>(), $"{key} differs after saving and loading");
-        Assert.Equal(trainedTensors.Count, CheckpointLayout.Parameters(saved).Count());
+        Assert.Equal(trainedTensors.Count, saved.Module.CheckpointParameters().Count());
     }
 
     [Fact]

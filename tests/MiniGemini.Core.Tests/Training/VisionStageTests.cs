@@ -30,7 +30,7 @@ public sealed class VisionStageTests : IDisposable
     {
         var initial = NewModel();
         using var model = Load(initial);
-        var before = CheckpointLayout.Parameters(model).ToDictionary(x => x.Key, x => x.Parameter.detach().clone());
+        var before = model.Module.CheckpointParameters().ToDictionary(x => x.Key, x => x.Parameter.detach().clone());
         var data = new DetailShapesTraining(seed: 5);
         using var trainer = new MiniGeminiTrainer(model, Options(30));
         var heldOut = Enumerable.Range(0, 32).Select(i => new DetailShapesTraining(seed: 6).VisionSample(i)).ToList();
@@ -42,14 +42,14 @@ public sealed class VisionStageTests : IDisposable
         Assert.True(last < 0.8 * first, $"loss went from {first:0.000} (first 5 steps) to {last:0.000} (last 5)");
         // Colour is the attribute a 56-pixel view shows best: the towers learn it well past chance (1/6).
         Assert.True(accuracy[2] >= 0.5 && accuracy[2] > chance[2] + 0.2, $"colour accuracy {chance[2]:P0} before, {accuracy[2]:P0} after");
-        foreach (var (key, p) in CheckpointLayout.Parameters(model))
+        foreach (var (key, p) in model.Module.CheckpointParameters())
         {
             bool same = p.equal(before[key]).all().item<bool>();
             if (TrainingStage.Vision.Trains(key)) Assert.False(same && p.dim() >= 2, $"{key} learns in the vision stage but did not change");
             else Assert.True(same, $"{key} is frozen in the vision stage but changed");
         }
         using var saved = Load(Path.Combine(_root, "run"));
-        Assert.Equal(before.Keys.Order(), CheckpointLayout.Parameters(saved).Select(x => x.Key).Order()); // the head is not saved
+        Assert.Equal(before.Keys.Order(), saved.Module.CheckpointParameters().Select(x => x.Key).Order()); // the head is not saved
     }
 
     [Fact]

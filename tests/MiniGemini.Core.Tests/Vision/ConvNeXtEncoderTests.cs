@@ -67,8 +67,8 @@ public sealed class ConvNeXtEncoderTests(ITestOutputHelper output) : IDisposable
     {
         using var separate = ConvNeXtEncoder.FromPretrained(MgmTowerFolder);
         using var source = Checkpoint.Open(EmbeddedTowers);
-        Assert.Equal(ConvNeXtEncoder.MgmPrefix, ConvNeXtEncoder.FindPrefix(source));
-        using var embedded = ConvNeXtEncoder.Load(source);
+        Assert.True(TowerResolver.IsConvNeXtEmbedded(source));
+        using var embedded = ConvNeXtEncoder.Load(source, prefix: "model.vision_tower_aux.");
         Assert.Equal(separate.Config.Depths, embedded.Config.Depths);
         Assert.Equal(separate.Config.Dims, embedded.Config.Dims);
         var compared = VisionTestFiles.AssertSameWeights(separate, embedded);

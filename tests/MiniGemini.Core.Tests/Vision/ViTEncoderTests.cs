@@ -26,7 +26,7 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
     public void Matches_the_reference_hidden_states_pooler_and_selected_features(string id)
     {
         var folder = FixtureCatalog.Resolve(id);
-        using var encoder = ViTEncoder.FromPretrained(folder);
+        using var encoder = ClipVisionTransformer.FromPretrained(folder);
         using var io = FixtureIo.Open(folder);
         using var scope = NewDisposeScope();
         var pixels = io["pixel_values"];
@@ -49,7 +49,7 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Feature_selection_runs_only_the_layers_it_needs()
     {
-        using var encoder = ViTEncoder.FromPretrained(ClipTiny);
+        using var encoder = ClipVisionTransformer.FromPretrained(ClipTiny);
         var calls = new int[encoder.Layers.Count];
         var hooks = encoder.Layers.Select((layer, i) => layer.register_forward_pre_hook(_ => calls[i]++)).ToList();
         using var io = FixtureIo.Open(ClipTiny);
@@ -77,7 +77,7 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Feature_selection_rejects_layers_and_features_that_do_not_exist()
     {
-        using var encoder = ViTEncoder.FromPretrained(ClipTiny);
+        using var encoder = ClipVisionTransformer.FromPretrained(ClipTiny);
         using var pixels = zeros(1, 3, 56, 56);
         Assert.Throws<ArgumentOutOfRangeException>(() => encoder.SelectFeatures(pixels, selectLayer: -5));
         Assert.Throws<ArgumentOutOfRangeException>(() => encoder.SelectFeatures(pixels, selectLayer: 4));
@@ -90,10 +90,9 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void The_tower_inside_an_MGM_checkpoint_has_the_same_weights_as_the_tower_folder()
     {
-        using var separate = ViTEncoder.FromPretrained(Path.Combine(MgmTiny, "clip-vit"));
+        using var separate = ClipVisionTransformer.FromPretrained(Path.Combine(MgmTiny, "clip-vit"));
         using var source = Checkpoint.Open(EmbeddedTowers);
-        Assert.Equal(ViTEncoder.MgmPrefix, ViTEncoder.FindPrefix(source));
-        using var embedded = ViTEncoder.Load(source, separate.Config);
+        using var embedded = ClipVisionTransformer.Load(source, separate.Config, MgmCheckpointKeys.ClipTower);
         var compared = VisionTestFiles.AssertSameWeights(separate, embedded);
         Assert.Equal(55, compared);
     }
@@ -103,9 +102,9 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
     {
         var expected = ClipVisionConfig.Load(Path.Combine(MgmTiny, "clip-vit", "config.json"));
         using var source = Checkpoint.Open(EmbeddedTowers);
-        Assert.Equal(expected, ViTEncoder.InferConfig(source, numAttentionHeads: 4));
+        Assert.Equal(expected, ClipVisionTransformer.InferConfig(source, MgmCheckpointKeys.ClipTower, numAttentionHeads: 4));
         // Without a head count the OpenAI rule (64-wide heads) applies, which this tiny tower does not follow.
-        Assert.Equal(expected with { NumAttentionHeads = 1 }, ViTEncoder.InferConfig(source));
+        Assert.Equal(expected with { NumAttentionHeads = 1 }, ClipVisionTransformer.InferConfig(source, MgmCheckpointKeys.ClipTower));
     }
 
     [Fact]
@@ -115,7 +114,7 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
             t => t["encoder.layers.1.mlp.fc1.weight"] = t["encoder.layers.1.mlp.fc1.weight"].narrow(0, 0, 127).contiguous());
         using var source = Checkpoint.Open(path);
         var config = ClipVisionConfig.Load(Path.Combine(ClipTiny, "config.json"));
-        var e = Assert.Throws<CheckpointMismatchException>(() => ViTEncoder.Load(source, config));
+        var e = Assert.Throws<CheckpointMismatchException>(() => ClipVisionTransformer.Load(source, config));
         Assert.Equal("encoder.layers.1.mlp.fc1.weight", e.TensorName);
         Assert.Contains("[127, 64] in the checkpoint but [128, 64] in the module", e.Message);
     }
@@ -130,7 +129,7 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
             Assert.Contains("logit_scale", outside);
             Assert.Contains("visual_projection.weight", outside);
             Assert.Contains(outside, k => k.StartsWith("text_model.", StringComparison.Ordinal));
-            Assert.All(outside, k => Assert.True(ViTEncoder.IsForeignKey(k), k));
+            Assert.All(outside, k => Assert.True(ClipVisionTransformer.IsForeignKey(k), k));
             Assert.True(source.TryGetInfo("vision_model.embeddings.position_ids", out _));
         }
 
@@ -138,14 +137,14 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
         var stray = VisionTestFiles.Rewrite(openai, Path.Combine(_dir, "stray.safetensors"), t => t["vision_head.weight"] = ones(2));
         using (var source = Checkpoint.Open(stray))
         {
-            var e = Assert.Throws<CheckpointMismatchException>(() => ViTEncoder.Load(source, config));
+            var e = Assert.Throws<CheckpointMismatchException>(() => ClipVisionTransformer.Load(source, config));
             Assert.Equal(["vision_head.weight"], e.Report.Unexpected);
         }
 
         var inside = VisionTestFiles.Rewrite(openai, Path.Combine(_dir, "inside.safetensors"), t => t["vision_model.encoder.layers.9.mlp.fc1.bias"] = ones(2));
         using (var source = Checkpoint.Open(inside))
         {
-            var e = Assert.Throws<CheckpointMismatchException>(() => ViTEncoder.Load(source, config));
+            var e = Assert.Throws<CheckpointMismatchException>(() => ClipVisionTransformer.Load(source, config));
             Assert.Equal(["encoder.layers.9.mlp.fc1.bias"], e.Report.Unexpected);
         }
     }
@@ -155,15 +154,15 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
     {
         using var source = Checkpoint.Open(Path.Combine(MgmTiny, "model", "model.safetensors"));
         var config = ClipVisionConfig.Load(Path.Combine(ClipTiny, "config.json"));
-        var e = Assert.Throws<CheckpointException>(() => ViTEncoder.Load(source, config));
+        var e = Assert.Throws<CheckpointException>(() => ClipVisionTransformer.Load(source, config));
         Assert.Contains("no CLIP vision tower found", e.Message);
-        Assert.Throws<ModelConfigException>(() => ViTEncoder.FromPretrained(Path.Combine(MgmTiny, "openclip-convnext")));
+        Assert.Throws<ModelConfigException>(() => ClipVisionTransformer.FromPretrained(Path.Combine(MgmTiny, "openclip-convnext")));
     }
 
     [Fact]
     public void Forwards_leave_no_live_tensors_behind()
     {
-        using var encoder = ViTEncoder.FromPretrained(ClipTiny);
+        using var encoder = ClipVisionTransformer.FromPretrained(ClipTiny);
         using var pixels = randn(2, 3, 56, 56);
         using (encoder.SelectFeatures(pixels)) { } // warm-up
 
@@ -184,7 +183,7 @@ public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
     public void ViT_L_14_336_has_HF_keys_and_shapes()
     {
         var config = new ClipVisionConfig { HiddenSize = 1024, IntermediateSize = 4096, NumHiddenLayers = 24, NumAttentionHeads = 16, ImageSize = 336, PatchSize = 14 };
-        var shapes = VisionTestFiles.MetaShapes(() => new ViTEncoder(config));
+        var shapes = VisionTestFiles.MetaShapes(() => new ClipVisionTransformer(config));
         Assert.Equal(3 + 2 + 24 * 16 + 2, shapes.Count);
         Assert.Equal([1024L], shapes["embeddings.class_embedding"]);
         Assert.Equal([1024L, 3, 14, 14], shapes["embeddings.patch_embedding.weight"]);

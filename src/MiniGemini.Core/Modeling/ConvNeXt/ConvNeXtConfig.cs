@@ -7,7 +7,7 @@ namespace MiniGemini.Modeling;
 /// A timm ConvNeXt trunk as open_clip builds it for MGM: 4×4 patchify stem, stages of depthwise-7×7 blocks with
 /// layer scale, exact GELU, biases everywhere, no head. Only depths, widths and the LayerNorm epsilon vary.
 /// </summary>
-internal sealed record ConvNeXtConfig
+public sealed record ConvNeXtConfig
 {
     /// <summary>Blocks per stage.</summary>
     public required IReadOnlyList<int> Depths { get; init; }

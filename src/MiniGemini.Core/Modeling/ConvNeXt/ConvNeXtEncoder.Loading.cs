@@ -3,13 +3,10 @@ using MiniGemini.Modeling;
 
 namespace MiniGemini.Modeling;
 
-internal sealed partial class ConvNeXtEncoder
+public sealed partial class ConvNeXtEncoder
 {
     /// <summary>open_clip keeps the timm trunk at <c>visual.trunk.</c> (children <c>stem.</c>, <c>stages.</c>).</summary>
     public const string OpenClipPrefix = "visual.trunk.";
-
-    /// <summary>MGM checkpoints keep the trunk's parts at <c>model.vision_tower_aux.</c> as <c>vision_stem.</c>, <c>vision_stages.</c>.</summary>
-    public const string MgmPrefix = "model.vision_tower_aux.";
 
     /// <summary>Layouts of a standalone file: open_clip, or a bare timm trunk.</summary>
     static readonly string[] FilePrefixes = [OpenClipPrefix, ""];
@@ -34,7 +31,8 @@ internal sealed partial class ConvNeXtEncoder
 
     /// <summary>
     /// Builds the trunk and loads it from <paramref name="source"/>. <paramref name="prefix"/> (detected when null) is
-    /// <see cref="OpenClipPrefix"/>, none (a bare timm trunk) or <see cref="MgmPrefix"/>; <paramref name="config"/> is
+    /// <see cref="OpenClipPrefix"/> or none (a bare timm trunk); a prefix under which the parts are named
+    /// <c>vision_stem.</c>/<c>vision_stages.</c> (MGM's) is given explicitly; <paramref name="config"/> is
     /// inferred from the keys when null. In an open_clip file the classifier/projection heads and the text tower are
     /// skipped by rule; any other key that does not fit is an error.
     /// </summary>
@@ -43,7 +41,7 @@ internal sealed partial class ConvNeXtEncoder
     public static ConvNeXtEncoder Load(ITensorSource source, ConvNeXtConfig? config = null, string? prefix = null)
     {
         prefix ??= FindPrefix(source) ?? throw new CheckpointException(
-            $"{source.Location}: no ConvNeXt trunk found (looked for 'stem.0.weight' under '{OpenClipPrefix}' and '', and 'vision_stem.0.weight' under '{MgmPrefix}').",
+            $"{source.Location}: no ConvNeXt trunk found (looked for 'stem.0.weight' under '{OpenClipPrefix}' and '').",
             source.Location, OpenClipPrefix + "stem.0.weight");
         var (stem, stages) = PartPrefixes(source, prefix);
         config ??= ConvNeXtConfig.Infer(source, stem, stages);
@@ -65,10 +63,23 @@ internal sealed partial class ConvNeXtEncoder
         return encoder;
     }
 
-    /// <summary>The prefix the trunk's keys have in <paramref name="source"/>, or null when it holds none.</summary>
-    public static string? FindPrefix(ITensorSource source) =>
-        StateDictLoader.FindPrefix(source, "stem.0.weight", FilePrefixes) ??
-        StateDictLoader.FindPrefix(source, "vision_stem.0.weight", MgmPrefix);
+    /// <summary>The prefix the trunk's keys have in an open_clip or timm file, or null when it holds none.</summary>
+    internal static string? FindPrefix(ITensorSource source) => StateDictLoader.FindPrefix(source, "stem.0.weight", FilePrefixes);
+
+    /// <summary>
+    /// A standalone trunk file: its architecture (from <c>open_clip_config.json</c> in <paramref name="folder"/>, else
+    /// from the keys) and the prefixes of its stem and stages; the file must hold nothing else but parts MGM drops.
+    /// </summary>
+    internal static (ConvNeXtConfig Config, string Stem, string Stages) ReadFile(ITensorSource source, string folder)
+    {
+        var prefix = FindPrefix(source) ?? throw new CheckpointException(
+            $"{source.Location}: no ConvNeXt trunk found (looked for 'stem.0.weight' under '{OpenClipPrefix}' and '').", source.Location, OpenClipPrefix + "stem.0.weight");
+        var (stem, stages) = PartPrefixes(source, prefix);
+        TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(stem, StringComparison.Ordinal) || k.StartsWith(stages, StringComparison.Ordinal), IsForeignKey, "open_clip ConvNeXt");
+        var configFile = Path.Combine(folder, OpenClipConfigFile);
+        var config = File.Exists(configFile) ? ConvNeXtConfig.FromOpenClip(OpenClipConfig.Load(configFile)) : null;
+        return (config ?? ConvNeXtConfig.Infer(source, stem, stages), stem, stages);
+    }
 
     /// <summary>Where stem and stages are: timm names them <c>stem</c>/<c>stages</c>, MGM <c>vision_stem</c>/<c>vision_stages</c>.</summary>
     static (string Stem, string Stages) PartPrefixes(ITensorSource source, string prefix) =>

@@ -14,7 +14,7 @@ namespace MiniGemini.Modeling;
 /// </summary>
 /// <remarks>In eval mode (the default) forwards run under <c>inference_mode</c>: outputs are inference tensors (no autograd,
 /// no in-place updates outside it). In train mode they record the autograd graph.</remarks>
-internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<Tensor>>
+public sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<Tensor>>
 {
     [ComponentName(Name = "stem")] readonly Sequential _stem;
     [ComponentName(Name = "stages")] readonly ModuleList<ConvNeXtStage> _stages;
@@ -34,13 +34,14 @@ internal sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<
         eval(); // inference by default; a trainer switches to train mode
     }
 
+    /// <summary>The trunk's configuration.</summary>
     public ConvNeXtConfig Config { get; }
 
     /// <summary><c>stem</c>: Conv2d + LayerNorm2d (exposed for loading and tests).</summary>
-    public Sequential Stem => _stem;
+    internal Sequential Stem => _stem;
 
     /// <summary><c>stages</c> (exposed for loading and tests).</summary>
-    public ModuleList<ConvNeXtStage> Stages => _stages;
+    internal ModuleList<ConvNeXtStage> Stages => _stages;
 
     /// <summary>
     /// Stem and stages: the output of every stage, <c>[B, C_i, H/2^(i+2), W/2^(i+2)]</c> (192/96/48/24 for a 768 input),

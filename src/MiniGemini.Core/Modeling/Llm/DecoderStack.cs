@@ -8,7 +8,7 @@ namespace MiniGemini.Modeling;
 /// HF's <c>XxxModel</c> (the checkpoint's <c>model.</c> sub-tree): embeddings, decoder layers, final norm and the
 /// shared rotary tables. Takes input embeddings, not ids, so spliced image features enter the same way as text.
 /// </summary>
-internal sealed class DecoderStack : nn.Module<Tensor, Tensor, Tensor?, KvCache?, Tensor>
+internal class DecoderStack : nn.Module<Tensor, Tensor, Tensor?, KvCache?, Tensor>
 {
     internal readonly TokenEmbedding embed_tokens;
     readonly ModuleList<DecoderLayer> layers;

@@ -12,7 +12,7 @@ namespace MiniGemini.Modeling;
 /// of a 128k context holds memory for the positions it has used, not for the context. The tensors are detached from
 /// any dispose scope: the cache owns them until <see cref="Dispose"/>.
 /// </summary>
-internal sealed class KvCache : IDisposable
+public sealed class KvCache : IDisposable
 {
     /// <summary>Positions allocated at first, unless the first forward needs more.</summary>
     internal const int InitialPositions = 256;
@@ -24,7 +24,7 @@ internal sealed class KvCache : IDisposable
     readonly ScalarType _dtype;
     readonly Device _device;
 
-    public KvCache(int layers, int batch, int kvHeads, int capacity, int headDim, ScalarType dtype, Device device)
+    internal KvCache(int layers, int batch, int kvHeads, int capacity, int headDim, ScalarType dtype, Device device)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
@@ -44,7 +44,7 @@ internal sealed class KvCache : IDisposable
     public int Capacity { get; }
 
     /// <summary>Positions per row the storage holds now (grows up to <see cref="Capacity"/>).</summary>
-    public int Allocated { get; private set; }
+    internal int Allocated { get; private set; }
 
     /// <summary>Positions filled so far (the same for every row; padding is handled by the attention mask).</summary>
     public int Length { get; private set; }
@@ -53,7 +53,7 @@ internal sealed class KvCache : IDisposable
     /// Makes room for a forward of <paramref name="newTokens"/> tokens (growing the storage if needed); throws if they
     /// would not fit in <see cref="Capacity"/>.
     /// </summary>
-    public void EnsureRoom(long newTokens)
+    internal void EnsureRoom(long newTokens)
     {
         if (Length + newTokens > Capacity)
             throw new ContextLengthExceededException((int)(Length + newTokens), Capacity,
@@ -88,7 +88,7 @@ internal sealed class KvCache : IDisposable
     /// views of everything filled so far, keys and values [B, kv, Length + T, d] each. <see cref="Advance"/> commits
     /// the step once every layer has written.
     /// </summary>
-    public (Tensor Keys, Tensor Values) Write(int layer, Tensor keysAndValues)
+    internal (Tensor Keys, Tensor Values) Write(int layer, Tensor keysAndValues)
     {
         long t = keysAndValues.size(1);
         _entries[layer].narrow(1, Length, t).copy_(keysAndValues);
@@ -96,7 +96,7 @@ internal sealed class KvCache : IDisposable
     }
 
     /// <summary>[B, T, 2·kv, d] (keys first) → keys and values [B, kv, T, d] (views).</summary>
-    public static (Tensor Keys, Tensor Values) Split(Tensor keysAndValues)
+    internal static (Tensor Keys, Tensor Values) Split(Tensor keysAndValues)
     {
         var halves = keysAndValues.chunk(2, 2);
         return (halves[0].transpose(1, 2), halves[1].transpose(1, 2));
@@ -109,7 +109,7 @@ internal sealed class KvCache : IDisposable
     /// Fills this empty cache with the first <paramref name="positions"/> of <paramref name="source"/> (same layers,
     /// rows and shapes): the keys and values of a prompt prefix computed by an earlier request.
     /// </summary>
-    public void CopyPrefixFrom(KvCache source, int positions)
+    internal void CopyPrefixFrom(KvCache source, int positions)
     {
         if (Length != 0) throw new InvalidOperationException("Only an empty cache takes a prefix.");
         if (source.Batch != Batch || source._entries.Length != _entries.Length || source._kvHeads != _kvHeads || source._headDim != _headDim)
@@ -124,17 +124,18 @@ internal sealed class KvCache : IDisposable
     }
 
     /// <summary>Shrinks the storage to the filled positions, for a cache that is kept but no longer written.</summary>
-    public void Trim()
+    internal void Trim()
     {
         if (Length > 0 && Length < Allocated) Allocate(Length);
     }
 
-    public void Advance(long newTokens)
+    internal void Advance(long newTokens)
     {
         EnsureRoom(newTokens);
         Length += (int)newTokens;
     }
 
+    /// <summary>Frees the keys and values.</summary>
     public void Dispose()
     {
         foreach (var t in _keys.Concat(_values).Concat(_entries)) t.Dispose();

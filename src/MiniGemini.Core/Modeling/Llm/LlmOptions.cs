@@ -1,7 +1,7 @@
 namespace MiniGemini.Modeling;
 
 /// <summary>Switches that change how a decoder computes, not what it is.</summary>
-internal sealed record LlmOptions
+public sealed record LlmOptions
 {
     /// <summary>SDPA (default) or the eager reference path.</summary>
     public AttentionKind Attention { get; init; } = AttentionKind.Sdpa;

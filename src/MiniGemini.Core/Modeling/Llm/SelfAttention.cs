@@ -6,7 +6,7 @@ using static TorchSharp.torch.nn.functional;
 namespace MiniGemini.Modeling;
 
 /// <summary>How attention probabilities are computed; both give HF's eager results.</summary>
-internal enum AttentionKind
+public enum AttentionKind
 {
     /// <summary>libtorch's fused <c>scaled_dot_product_attention</c> (default scale 1/√d, boolean mask).</summary>
     Sdpa,

@@ -37,6 +37,9 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
     /// <exception cref="ModelConfigException">Unknown projector type.</exception>
     public static VisionProjector FromConfig(MgmConfig config) => new(config.ProjectorType, config.MmHiddenSize, config.Llm.HiddenSize);
 
+    /// <summary>The layers, whose keys are a checkpoint's <c>mm_projector.*</c>.</summary>
+    internal nn.Module<Tensor, Tensor> Layers => mm_projector;
+
     /// <summary>The <c>mm_projector_type</c> this projector was built from.</summary>
     public string ProjectorType { get; }
 

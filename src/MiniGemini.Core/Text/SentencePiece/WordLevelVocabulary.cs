@@ -9,7 +9,7 @@ namespace MiniGemini.Text.SentencePiece;
 /// <para>
 /// The corpus is read as the tokenizer will see it: texts are cut at <c>&lt;s&gt;</c>, <c>&lt;/s&gt;</c>,
 /// <c>&lt;unk&gt;</c> (matched whole as special tokens) and at <c>&lt;image&gt;</c> (replaced by image features, see
-/// <see cref="ImageTokenSplicer"/>); each part gets the dummy prefix ▁ and its spaces become ▁, as with a folder
+/// <see cref="ImageSlotTokenizer"/>); each part gets the dummy prefix ▁ and its spaces become ▁, as with a folder
 /// that has no <c>tokenizer_config.json</c> (Hugging Face's <c>legacy</c> behaviour). Each space-separated word is
 /// split into <see cref="SplitWord">segments</see>: runs of letters, digits and combining marks (<c>shapes</c>, <c>2</c>),
 /// a contraction after such a run (<c>'s</c>), an angle-bracket tag (<c>&lt;GEN&gt;</c>, <c>&lt;/h&gt;</c>), or
@@ -37,7 +37,7 @@ internal sealed class WordLevelVocabulary
 {
     /// <summary>Texts cut out of the corpus before words are taken: the special pieces and MGM's image marker.</summary>
     public static IReadOnlyList<string> Separators { get; } =
-        [SentencePieceModelWriter.UnknownPiece, SentencePieceModelWriter.BosPiece, SentencePieceModelWriter.EosPiece, ImageTokenSplicer.ImageToken];
+        [SentencePieceModelWriter.UnknownPiece, SentencePieceModelWriter.BosPiece, SentencePieceModelWriter.EosPiece, ImageSlotTokenizer.ImageToken];
 
     const char Space = SentencePieceModel.SpaceSymbol;
 

@@ -3,11 +3,8 @@ using MiniGemini.Modeling;
 
 namespace MiniGemini.Modeling;
 
-internal sealed partial class ViTEncoder
+public sealed partial class ClipVisionTransformer
 {
-    /// <summary>Where MGM checkpoints keep the CLIP tower (<c>vision_tower.vision_tower</c> is HF's CLIPVisionModel).</summary>
-    public const string MgmPrefix = "model.vision_tower.vision_tower.vision_model.";
-
     /// <summary>Layouts of a CLIP file: transformers-5 CLIPVisionModel (no prefix), CLIPModel / transformers-4 (<c>vision_model.</c>).</summary>
     static readonly string[] FilePrefixes = ["", "vision_model."];
 
@@ -16,7 +13,7 @@ internal sealed partial class ViTEncoder
     /// <summary>Builds and loads the tower from an HF model folder (<c>config.json</c> + weights).</summary>
     /// <exception cref="ModelConfigException">config.json is missing or not a CLIP vision config.</exception>
     /// <exception cref="CheckpointException">No weights in the folder, no CLIP tower in them, or keys/shapes that do not match.</exception>
-    public static ViTEncoder FromPretrained(string folder)
+    public static ClipVisionTransformer FromPretrained(string folder)
     {
         var config = ClipVisionConfig.Load(Path.Combine(folder, "config.json"));
         using var source = Checkpoint.Open(folder);
@@ -25,19 +22,20 @@ internal sealed partial class ViTEncoder
 
     /// <summary>
     /// Builds the tower for <paramref name="config"/> and loads it from <paramref name="source"/>.
-    /// <paramref name="prefix"/> is detected when null: none, <c>vision_model.</c>, or <see cref="MgmPrefix"/>.
+    /// <paramref name="prefix"/> is detected when null: none or <c>vision_model.</c> (give another, such as an MGM
+    /// checkpoint's <c>model.vision_tower.vision_tower.vision_model.</c>, explicitly).
     /// In a CLIP file, the text tower, <c>text_projection</c>, <c>visual_projection</c>, <c>logit_scale</c> and the
     /// <c>position_ids</c> buffer are skipped by rule; any other key that does not fit is an error.
     /// </summary>
     /// <exception cref="CheckpointMismatchException">Missing, unexpected or mis-shaped keys.</exception>
     /// <exception cref="CheckpointException">No CLIP tower found (prefix detection).</exception>
-    public static ViTEncoder Load(ITensorSource source, ClipVisionConfig config, string? prefix = null)
+    public static ClipVisionTransformer Load(ITensorSource source, ClipVisionConfig config, string? prefix = null)
     {
-        prefix ??= FindPrefix(source) ?? throw NotFound(source);
+        prefix ??= FindFilePrefix(source) ?? throw NotFound(source);
         if (FilePrefixes.Contains(prefix))
             TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(prefix, StringComparison.Ordinal), IsForeignKey, "CLIP");
-        ViTEncoder encoder;
-        using (LoadingLayers.ForLoading()) encoder = new ViTEncoder(config);
+        ClipVisionTransformer encoder;
+        using (LoadingLayers.ForLoading()) encoder = new ClipVisionTransformer(config);
         try
         {
             StateDictLoader.Load(encoder, source, prefix, new LoadOptions { IsForeign = key => IsForeignKey(prefix + key) });
@@ -51,9 +49,8 @@ internal sealed partial class ViTEncoder
         return encoder;
     }
 
-    /// <summary>The prefix the CLIP tower's keys have in <paramref name="source"/>, or null when it holds none.</summary>
-    public static string? FindPrefix(ITensorSource source) =>
-        StateDictLoader.FindPrefix(source, ProbeKey, [.. FilePrefixes, MgmPrefix]);
+    /// <summary>The prefix the CLIP tower's keys have in a CLIP file (none or <c>vision_model.</c>), or null when it holds none.</summary>
+    internal static string? FindFilePrefix(ITensorSource source) => StateDictLoader.FindPrefix(source, ProbeKey, FilePrefixes);
 
     /// <summary>
     /// Reads the architecture from the tensor shapes under <paramref name="prefix"/> (detected when null), for
@@ -64,7 +61,7 @@ internal sealed partial class ViTEncoder
     /// <exception cref="CheckpointException">A tensor the shapes are read from is missing or has an unexpected rank.</exception>
     public static ClipVisionConfig InferConfig(ITensorSource source, string? prefix = null, int? numAttentionHeads = null)
     {
-        prefix ??= FindPrefix(source) ?? throw NotFound(source);
+        prefix ??= FindFilePrefix(source) ?? throw NotFound(source);
         long[] Shape(string key, int rank) =>
             source.TryGetInfo(prefix + key, out var info) && info.Shape.Length == rank ? info.Shape
             : throw new CheckpointException($"{source.Location}: cannot infer the CLIP architecture: '{prefix}{key}' is missing or not of rank {rank}.", source.Location, prefix + key);
@@ -104,6 +101,6 @@ internal sealed partial class ViTEncoder
         || key.StartsWith("visual_projection.", StringComparison.Ordinal)
         || key == "logit_scale";
 
-    static CheckpointException NotFound(ITensorSource source) =>
-        new($"{source.Location}: no CLIP vision tower found (looked for '{ProbeKey}' with prefixes '', 'vision_model.', '{MgmPrefix}').", source.Location, ProbeKey);
+    internal static CheckpointException NotFound(ITensorSource source) =>
+        new($"{source.Location}: no CLIP vision tower found (looked for '{ProbeKey}' with prefixes '' and 'vision_model.').", source.Location, ProbeKey);
 }

@@ -6,7 +6,7 @@ namespace MiniGemini.Modeling;
 /// HF <c>BaseModelOutputWithPooling</c> of the CLIP vision tower. The caller owns the tensors (or lets an enclosing
 /// dispose scope take them); <see cref="Dispose"/> frees them all.
 /// </summary>
-internal sealed class ViTOutput(Tensor lastHiddenState, Tensor poolerOutput, IReadOnlyList<Tensor> hiddenStates) : IDisposable
+public sealed class ClipVisionOutput(Tensor lastHiddenState, Tensor poolerOutput, IReadOnlyList<Tensor> hiddenStates) : IDisposable
 {
     /// <summary>Output of the last encoder layer, <c>[B, 1 + P, D]</c> (no post-LayerNorm, as in HF).</summary>
     public Tensor LastHiddenState { get; } = lastHiddenState;
@@ -20,6 +20,7 @@ internal sealed class ViTOutput(Tensor lastHiddenState, Tensor poolerOutput, IRe
     /// </summary>
     public IReadOnlyList<Tensor> HiddenStates { get; } = hiddenStates;
 
+    /// <summary>Frees the tensors.</summary>
     public void Dispose()
     {
         foreach (var t in HiddenStates.Append(LastHiddenState).Append(PoolerOutput).Distinct(ReferenceEqualityComparer.Instance))

@@ -14,7 +14,7 @@ namespace MiniGemini.Modeling;
 /// </summary>
 /// <remarks>In eval mode (the default) forwards run under <c>inference_mode</c>: outputs are inference tensors (no autograd,
 /// no in-place updates outside it). In train mode they record the autograd graph.</remarks>
-internal sealed partial class ViTEncoder : nn.Module<Tensor, ViTOutput>
+public sealed partial class ClipVisionTransformer : nn.Module<Tensor, ClipVisionOutput>
 {
     [ComponentName(Name = "embeddings")] readonly ClipVisionEmbeddings _embeddings;
     [ComponentName(Name = "pre_layrnorm")] readonly LayerNorm _preLayrnorm; // sic: the checkpoint's spelling
@@ -22,7 +22,7 @@ internal sealed partial class ViTEncoder : nn.Module<Tensor, ViTOutput>
     [ComponentName(Name = "post_layernorm")] readonly LayerNorm _postLayernorm;
 
     /// <summary>Builds a randomly initialised tower; load weights with <see cref="Load"/> or use <see cref="FromPretrained"/>.</summary>
-    public ViTEncoder(ClipVisionConfig config) : base(nameof(ViTEncoder))
+    public ClipVisionTransformer(ClipVisionConfig config) : base(nameof(ClipVisionTransformer))
     {
         Config = config;
         _embeddings = new ClipVisionEmbeddings(config);
@@ -33,18 +33,19 @@ internal sealed partial class ViTEncoder : nn.Module<Tensor, ViTOutput>
         eval(); // inference by default; a trainer switches to train mode
     }
 
+    /// <summary>The tower's configuration.</summary>
     public ClipVisionConfig Config { get; }
 
     /// <summary>The encoder layers, in order (exposed for hooks and tests).</summary>
-    public ModuleList<ClipEncoderLayer> Layers => _encoder.Layers;
+    internal ModuleList<ClipEncoderLayer> Layers => _encoder.Layers;
 
     /// <summary>HF <c>CLIPVisionModel(pixel_values)</c> without hidden states.</summary>
-    public override ViTOutput forward(Tensor pixels) => Forward(pixels, outputHiddenStates: false);
+    public override ClipVisionOutput forward(Tensor pixels) => Forward(pixels, outputHiddenStates: false);
 
     /// <summary>HF <c>CLIPVisionModel(pixel_values, output_hidden_states)</c>: runs every layer.</summary>
     /// <param name="pixels">Normalised pixels <c>[B, C, S, S]</c> with S = image_size.</param>
     /// <param name="outputHiddenStates">Also return the L + 1 hidden states.</param>
-    public ViTOutput Forward(Tensor pixels, bool outputHiddenStates)
+    public ClipVisionOutput Forward(Tensor pixels, bool outputHiddenStates)
     {
         using var scope = NewDisposeScope();
         using var _ = inference_mode(!training);
@@ -53,7 +54,7 @@ internal sealed partial class ViTEncoder : nn.Module<Tensor, ViTOutput>
         var pooled = _postLayernorm.call(x.select(1, 0));     // [B, D], the CLS token only
         // x is hidden[^1] when hidden states are kept: move each tensor out exactly once.
         foreach (var t in hidden ?? [x]) t.MoveToOuterDisposeScope();
-        return new ViTOutput(x, pooled.MoveToOuterDisposeScope(), hidden ?? []);
+        return new ClipVisionOutput(x, pooled.MoveToOuterDisposeScope(), hidden ?? []);
     }
 
     /// <summary>

@@ -6,7 +6,7 @@ namespace MiniGemini.Text;
 /// dummy prefix applies to every chunk), BOS is kept once at the start and <see cref="ImageTokenIndex"/> stands
 /// between chunks. The vision features are spliced in where the placeholders stand, elsewhere.
 /// </summary>
-public static class ImageTokenSplicer
+public static class ImageSlotTokenizer
 {
     /// <summary>The placeholder id for one image's features (<c>IMAGE_TOKEN_INDEX</c>).</summary>
     public const int ImageTokenIndex = -200;

@@ -6,14 +6,13 @@ using static TorchSharp.torch;
 namespace MiniGemini.Modeling;
 
 /// <summary>Builds the decoder of the family a config names and fills it from a checkpoint.</summary>
-internal static class LlmAdapter
+public partial class CausalLanguageModel
 {
     /// <summary>
     /// Prefixes of the Mini-Gemini parts that share the checkpoint root with the LLM (vision towers, patch info
     /// mining, projector). The LLM skips them by this rule; any other key it does not own is an error.
     /// </summary>
-    static readonly string[] VisionPrefixes =
-        ["model.vision_tower.", "model.vision_tower_aux.", "model.vlm_uni_", "model.mm_projector.", "model.image_newline"];
+    static readonly string[] VisionPrefixes = MgmCheckpointKeys.Vision;
 
     /// <summary>Keys under the LLM's prefix that it does not load, by rule.</summary>
     internal static bool IsForeign(string key, bool tiedHead) =>
@@ -29,11 +28,11 @@ internal static class LlmAdapter
     /// config's dtype, else float32) on <paramref name="device"/> (default CPU).
     /// </summary>
     /// <exception cref="CheckpointMismatchException">Keys missing, mis-shaped or unexpected, listed in the report.</exception>
-    public static ILlmAdapter Load(ITensorSource source, LlmConfig config, string prefix = "", Device? device = null,
+    public static CausalLanguageModel Load(ITensorSource source, LlmConfig config, string prefix = "", Device? device = null,
         ScalarType? dtype = null, LlmOptions? options = null, IReadOnlyList<int>? eosTokenIds = null)
     {
         RequireSizesOfTheWeights(source, config, prefix);
-        var model = new CausalLm(config, options, device ?? CPU, dtype ?? config.DType ?? ScalarType.Float32, eosTokenIds);
+        var model = new CausalLanguageModel(config, options, device ?? CPU, dtype ?? config.DType ?? ScalarType.Float32, eosTokenIds);
         try
         {
             bool tied = model.TiedHead;
@@ -50,7 +49,7 @@ internal static class LlmAdapter
     }
 
     /// <summary>Bytes of the LLM's tensors in the checkpoint.</summary>
-    static long StoredBytes(ITensorSource source, string prefix, bool tiedHead) =>
+    internal static long StoredBytes(ITensorSource source, string prefix, bool tiedHead) =>
         source.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && !IsForeign(k[prefix.Length..], tiedHead))
             .Sum(k => source.TryGetInfo(k, out var info) ? info.ByteLength : 0);
 
@@ -59,7 +58,7 @@ internal static class LlmAdapter
     /// another width or vocabulary, than the checkpoint holds fails at once, naming the key, instead of first allocating
     /// a model of the claimed size.
     /// </summary>
-    static void RequireSizesOfTheWeights(ITensorSource source, LlmConfig config, string prefix)
+    internal static void RequireSizesOfTheWeights(ITensorSource source, LlmConfig config, string prefix)
     {
         var embed = prefix + "model.embed_tokens.weight";
         if (source.TryGetInfo(embed, out var info) && info.Shape is [var rows, var width])
@@ -81,7 +80,7 @@ internal static class LlmAdapter
     /// Loads a model folder: config.json, the checkpoint (<see cref="Checkpoint.Open"/>), and the stop ids of
     /// generation_config.json when present.
     /// </summary>
-    public static ILlmAdapter FromPretrained(string folder, Device? device = null, ScalarType? dtype = null, LlmOptions? options = null)
+    public static CausalLanguageModel FromPretrained(string folder, Device? device = null, ScalarType? dtype = null, LlmOptions? options = null)
     {
         var config = LlmConfig.Load(Path.Combine(folder, "config.json"));
         var generationPath = Path.Combine(folder, "generation_config.json");
@@ -94,11 +93,11 @@ internal static class LlmAdapter
     /// A randomly initialised model (benchmarks, tests): matrices ~ N(0, std²), norm weights at their identity plus
     /// N(0, normJitter²), biases zero. Built directly on <paramref name="device"/> in <paramref name="dtype"/>.
     /// </summary>
-    public static ILlmAdapter CreateRandom(LlmConfig config, long seed, Device? device = null, ScalarType dtype = ScalarType.Float32,
+    public static CausalLanguageModel CreateRandom(LlmConfig config, long seed, Device? device = null, ScalarType dtype = ScalarType.Float32,
         double std = 0.02, double normJitter = 0.0, LlmOptions? options = null)
     {
         device ??= CPU;
-        var model = new CausalLm(config, options, device, dtype);
+        var model = new CausalLanguageModel(config, options, device, dtype);
         // TorchSharp creates CPU generators only: on another device, seed that device's default generator instead.
         using var generator = device.type == DeviceType.CPU ? new Generator((ulong)seed) : null;
         if (generator is null) random.manual_seed(seed);

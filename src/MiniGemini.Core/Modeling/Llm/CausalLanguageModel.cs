@@ -7,25 +7,38 @@ using static TorchSharp.torch;
 namespace MiniGemini.Modeling;
 
 /// <summary>
-/// HF <c>XxxForCausalLM</c>: the decoder stack (<c>model.</c>) and the output head (<c>lm_head</c>). A tied head has
-/// no weight of its own: it projects with <c>model.embed_tokens.weight</c>, so no move or conversion can untie it.
+/// A decoder-only language model of any supported family (Llama/Vicuna, Yi, Llama-3, Gemma, Mixtral), HF's
+/// <c>XxxForCausalLM</c>: the decoder stack (<c>model.</c>) and the output head (<c>lm_head</c>). It runs on input
+/// embeddings, so spliced image features enter the same way as text. A tied head has no weight of its own: it projects
+/// with <c>model.embed_tokens.weight</c>, so no move or conversion can untie it.
 /// </summary>
-internal sealed class CausalLm : nn.Module, ILlmAdapter
+/// <remarks>Load one with <see cref="FromPretrained"/>, or build one of any size with <see cref="CreateRandom"/>.</remarks>
+public partial class CausalLanguageModel : nn.Module
 {
     internal readonly DecoderStack model;
     readonly Linear? lm_head;
 
-    public CausalLm(LlmConfig config, LlmOptions? options, Device device, ScalarType dtype, IReadOnlyList<int>? eosTokenIds = null)
-        : base(nameof(CausalLm))
+    /// <summary>Builds the model for <paramref name="config"/>, uninitialised, on <paramref name="device"/> in <paramref name="dtype"/>.</summary>
+    public CausalLanguageModel(LlmConfig config, LlmOptions? options = null, Device? device = null, ScalarType dtype = ScalarType.Float32,
+        IReadOnlyList<int>? eosTokenIds = null)
+        : this(config, options, device ?? CPU, dtype, eosTokenIds, arch => new DecoderStack(arch, device ?? CPU, dtype))
+    {
+    }
+
+    /// <summary>Builds the model around another decoder stack (a Mini-Gemini model's <c>model.</c> also holds its vision parts).</summary>
+    private protected CausalLanguageModel(LlmConfig config, LlmOptions? options, Device device, ScalarType dtype, IReadOnlyList<int>? eosTokenIds,
+        Func<LlmArchitecture, DecoderStack> decoder)
+        : base(nameof(CausalLanguageModel))
     {
         Config = config;
         Architecture = LlmArchitecture.For(config, options);
-        model = new DecoderStack(Architecture, device, dtype);
+        model = decoder(Architecture);
         if (!TiedHead) lm_head = Layers.Linear(config.HiddenSize, config.VocabSize, bias: false, device, dtype);
         EosTokenIds = eosTokenIds is { Count: > 0 } ? eosTokenIds : config.EosTokenIds;
         Device = device;
         DType = dtype;
-        RegisterComponents();
+        register_module("model", model);
+        if (lm_head is not null) register_module("lm_head", lm_head);
         eval();
     }
 
@@ -39,15 +52,29 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
         }
     }
 
+    /// <summary>The model's configuration (config.json).</summary>
     public LlmConfig Config { get; }
+
+    /// <summary>Stop ids: generation_config.json's when the model folder has one, else config.json's.</summary>
     public IReadOnlyList<int> EosTokenIds { get; }
+
+    /// <summary>Where the weights are.</summary>
     public Device Device { get; private set; }
+
+    /// <summary>The weights' dtype, which is also the activations'.</summary>
     public ScalarType DType { get; private set; }
     internal LlmArchitecture Architecture { get; }
 
     /// <summary>Gemma always ties; the other families tie when the config says so (e.g. small Llama-3.2 models).</summary>
     internal bool TiedHead => Config.Family == LlmFamily.Gemma || Config.TieWordEmbeddings;
 
+    /// <summary>
+    /// ids [B, T] (any integer dtype) → raw embeddings [B, T, H] in the model dtype. Raw means unscaled: Gemma's
+    /// √hidden factor is applied by <see cref="Forward"/> to all inputs, spliced image tokens included.
+    /// </summary>
+    /// <param name="ids">Token ids.</param>
+    /// <param name="validate">Check ids against the vocabulary first (one host read). Skip only for ids the model produced.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An id outside [0, vocab).</exception>
     public Tensor Embed(Tensor ids, bool validate = true)
     {
         if (validate) ValidateIds(ids);
@@ -57,6 +84,12 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
         return model.embed_tokens.call(ids).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// One forward. <paramref name="inputsEmbeds"/> [B, T, H] at <paramref name="positionIds"/> [B, T];
+    /// <paramref name="attentionMask"/> [B, past + T] (1 = attend, 0 = padding) or null; with a cache, the T new
+    /// keys/values are appended after its filled positions. Returns float32 logits of the last position [B, V],
+    /// or of every position [B, T, V] when <paramref name="allLogits"/>.
+    /// </summary>
     public Tensor Forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? attentionMask = null, KvCache? cache = null, bool allLogits = false)
     {
         ValidateForward(inputsEmbeds, positionIds, attentionMask, cache);
@@ -70,9 +103,11 @@ internal sealed class CausalLm : nn.Module, ILlmAdapter
         return logits.MoveToOuterDisposeScope();                                       // [B, V] or [B, T, V]
     }
 
+    /// <summary>A cache for <paramref name="batch"/> rows of up to <paramref name="maxLength"/> positions, on the model's device and dtype.</summary>
     public KvCache CreateCache(int batch, int maxLength) =>
         new(model.LayerCount, batch, Config.NumKeyValueHeads, maxLength, Config.HeadDim, DType, Device);
 
+    /// <summary>Moves and converts the weights; tied weights stay tied (the head reads the embedding table itself).</summary>
     public void To(Device device, ScalarType dtype)
     {
         this.to(device, dtype);
