@@ -7,8 +7,8 @@ namespace MiniGemini;
 /// <summary>
 /// Asks libtorch to back its large CPU tensors with transparent huge pages (<c>THP_MEM_ALLOC_ENABLE=1</c>) before it
 /// allocates anything. Without them every tensor of a few megabytes that a forward or backward pass allocates and frees
-/// is faulted in again 4 KiB at a time: training the demo model spent 40 % of its time in the kernel doing that and ran
-/// 4–5× slower. libtorch reads the variable once, at its first allocation, from the C environment, which .NET's
+/// is faulted in again 4 KiB at a time, and training spends much of its time in the kernel doing that
+/// (docs/benchmarks.md#huge-pages). libtorch reads the variable once, at its first allocation, from the C environment, which .NET's
 /// <see cref="Environment.SetEnvironmentVariable(string, string)"/> does not write; hence <c>setenv</c>, at load.
 /// A value the process was started with (e.g. <c>THP_MEM_ALLOC_ENABLE=0</c> to opt out) is left as it is.
 /// </summary>

@@ -290,11 +290,11 @@ public sealed class MiniGeminiBuilder
 
                 Progress("weights");
                 var generationPath = Path.Combine(llmFolder, "generation_config.json");
-                var eos = File.Exists(generationPath) ? GenerationConfig.Load(generationPath).EosTokenIds : null;
+                var generation = File.Exists(generationPath) ? GenerationConfig.Load(generationPath) : null;
                 MiniGeminiForCausalLM model;
                 // The towers' large layers are made in the model's precision (see LoadingLayers); the LLM is made on its device.
                 using (LoadingLayers.ForLoading(dtype))
-                    model = Keep(new MiniGeminiForCausalLM(config, clip.Config, convNeXt?.Config, views, new LlmOptions(), device, dtype, eos));
+                    model = Keep(new MiniGeminiForCausalLM(config, clip.Config, convNeXt?.Config, views, new LlmOptions(), device, dtype, generation?.EosTokenIds));
                 model.To(device, dtype);
                 bool tied = model.TiedHead;
                 bool map = options.MapWeights ?? CausalLanguageModel.StoredBytes(source, "", tied) >= LlmOptions.MapFromBytes;
@@ -317,7 +317,8 @@ public sealed class MiniGeminiBuilder
                 MiniGeminiTelemetry.LoadSeconds.Record(seconds);
                 if (_logger is not null)
                     Log.Loaded(_logger, Path.GetFileName(modelFolder), config.Llm.Family.ToString(), template.Name, model.TokensPerImage, device.ToString(), options.Precision.ToString(), seconds);
-                return new MiniGeminiModel(Path.GetFileName(modelFolder.TrimEnd('/', '\\')), model, tokenizer, template, device,
+                var defaults = GenerationDefaults.Create(config.Llm, generation, tokenizer, template);
+                return new MiniGeminiModel(Path.GetFileName(modelFolder.TrimEnd('/', '\\')), model, tokenizer, template, defaults, device,
                     options.Precision, options.ImageGenerator, _logger, options.ConversationCacheBytes) { Source = (modelFolder, clip.Folder) };
             }
             finally

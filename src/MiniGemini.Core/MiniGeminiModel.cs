@@ -37,14 +37,15 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     bool _disposed;
 
     internal MiniGeminiModel(string name, MiniGeminiForCausalLM model, MiniGeminiTokenizer tokenizer,
-        ConversationTemplate template, Device device, ModelPrecision precision, SdxlBridge? imageGenerator, ILogger? logger,
-        long conversationCacheBytes = 0)
+        ConversationTemplate template, GenerationDefaults defaults, Device device, ModelPrecision precision, SdxlBridge? imageGenerator,
+        ILogger? logger, long conversationCacheBytes = 0)
     {
         Name = name;
         Config = model.MgmConfig;
         _model = model;
         Tokenizer = tokenizer;
         Template = template;
+        Defaults = defaults;
         TorchDevice = device;
         Precision = precision;
         _images = new ImageProcessor(model.Views);
@@ -64,6 +65,12 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
 
     /// <summary>The conversation template prompts are rendered with.</summary>
     public ConversationTemplate Template { get; }
+
+    /// <summary>
+    /// What a request that passes no <see cref="GenerationOptions"/> generates with (generation_config.json's settings),
+    /// and the stop and pad ids filled into options that leave them out.
+    /// </summary>
+    public GenerationDefaults Defaults { get; }
 
     /// <summary>The device the model runs on, e.g. <c>cpu</c> or <c>cuda:0</c>.</summary>
     public string Device => TorchDevice.ToString();
@@ -250,8 +257,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     {
         ThrowIfDisposed();
         if (prompts.Count == 0) throw new ArgumentException("No prompts were given.", nameof(prompts));
-        options ??= new GenerationOptions();
-        var generation = options with { EosTokenIds = options.EosTokenIds ?? StopIds() };
+        var generation = Defaults.Resolve(options);
         generation.Validate();
 
         // Limits before work: a bound from the text's length before tokenizing, the exact count before any image is read.
@@ -393,14 +399,6 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
             Done = true;
             Reason = reason;
         }
-    }
-
-    IReadOnlyList<int> StopIds()
-    {
-        var ids = _model.EosTokenIds.ToList();
-        foreach (var id in Template.StopTokenIds(Tokenizer))
-            if (!ids.Contains(id)) ids.Add(id);
-        return ids;
     }
 
     /// <summary>Renders the conversation with the template and tokenizes it with −200 where images go.</summary>

@@ -82,7 +82,7 @@ public sealed class MiniGeminiOptions
 
     /// <summary>
     /// Whether the LLM's weights, when stored in the precision the model runs in on the CPU, are memory-mapped from the
-    /// checkpoint instead of copied: no allocation and no copy (a 7B model in bfloat16 loads in a fraction of a second,
+    /// checkpoint instead of copied: no allocation and no copy (the weights are read as they are used, not at load,
     /// its pages shared with the page cache and with other processes), but where the kernel maps files in 4 KiB pages
     /// only, decoding reads the weights more slowly than from a copy in huge pages (docs/benchmarks.md#real-sizes). Null
     /// (the default): checkpoints of 1 GiB or more are mapped, smaller ones copied.

@@ -32,24 +32,12 @@ public sealed class MgmFixture
     public string? ConvMode { get; }
 
     /// <summary>
-    /// Builds the fixture's model. Released checkpoints embed both towers but not the CLIP config.json, and tensor shapes
-    /// cannot tell a CLIP's head count; real ones are recognized as OpenAI ViTs, but the tiny embedded CLIP has 4 heads of
-    /// width 16, so its bundled case borrows the config of the same tiny CLIP from mgm-tiny (the weights still come from
-    /// the embedded checkpoint: that folder is given without weights).
+    /// Builds the fixture's model as a user would: towers named in config.json are found beside the model folder (a
+    /// fixture whose embedded CLIP needs its config, which shapes cannot tell, carries a config-only tower folder there).
     /// </summary>
     public MiniGeminiModel Build(Func<MiniGeminiBuilder, MiniGeminiBuilder>? configure = null)
     {
         var builder = MiniGeminiBuilder.FromPretrained(ModelFolder);
-        if (Path.GetFileName(Folder) == "mgm-tiny-embedded-towers" && Folder.StartsWith(FixtureCatalog.ReferenceRoot, StringComparison.Ordinal))
-            builder = builder.WithVisionTower(ConfigOnlyClip());
         return (configure?.Invoke(builder) ?? builder).Build();
-    }
-
-    static string ConfigOnlyClip()
-    {
-        var dir = Path.Combine(Path.GetTempPath(), "mgm-tiny-clip-config");
-        Directory.CreateDirectory(dir);
-        File.Copy(Path.Combine(FixtureCatalog.Bundled("mgm-tiny"), "clip-vit", "config.json"), Path.Combine(dir, "config.json"), overwrite: true);
-        return dir;
     }
 }

@@ -90,8 +90,13 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     [Fact]
     public void Embedded_tiny_clip_without_its_config_is_refused_with_the_reason()
     {
-        var e = Assert.Throws<TowerNotFoundException>(() =>
-            MiniGeminiBuilder.FromPretrained(Path.Combine(FixtureCatalog.Bundled("mgm-tiny-embedded-towers"), "model")).Build());
+        // The model folder alone, without the config-only tower folder the fixture keeps beside it.
+        var model = Path.Combine(Path.GetTempPath(), "mgm-embedded-alone-" + Guid.NewGuid().ToString("N"), "model");
+        Directory.CreateDirectory(model);
+        foreach (var file in Directory.GetFiles(Path.Combine(FixtureCatalog.Bundled("mgm-tiny-embedded-towers"), "model")))
+            File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
+        var e = Assert.Throws<TowerNotFoundException>(() => MiniGeminiBuilder.FromPretrained(model).Build());
+        Directory.Delete(Path.GetDirectoryName(model)!, recursive: true);
         Assert.Contains("head count", e.Message);
         Assert.Contains("clip-vit-large-patch14-336", e.Message);
     }

@@ -13,7 +13,7 @@ namespace MiniGemini.Modeling;
 /// row is streamed once, two bfloat16 at a time widened to float32 with one AND and one shift, and multiplied into
 /// float32 accumulators with AVX-512 FMAs, the rows split over libtorch's thread count. A decoded token reads all of the
 /// model's weights, so its time is the time to read them; libtorch's bfloat16 matrix-vector product reads them well
-/// below the memory bandwidth, this loop 1.4–2.5× faster (docs/benchmarks.md#real-sizes).
+/// below the memory bandwidth; this loop streams them closer to it (docs/benchmarks.md#real-sizes).
 /// </summary>
 internal static class RowLinear
 {

@@ -78,8 +78,8 @@ internal static class RegionAttention
     /// of the map is one [Da, s·W] matrix view, so the dot products and the weighted sums are two batched matrix
     /// products over views of the map (no copy of it); they compute every token against the whole block row, Cols×
     /// the needed work, which accelerators absorb easily, and <paramref name="blockMask"/> keeps each token's softmax
-    /// to its own block. The map is read three times: for the variances and by each product (on an H200 at MGM size
-    /// in bfloat16, 0.13 ms for var_mean and 0.06 ms for each product).
+    /// to its own block. The map is read three times: for the variances and by each product; these reads, not the
+    /// arithmetic, set the time on an accelerator (docs/benchmarks.md).
     /// ũ·x comes from the raw map, so it keeps the dtype's relative precision of |x|·Σ|ũ| (as the reference's x − μ
     /// does of |x|); only positions constant across channels at a large value, where r = 1/√eps, amplify that.
     /// Scores and softmax are float32 (float64 for a float64 map); the products run in the map's dtype.
@@ -117,9 +117,9 @@ internal static class RegionAttention
     /// it is one matrix product: map rows 2i and 2i+1 side by side, <c>[2W]</c>, times a <c>[2W, W/2]</c> matrix of ¼
     /// (<see cref="FoldedWeights.HalfScalePool"/>), accumulated in float32 and rounded once. That gives the reference's
     /// values except where its float32 interpolation rounds twice and lands on the other side of a 16-bit rounding
-    /// boundary (3 elements in 10⁸ at MGM-HD size on an H200, one ulp each, the product nearer to the exact mean in
-    /// the cases seen). It runs at memory speed (0.27 ms at MGM-HD size on an H200, where average pooling takes 1.2 ms and
-    /// interpolation 1.4 ms over an NCHW map of 2880 channels). Float32 and float64 maps take the reference's path.
+    /// boundary (a few elements in 10⁸ at MGM-HD size, one ulp each, the product nearer to the exact mean in the cases
+    /// seen). It reads the map once, at memory speed, where average pooling and interpolation over an NCHW map of 2880
+    /// channels are several times slower (docs/benchmarks.md). Float32 and float64 maps take the reference's path.
     /// </summary>
     internal static Tensor HalfScale(Tensor map, FoldedWeights constants)
     {
