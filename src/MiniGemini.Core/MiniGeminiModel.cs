@@ -29,7 +29,6 @@ public sealed record MiniGeminiStreamUpdate(string Text, MiniGeminiResponse? Com
 public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
 {
     readonly MiniGeminiForCausalLM _model;
-    readonly ImageProcessor _images;
     readonly SdxlBridge? _imageGenerator;
     readonly ILogger _logger;
     readonly SemaphoreSlim _gate = new(1, 1);
@@ -43,12 +42,10 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         Name = name;
         Config = model.MgmConfig;
         _model = model;
-        Tokenizer = tokenizer;
-        Template = template;
+        Processor = new MiniGeminiProcessor(tokenizer, template, model.Views, model.TokensPerImage);
         Defaults = defaults;
         TorchDevice = device;
         Precision = precision;
-        _images = new ImageProcessor(model.Views);
         _imageGenerator = imageGenerator;
         _logger = logger ?? NullLogger.Instance;
         if (conversationCacheBytes > 0) _conversations = new ConversationCache(conversationCacheBytes, model.TokensPerImage);
@@ -60,11 +57,14 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     /// <summary>The model's configuration, after builder overrides.</summary>
     public MgmConfig Config { get; }
 
+    /// <summary>Images and conversations into pixels and ids: image preprocessing, tokenizer, template and image slots.</summary>
+    public MiniGeminiProcessor Processor { get; }
+
     /// <summary>The tokenizer.</summary>
-    public MiniGeminiTokenizer Tokenizer { get; }
+    public MiniGeminiTokenizer Tokenizer => Processor.Tokenizer;
 
     /// <summary>The conversation template prompts are rendered with.</summary>
-    public ConversationTemplate Template { get; }
+    public ConversationTemplate Template => Processor.Template;
 
     /// <summary>
     /// What a request that passes no <see cref="GenerationOptions"/> generates with (generation_config.json's settings),
@@ -93,46 +93,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     public int CountPromptTokens(MiniGeminiPrompt prompt)
     {
         ThrowIfDisposed();
-        return Positions(PromptIds(prompt));
-    }
-
-    int Positions(int[] ids)
-    {
-        int images = ImageSlotTokenizer.CountImages(ids);
-        return ids.Length - images + images * ImageTokensPerImage;
-    }
-
-    /// <summary>
-    /// Refuses a prompt that cannot fit whatever its text encodes to: every id stands for at most
-    /// <see cref="MiniGeminiTokenizer.MaxCharsPerToken"/> characters, every image for <see cref="ImageTokensPerImage"/>
-    /// positions. Costs a pass over the characters, not a tokenization.
-    /// </summary>
-    /// <remarks>
-    /// Only characters that normalization cannot remove count (whitespace runs may collapse, combining marks may
-    /// compose), and at a third of their number (NFKC composes at most three Hangul jamo into one syllable), so that
-    /// a prompt that fits is never refused here.
-    /// </remarks>
-    void RefuseOverlong(MiniGeminiPrompt prompt, int budget, int? maxNewTokens)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        if (prompt.Turns is null) return; // PromptIds names the fault
-        long characters = Lasting(prompt.SystemPrompt) + prompt.Turns.Sum(t => Lasting(t?.Text));
-        long images = prompt.Turns.Sum(t => (long)(t?.Images?.Count ?? 0));
-        long atLeast = characters / (3L * Tokenizer.MaxCharsPerToken) + images * ImageTokensPerImage;
-        if (atLeast > budget)
-            throw new ContextLengthExceededException((int)Math.Min(int.MaxValue, atLeast + ContextLength - budget), ContextLength,
-                $"The prompt has at least {atLeast} positions ({characters} characters of text, {images} image(s) of {ImageTokensPerImage} tokens)" +
-                $"{(maxNewTokens is { } n ? $" and {n} new tokens were asked for" : "")}: more than the model's context ({ContextLength}) holds.");
-
-        static long Lasting(string? text)
-        {
-            long count = 0;
-            foreach (var c in text ?? "")
-                if (!char.IsWhiteSpace(c) && char.GetUnicodeCategory(c) is not (System.Globalization.UnicodeCategory.NonSpacingMark
-                        or System.Globalization.UnicodeCategory.SpacingCombiningMark or System.Globalization.UnicodeCategory.EnclosingMark))
-                    count++;
-            return count;
-        }
+        return Processor.CountPositions(Processor.Tokenize(prompt));
     }
 
     /// <summary>The preprocessing the model applies to images.</summary>
@@ -145,13 +106,6 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
 
     /// <summary>The folder the model was loaded from, and the CLIP tower folder that gave its architecture (saving copies their configs).</summary>
     internal (string ModelFolder, string? ClipFolder)? Source { get; init; }
-
-    /// <summary>Reads and preprocesses images → normalized HR pixels <c>[B, 3, S, S]</c> on the CPU.</summary>
-    internal Tensor PreprocessImages(IReadOnlyList<ImageInput> images)
-    {
-        using var tensors = _images.ToTensors(images.Select(Read).ToList());
-        return tensors.Hr.alias();
-    }
 
     /// <summary>Answers one prompt.</summary>
     /// <exception cref="ArgumentException">The prompt is empty, ends with an answer, or its text contains a literal <c>&lt;image&gt;</c>.</exception>
@@ -262,11 +216,11 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
 
         // Limits before work: a bound from the text's length before tokenizing, the exact count before any image is read.
         int budget = ContextLength - (generation.MaxNewTokens ?? 1);
-        foreach (var prompt in prompts) RefuseOverlong(prompt, budget, generation.MaxNewTokens);
-        var ids = prompts.Select(PromptIds).ToList();
+        foreach (var prompt in prompts) Processor.RefuseOverlong(prompt, budget, generation.MaxNewTokens, ContextLength);
+        var ids = prompts.Select(Processor.Tokenize).ToList();
         foreach (var row in ids)
         {
-            int positions = Positions(row);
+            int positions = Processor.CountPositions(row);
             if (positions > budget)
                 throw new ContextLengthExceededException(positions + ContextLength - budget, ContextLength,
                     $"The prompt has {positions} positions{(generation.MaxNewTokens is { } n ? $" and {n} new tokens were asked for" : " and needs one new token")}: " +
@@ -278,7 +232,6 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         activity?.SetTag("minigemini.images", images.Count);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         TimeSpan? firstToken = null;
-        int generated = 0;
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
         var hashes = new string?[images.Count];
@@ -291,9 +244,8 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
             rows.Add(Splice(row, imageTokens?.narrow(0, imageIndex, count)));
             imageIndex += count;
         }
-        var stops = Template.StopStrings.Concat(generation.StopStrings).ToArray();
-        var states = rows.Select(r => new RowState(Tokenizer.CreateStreamingDecoder(), new StopStringMatcher(stops), (int)r.shape[0])).ToArray();
-        var reuse = ids.Count == 1 ? Reuse(ids[0], hashes, states[0], rows) : null;
+        var answers = new AnswerRows(Tokenizer, [.. Template.StopStrings, .. generation.StopStrings], rows.Select(r => (int)r.shape[0]));
+        var reuse = ids.Count == 1 ? Reuse(ids[0], hashes, answers, rows) : null;
         var (embeds, mask) = MiniGeminiForCausalLM.LeftPad(rows);
         activity?.SetTag("minigemini.cached_positions", reuse?.Length ?? 0);
         Log.Generating(_logger, rows.Count, embeds.shape[1], images.Count);
@@ -301,39 +253,18 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         foreach (var step in TokenGenerator.Generate(_model, embeds, mask, generation, cancellationToken, reuse))
         {
             firstToken ??= clock.Elapsed;
-            for (int b = 0; b < states.Length; b++)
-            {
-                var state = states[b];
-                if (state.Done || !step.Emitted[b]) continue;
-                generated++;
-                state.Tokens.Add(step.TokenIds[b]);
-                var delta = state.Matcher.Push(state.Decoder.Append(step.TokenIds[b]));
-                state.Text.Append(delta);
-                if (delta.Length > 0) onDelta(b, delta);
-                if (state.Matcher.Stopped || step.Finished[b]) state.Finish(FinishReason.Stop);
-            }
-            if (states.All(s => s.Done)) break;
+            if (answers.Push(step, onDelta)) break;
         }
-        RecordTelemetry(activity, states.Sum(s => s.PromptLength), generated, rows.Count, firstToken, clock.Elapsed);
-        return states.Select((s, b) =>
+        var finished = answers.Finish(onDelta);
+        RecordTelemetry(activity, finished.Sum(a => a.PromptLength), answers.Generated, rows.Count, firstToken, clock.Elapsed);
+        return finished.Select((answer, b) => new MiniGeminiResponse
         {
-            if (!s.Done)
-            {
-                var tail = s.Matcher.Push(s.Decoder.Flush()) + s.Matcher.Flush();
-                s.Text.Append(tail);
-                if (tail.Length > 0) onDelta(b, tail);
-                s.Finish(s.Matcher.Stopped ? FinishReason.Stop : FinishReason.Length);
-            }
-            var text = s.Text.ToString();
-            return new MiniGeminiResponse
-            {
-                Text = text.Trim(),
-                TokenIds = s.Tokens,
-                PromptTokens = s.PromptLength,
-                CachedPromptTokens = reuse?.Length ?? 0,
-                FinishReason = s.Reason,
-                ImagePrompt = prompts[b].GenerateImage ? ImageCaption.Extract(text) : null,
-            };
+            Text = answer.Text.Trim(),
+            TokenIds = answer.TokenIds,
+            PromptTokens = answer.PromptLength,
+            CachedPromptTokens = reuse?.Length ?? 0,
+            FinishReason = answer.FinishReason,
+            ImagePrompt = prompts[b].GenerateImage ? ImageCaption.Extract(answer.Text) : null,
         }).ToList();
     }
 
@@ -341,15 +272,16 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     /// For a single prompt, with the conversation cache on: the kept keys and values of its longest prefix seen before
     /// (the row's embeddings are cut to the positions after it), and where the cache goes when the answer is done.
     /// </summary>
-    TokenGenerator.CacheReuse? Reuse(int[] ids, string?[] imageHashes, RowState state, List<Tensor> rows)
+    TokenGenerator.CacheReuse? Reuse(int[] ids, string?[] imageHashes, AnswerRows answers, List<Tensor> rows)
     {
         if (_conversations is null) return null;
         int image = 0;
         var slots = ids.Select(id => id == ImageSlotTokenizer.ImageTokenIndex ? new PromptSlot(id, imageHashes[image++]) : new PromptSlot(id, null)).ToArray();
         var (past, common) = _conversations.FindPrefix(slots);
-        int reused = Math.Min(common, state.PromptLength - 1); // at least one position is run, for the next token's logits
-        if (reused > 0) rows[0] = rows[0].narrow(0, reused, state.PromptLength - reused); // [L − reused, H]
-        return new TokenGenerator.CacheReuse(reused > 0 ? past : null, reused, cache => KeepConversation(slots, state.Tokens, cache));
+        int length = answers.PromptLengthOf(0);
+        int reused = Math.Min(common, length - 1); // at least one position is run, for the next token's logits
+        if (reused > 0) rows[0] = rows[0].narrow(0, reused, length - reused); // [L − reused, H]
+        return new TokenGenerator.CacheReuse(reused > 0 ? past : null, reused, cache => KeepConversation(slots, answers.TokensOf(0), cache));
     }
 
     /// <summary>Keeps the cache of a prompt and its answer: it holds every answer token but the last, which was never fed back.</summary>
@@ -384,63 +316,9 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         Log.Generated(_logger, outputTokens, rows, first.TotalSeconds, rate);
     }
 
-    sealed class RowState(StreamingTextDecoder decoder, StopStringMatcher matcher, int promptLength)
-    {
-        public StreamingTextDecoder Decoder { get; } = decoder;
-        public StopStringMatcher Matcher { get; } = matcher;
-        public int PromptLength { get; } = promptLength;
-        public List<int> Tokens { get; } = [];
-        public System.Text.StringBuilder Text { get; } = new();
-        public bool Done { get; private set; }
-        public FinishReason Reason { get; private set; }
-
-        public void Finish(FinishReason reason)
-        {
-            Done = true;
-            Reason = reason;
-        }
-    }
-
-    /// <summary>Renders the conversation with the template and tokenizes it with −200 where images go.</summary>
-    internal int[] PromptIds(MiniGeminiPrompt prompt)
-    {
-        ArgumentNullException.ThrowIfNull(prompt);
-        var turns = prompt.Turns ?? throw new ArgumentException("The prompt has no turns.", nameof(prompt));
-        if (turns.Count == 0 || turns[^1].Role != TurnRole.User)
-            throw new ArgumentException("A prompt must end with a user turn.", nameof(prompt));
-        var exchanges = new List<ChatExchange>();
-        for (int i = 0; i < turns.Count; i++)
-        {
-            var turn = turns[i];
-            if (turn.Role != TurnRole.User)
-                throw new ArgumentException($"Turn {i} is an answer where a user turn was expected (turns must alternate user, assistant, …).", nameof(prompt));
-            RefuseImageText(turn.Text, $"Turn {i}");
-            string? answer = null;
-            if (i + 1 < turns.Count)
-            {
-                var next = turns[++i];
-                if (next.Role != TurnRole.Assistant)
-                    throw new ArgumentException($"Turn {i} should be the answer to turn {i - 1}.", nameof(prompt));
-                RefuseImageText(next.Text, $"Turn {i}");
-                answer = next.Text;
-            }
-            exchanges.Add(new ChatExchange(turn.Text, answer, turn.Images.Count));
-        }
-        if (prompt.SystemPrompt is not null) RefuseImageText(prompt.SystemPrompt, "The system prompt");
-        var template = prompt.SystemPrompt is null ? Template : Template.WithSystemPrompt(prompt.SystemPrompt);
-        return ImageSlotTokenizer.Tokenize(Tokenizer, template.Render(exchanges, prompt.GenerateImage));
-    }
-
     void ThrowIfDisposed()
     {
         if (_disposed) throw new ObjectDisposedException($"MiniGeminiModel '{Name}'", $"The model '{Name}' was disposed; build a new one.");
-    }
-
-    /// <summary>Text is encoded literally, so an <c>&lt;image&gt;</c> in it would silently be no image: refused where it stands.</summary>
-    static void RefuseImageText(string text, string where)
-    {
-        if (text.Contains(ImageSlotTokenizer.ImageToken, StringComparison.Ordinal))
-            throw new ArgumentException($"{where} contains the literal text '{ImageSlotTokenizer.ImageToken}'; pass images as ImageInput instead.", "prompt");
     }
 
     /// <summary>
@@ -451,30 +329,24 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     {
         if (_conversations is null)
         {
-            using var tensors = _images.ToTensors(images.Select(Read).ToList());
-            using var features = EncodeImages(tensors.Hr);
-            return features.Tokens.alias();
+            using var hr = Processor.PreprocessImages(images);                                  // [I, 3, S, S]
+            return _model.GetImageFeatures(hr);                                                  // [I, N, H]
         }
-        var bytes = images.Select(i => i.Path is { } path ? ImageReader.ReadBytes(path, _model.Views) : i.Bytes).ToList();
+        var bytes = images.Select(Processor.BytesOf).ToList();
         for (int i = 0; i < images.Count; i++) hashes[i] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes[i].Span));
         var kept = hashes.Select(h => _conversations.FindImage(h!)).ToArray();
         var missing = Enumerable.Range(0, images.Count).Where(i => kept[i] is null).ToList();
         Tensor? fresh = null;
         if (missing.Count > 0)
         {
-            using var tensors = _images.ToTensors(missing.Select(i => ImageReader.Read(bytes[i], images[i].Path ?? images[i].Name, _model.Views)).ToList());
-            using var features = EncodeImages(tensors.Hr);
-            fresh = features.Tokens.alias(); // [M, N, H]
+            using var hr = Processor.Preprocess(missing.Select(i => Processor.Decode(bytes[i], images[i])).ToList()); // [M, 3, S, S]
+            fresh = _model.GetImageFeatures(hr);                                                 // [M, N, H]
         }
         var tokens = stack(Enumerable.Range(0, images.Count).Select(i => kept[i] ?? fresh![missing.IndexOf(i)])); // [I, N, H]
         // Added after stacking: adding may evict tokens that this request reads.
         for (int j = 0; j < missing.Count; j++) _conversations.AddImage(hashes[missing[j]]!, fresh![j]);
         return tokens;
     }
-
-    ImageRgb8 Read(ImageInput input) => input.Path is { } path
-        ? ImageReader.Read(path, _model.Views)
-        : ImageReader.Read(input.Bytes, input.Name, _model.Views);
 
     /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens (and the intermediates, for parity checks).</summary>
     internal ImageFeatures EncodeImages(Tensor hr, bool keepIntermediates = false) => _model.Encode(hr, keepIntermediates);
@@ -487,9 +359,6 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
 
     /// <summary>Image tokens before the projector <c>[I, N, D]</c> → projected, ready to splice <c>[I, N, H]</c>.</summary>
     internal Tensor ProjectImageTokens(Tensor unprojected) => _model.Projector.call(unprojected);
-
-    /// <summary>Crops normalized at their own size <c>[B, 3, h, w]</c>, for training the HR tower on parts of pictures.</summary>
-    internal Tensor PreprocessCrops(IReadOnlyList<ImageInput> crops) => _images.NormalizeAsIs(crops.Select(Read).ToList());
 
     /// <summary>
     /// The fused ConvNeXt map of each crop, its maximum over the positions per channel, <c>[B, Da]</c>: a detail a few

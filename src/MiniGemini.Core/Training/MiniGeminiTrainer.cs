@@ -202,7 +202,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         using var mode = no_grad();
         using var scope = NewDisposeScope();
         var tokens = cat(images.Chunk(batchSize).Select(chunk =>
-            _model.EncodeUnprojected(_model.PreprocessImages(chunk)).flatten(0, 1).to(float64)).ToList()); // [M, D]
+            _model.EncodeUnprojected(_model.Processor.PreprocessImages(chunk)).flatten(0, 1).to(float64)).ToList()); // [M, D]
         long width = tokens.shape[1];
         if (tokens.shape[0] <= width)
             throw new MiniGeminiTrainingException($"{tokens.shape[0]} image tokens cannot whiten tokens of width {width}: give more pictures.");
@@ -311,7 +311,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     {
         try
         {
-            return _model.PreprocessImages(samples.Select(s => s.Image!).ToList()); // [I, 3, S, S]
+            return _model.Processor.PreprocessImages(samples.Select(s => s.Image!).ToList()); // [I, 3, S, S]
         }
         catch (InvalidImageException e)
         {
@@ -323,7 +323,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     {
         try
         {
-            return _model.PreprocessCrops(samples.Select(s => s.Image!).ToList()); // [B, 3, h, w]
+            return _model.Processor.NormalizeCrops(samples.Select(s => s.Image!).ToList()); // [B, 3, h, w]
         }
         catch (Exception e) when (e is InvalidImageException or ArgumentException)
         {

@@ -129,6 +129,18 @@ public sealed class ImageProcessor
     /// <summary>Pads and resizes each image to the HR side, normalizes, and derives the LR views.</summary>
     internal ImageTensors ToTensors(IReadOnlyList<ImageRgb8> images)
     {
+        using var scope = NewDisposeScope();
+        var hr = HighResolution(images);                                                     // [B, 3, S, S]
+        var lr = LowResolutionViews(hr, Options.LrSize, Options.Grid, Options.Global);
+        return new ImageTensors(hr.MoveToOuterDisposeScope(), lr.MoveToOuterDisposeScope(), Options.ViewsPerImage);
+    }
+
+    /// <summary>
+    /// Pads and resizes each image to the HR side and normalizes → HR pixels <c>[B, 3, S, S]</c>; the model derives the
+    /// LR views from them itself, as MGM does.
+    /// </summary>
+    internal Tensor HighResolution(IReadOnlyList<ImageRgb8> images)
+    {
         if (images.Count == 0) throw new ArgumentException("The batch is empty.", nameof(images));
         int size = Options.HrSize;
         int plane = size * size;
@@ -139,10 +151,7 @@ public sealed class ImageProcessor
             NormalizeInto(square, pixels, b, plane);
         });
 
-        using var scope = NewDisposeScope();
-        var hr = torch.tensor(pixels, [images.Count, 3, size, size]); // [B, 3, S, S]
-        var lr = LowResolutionViews(hr, Options.LrSize, Options.Grid, Options.Global);
-        return new ImageTensors(hr.MoveToOuterDisposeScope(), lr.MoveToOuterDisposeScope(), Options.ViewsPerImage);
+        return torch.tensor(pixels, [images.Count, 3, size, size]); // [B, 3, S, S]
     }
 
     /// <summary>Normalizes images of one size as they are, without padding or resizing → <c>[B, 3, h, w]</c> (e.g. crops of an HR image).</summary>

@@ -75,7 +75,7 @@ public sealed class ConversationCacheTests
         var fresh = recomputed.Generate(MiniGeminiPrompt.Ask("Describe the image.", other), Greedy);
 
         Assert.Equal(fresh.TokenIds, second.TokenIds);
-        int textBeforeImage = kept.PromptIds(MiniGeminiPrompt.Ask("Describe the image.", other)).TakeWhile(id => id >= 0).Count();
+        int textBeforeImage = kept.Processor.Tokenize(MiniGeminiPrompt.Ask("Describe the image.", other)).TakeWhile(id => id >= 0).Count();
         Assert.Equal(textBeforeImage, second.CachedPromptTokens); // the system prompt only: the image differs
         Assert.NotEqual(first.Text, second.Text);
 

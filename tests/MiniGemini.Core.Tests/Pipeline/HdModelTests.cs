@@ -16,7 +16,7 @@ public sealed class HdModelTests
 
         var two = MiniGeminiPrompt.Ask("Compare the two pictures.", image, image);
         var answer = model.Generate(two, options);
-        Assert.Equal(model.PromptIds(two).Length - 2 + 2 * 80, answer.PromptTokens);
+        Assert.Equal(model.Processor.Tokenize(two).Length - 2 + 2 * 80, answer.PromptTokens);
 
         var one = MiniGeminiPrompt.Ask("Describe it.", image);
         var batch = model.GenerateBatch([two, one], options);

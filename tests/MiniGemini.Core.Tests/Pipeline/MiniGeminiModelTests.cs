@@ -18,7 +18,7 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     public void Describes_an_image_with_the_template_and_reports_usage()
     {
         var answer = Model.Generate(MiniGeminiPrompt.Ask("Describe the picture.", Image), Greedy);
-        var ids = Model.PromptIds(MiniGeminiPrompt.Ask("Describe the picture.", Image));
+        var ids = Model.Processor.Tokenize(MiniGeminiPrompt.Ask("Describe the picture.", Image));
         Assert.Equal(1, ImageSlotTokenizer.CountImages(ids));
         Assert.Equal(ids.Length - 1 + Model.ImageTokensPerImage, answer.PromptTokens);
         Assert.Equal(answer.PromptTokens, Model.CountPromptTokens(MiniGeminiPrompt.Ask("Describe the picture.", Image)));
@@ -31,7 +31,7 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     [Fact]
     public void Prompt_is_rendered_with_one_image_line_per_image_before_the_text()
     {
-        var ids = Model.PromptIds(MiniGeminiPrompt.Ask("Compare them.", Image, Image));
+        var ids = Model.Processor.Tokenize(MiniGeminiPrompt.Ask("Compare them.", Image, Image));
         var text = Model.Tokenizer.Decode(ids.Where(i => i >= 0), skipSpecialTokens: true);
         Assert.Contains("USER: Image 1:", text);
         Assert.Contains("Image 2:", text);
@@ -78,7 +78,7 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
         {
             Turns = [ChatTurn.User("What is this?", Image), ChatTurn.Assistant("A chart."), ChatTurn.User("Which color dominates?")],
         };
-        var ids = Model.PromptIds(prompt);
+        var ids = Model.Processor.Tokenize(prompt);
         var text = Model.Tokenizer.Decode(ids.Where(i => i >= 0), skipSpecialTokens: false);
         Assert.Contains("ASSISTANT: A chart.</s>", text);
         Assert.EndsWith("ASSISTANT:", text.TrimEnd());
@@ -89,7 +89,7 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     public void Image_request_appends_GEN_to_the_last_user_turn()
     {
         var prompt = MiniGeminiPrompt.Ask("Draw a cat.") with { GenerateImage = true };
-        var text = Model.Tokenizer.Decode(Model.PromptIds(prompt), skipSpecialTokens: true);
+        var text = Model.Tokenizer.Decode(Model.Processor.Tokenize(prompt), skipSpecialTokens: true);
         Assert.Contains("Draw a cat. <GEN>", text);
         var answer = Model.Generate(prompt, Greedy);
         Assert.Equal(ImageCaption.Extract(answer.Text), answer.ImagePrompt);
@@ -98,7 +98,7 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     [Fact]
     public void System_prompt_replaces_the_template_one()
     {
-        var ids = Model.PromptIds(MiniGeminiPrompt.Ask("Hi") with { SystemPrompt = "Be terse." });
+        var ids = Model.Processor.Tokenize(MiniGeminiPrompt.Ask("Hi") with { SystemPrompt = "Be terse." });
         var text = Model.Tokenizer.Decode(ids, skipSpecialTokens: true);
         Assert.StartsWith("Be terse. USER: Hi ASSISTANT:", text);
     }
@@ -260,11 +260,11 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        using var features = Model.EncodeImages(Model.PreprocessImages([Image]));
-        var twoSlots = Model.PromptIds(MiniGeminiPrompt.Ask("Compare them.", Image, Image));
+        using var features = Model.EncodeImages(Model.Processor.PreprocessImages([Image]));
+        var twoSlots = Model.Processor.Tokenize(MiniGeminiPrompt.Ask("Compare them.", Image, Image));
         var tooFew = Assert.Throws<ArgumentException>(() => Model.Splice(twoSlots, features.Tokens));
         Assert.Contains("more image slots than images (1)", tooFew.Message);
-        var noSlot = Model.PromptIds(MiniGeminiPrompt.Ask("No picture here."));
+        var noSlot = Model.Processor.Tokenize(MiniGeminiPrompt.Ask("No picture here."));
         var tooMany = Assert.Throws<ArgumentException>(() => Model.Splice(noSlot, features.Tokens));
         Assert.Contains("0 image slots but 1 images", tooMany.Message);
         Assert.Throws<ArgumentException>(() => Model.Splice(twoSlots, null));

@@ -27,7 +27,7 @@ public sealed class ProjectorWhiteningTests : IDisposable
         Tensor Tokens()
         {
             using var mode = no_grad();
-            return model.EncodeUnprojected(model.PreprocessImages(pictures)).flatten(0, 1).to(float64); // [M, D]
+            return model.EncodeUnprojected(model.Processor.PreprocessImages(pictures)).flatten(0, 1).to(float64); // [M, D]
         }
         var tokens = Tokens();
         const double ridge = 0.01;
