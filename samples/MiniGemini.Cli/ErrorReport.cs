@@ -1,9 +1,3 @@
-using MiniGemini.Checkpoints;
-using MiniGemini.Modeling;
-using MiniGemini.Generation;
-using MiniGemini.Text;
-using MiniGemini.Vision;
-
 namespace MiniGemini.Cli;
 
 /// <summary>Turns a failure into one message on stderr and an exit code: 2 for usage errors, 1 for runtime errors.</summary>
@@ -34,7 +28,7 @@ static class ErrorReport
     {
         // Prefixed so that what the image server said is not taken for a problem with the model.
         ImageGenerationException => (Runtime, $"image generation failed: {error.Message}"),
-        TowerNotFoundException => (Runtime, error.Message +
+        ModelLoadException { Tower: not null } => (Runtime, error.Message +
             "\nOn the command line: --tower-search-root FOLDER, the folder that holds the tower's folder (e.g. model_zoo/OpenAI)."),
         TypeInitializationException or DllNotFoundException when IsNativeLoadFailure(error) =>
             (Runtime, $"TorchSharp's native library could not be loaded ({Innermost(error).Message}). " +
@@ -44,10 +38,8 @@ static class ErrorReport
     };
 
     /// <summary>Failures the library documents, whose messages name what is at fault.</summary>
-    static bool IsExpected(Exception error) => error is CheckpointException or InvalidImageException or MiniGeminiConfigurationException
-        or ContextLengthExceededException or ImageGenerationException or TokenizerException or FileNotFoundException
-        or DirectoryNotFoundException or UnauthorizedAccessException or ArgumentException or IOException
-        or MiniGemini.Training.MiniGeminiTrainingException;
+    static bool IsExpected(Exception error) => error is MiniGeminiException or FileNotFoundException
+        or DirectoryNotFoundException or UnauthorizedAccessException or ArgumentException or IOException;
 
     static bool IsNativeLoadFailure(Exception error) =>
         Innermost(error) is DllNotFoundException || (error is TypeInitializationException t && t.TypeName?.StartsWith("TorchSharp", StringComparison.Ordinal) == true);

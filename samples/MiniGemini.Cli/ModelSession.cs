@@ -18,7 +18,7 @@ sealed class ModelSession(MiniGeminiModel model, TimeSpan loadTime) : IDisposabl
     {
         if (settings.IsBundledModel) settings.Note(BundledModel.Notice);
         if (settings.Device != "cpu" && !TorchSharp.torch.cuda.is_available())
-            throw new MiniGeminiConfigurationException(
+            throw new ModelLoadException(
                 $"--device {settings.Device}: CUDA is not available. It needs the CLI built with -p:TorchBackend=cuda " +
                 "(a CUDA libtorch instead of the CPU one) and an NVIDIA driver; or use --device cpu.");
         var builder = MiniGeminiBuilder.FromPretrained(settings.ModelPath)

@@ -136,7 +136,7 @@ static class Api
     static (int Status, ApiError Error) Classify(Exception e) => e switch
     {
         RequestException r => (r.Status, ApiError.Of(r.Message, r.Status == StatusCodes.Status501NotImplemented ? "server_error" : "invalid_request_error", r.Param, r.Code)),
-        ImageTooLargeException => (400, ApiError.Of(e.Message, param: "messages", code: "image_too_large")),
+        InvalidImageException { Reason: InvalidImageReason.TooLarge } => (400, ApiError.Of(e.Message, param: "messages", code: "image_too_large")),
         InvalidImageException => (400, ApiError.Of(e.Message, param: "messages", code: "invalid_image")),
         ContextLengthExceededException => (400, ApiError.Of(e.Message, param: "messages", code: "context_length_exceeded")),
         NotSupportedException or ArgumentException or UnauthorizedAccessException => (400, ApiError.Of(e.Message)),

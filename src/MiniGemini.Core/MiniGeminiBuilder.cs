@@ -10,13 +10,6 @@ using static TorchSharp.torch;
 
 namespace MiniGemini;
 
-/// <summary>A combination of parts or settings that cannot make a working model; the message says which and why.</summary>
-public sealed class MiniGeminiConfigurationException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public MiniGeminiConfigurationException(string message, Exception? inner = null) : base(message, inner) { }
-}
-
 /// <summary>
 /// Builds a <see cref="MiniGeminiModel"/>, from a Mini-Gemini checkpoint folder or composed from parts:
 /// <code>
@@ -134,8 +127,10 @@ public sealed class MiniGeminiBuilder
     }
 
     /// <summary>Loads everything, checks that the parts fit together, and moves the model to its device and precision.</summary>
-    /// <exception cref="MiniGeminiConfigurationException">Settings or parts that do not fit together.</exception>
-    /// <exception cref="CheckpointException">A file is missing or malformed, a tower is not found (<see cref="TowerNotFoundException"/>), or weights do not fit.</exception>
+    /// <exception cref="ModelLoadException">
+    /// Settings or parts that do not fit together, a file that is missing or malformed, a tower that is not found
+    /// (<see cref="ModelLoadException.LookedAt"/>), or weights that do not fit (<see cref="ModelLoadException.Report"/>).
+    /// </exception>
     public MiniGeminiModel Build() => new Loader(_options, CancellationToken.None).Load();
 
     /// <summary>
@@ -152,7 +147,7 @@ public sealed class MiniGeminiBuilder
         ModelPrecision.Float32 => ScalarType.Float32,
         ModelPrecision.BFloat16 => ScalarType.BFloat16,
         ModelPrecision.Float16 => ScalarType.Float16,
-        _ => throw new MiniGeminiConfigurationException($"Unknown precision {precision}."),
+        _ => throw new ModelLoadException($"Unknown precision {precision}."),
     };
 
     internal static Device ParseDevice(string device)
@@ -164,16 +159,16 @@ public sealed class MiniGeminiBuilder
         {
             int index = 0;
             if (text.Length > 5 && !int.TryParse(text[5..], out index))
-                throw new MiniGeminiConfigurationException($"Device '{device}': the CUDA index is not a number.");
+                throw new ModelLoadException($"Device '{device}': the CUDA index is not a number.");
             // Loads the CUDA backend if the application ships one (TorchSharp loads the CPU one by default).
             if (!TryInitializeDeviceType(DeviceType.CUDA) || !cuda.is_available())
-                throw new MiniGeminiConfigurationException(
+                throw new ModelLoadException(
                     $"Device '{device}': CUDA is not available. Reference a CUDA build of libtorch (e.g. TorchSharp-cuda-linux) in the application, and check the driver.");
             if (index < 0 || index >= cuda.device_count())
-                throw new MiniGeminiConfigurationException($"Device '{device}': there are {cuda.device_count()} CUDA device(s).");
+                throw new ModelLoadException($"Device '{device}': there are {cuda.device_count()} CUDA device(s).");
             return new Device(DeviceType.CUDA, index);
         }
-        throw new MiniGeminiConfigurationException($"Device '{device}' is not supported: use cpu, cuda, cuda:N or auto.");
+        throw new ModelLoadException($"Device '{device}' is not supported: use cpu, cuda, cuda:N or auto.");
     }
 
     /// <summary>One build: the steps in order, with progress and the cleanup of what was loaded if a later step fails.</summary>
@@ -233,13 +228,13 @@ public sealed class MiniGeminiBuilder
             var device = ParseDevice(options.Device);
             var dtype = ScalarTypeOf(options.Precision);
             if (options.ModelPath is null && options.LanguageModelPath is null)
-                throw new MiniGeminiConfigurationException("No model: set a model folder (FromPretrained) or a language model (FromParts).");
+                throw new ModelLoadException("No model: set a model folder (FromPretrained) or a language model (FromParts).");
             if (options.ConversationCacheBytes < 0)
-                throw new MiniGeminiConfigurationException($"ConversationCacheBytes is {options.ConversationCacheBytes}: it must be ≥ 0 (0 turns reuse off).");
+                throw new ModelLoadException($"ConversationCacheBytes is {options.ConversationCacheBytes}: it must be ≥ 0 (0 turns reuse off).");
 
             Progress("configuration");
             var modelFolder = Path.GetFullPath(options.ModelPath ?? options.LanguageModelPath!);
-            if (!Directory.Exists(modelFolder)) throw new CheckpointException($"{modelFolder}: model folder not found.", modelFolder);
+            if (!Directory.Exists(modelFolder)) throw new ModelLoadException($"{modelFolder}: model folder not found.", modelFolder);
             var llmFolder = options.LanguageModelPath is null ? modelFolder : Path.GetFullPath(options.LanguageModelPath);
             var mgmCheckpoint = Keep(Checkpoint.Open(modelFolder));
             var llmCheckpoint = llmFolder == modelFolder ? mgmCheckpoint : Keep(Checkpoint.Open(llmFolder));
@@ -247,7 +242,7 @@ public sealed class MiniGeminiBuilder
             // The model's own config comes first: a missing or malformed one is named as such, not by what it would have set.
             var mgmConfigPath = Path.Combine(modelFolder, "config.json");
             if (options.ModelPath is not null && !File.Exists(mgmConfigPath))
-                throw new ModelConfigException($"{mgmConfigPath}: file not found; a Mini-Gemini model folder has a config.json with its mm_* settings.", mgmConfigPath);
+                throw ModelLoadException.Config($"{mgmConfigPath}: file not found; a Mini-Gemini model folder has a config.json with its mm_* settings.", mgmConfigPath);
             var declared = options.ModelPath is null ? null : MgmConfigAt(mgmConfigPath);
 
             Progress("tokenizer");
@@ -265,7 +260,7 @@ public sealed class MiniGeminiBuilder
                 // A model without an aux tower, mining and HR size is LR-only (LLaVA's layout): CLIP features go to the projector.
                 bool lrOnly = noAuxTower && declared is { MmHiddenSizeAux: null, ImageSizeAux: null, ImageGrid: 1 };
                 if (noAuxTower && !lrOnly)
-                    throw new MiniGeminiConfigurationException(
+                    throw new ModelLoadException(
                         $"No ConvNeXt (aux) tower: patch info mining{(declared?.ImageGrid > 1 ? $" and the image grid {declared.ImageGrid}" : "")} need one, but " +
                         "mm_vision_tower_aux is not set, the checkpoint embeds none, and no path was given (WithAuxVisionTower).");
                 var convNeXt = lrOnly ? null : resolver.ResolveConvNeXt(options.AuxVisionTowerPath, declared?.VisionTowerAux, mgmCheckpoint, opened);
@@ -372,28 +367,28 @@ public sealed class MiniGeminiBuilder
                 return $"mlp{linears}x_gelu";
             }
             if (StateDictLoader.FindPrefix(source, "mm_projector.weight", "", "model.") is not null) return "linear";
-            throw new CheckpointException($"{source.Location}: no projector weights (mm_projector.*).", source.Location, "mm_projector.0.weight");
+            throw new ModelLoadException($"{source.Location}: no projector weights (mm_projector.*).", source.Location, "mm_projector.0.weight");
         }
 
         static void CheckFit(MgmConfig config, ClipVisionConfig clip, ConvNeXtConfig? convNeXt)
         {
             if (clip.HiddenSize != config.MmHiddenSize)
-                throw new MiniGeminiConfigurationException(
+                throw new ModelLoadException(
                     $"The CLIP tower is {clip.HiddenSize} wide but mm_hidden_size is {config.MmHiddenSize}: the tower does not belong to this model.");
             if (convNeXt is not null && config.MmHiddenSizeAux is { } aux && aux != convNeXt.FusedChannels)
-                throw new MiniGeminiConfigurationException(
+                throw new ModelLoadException(
                     $"The ConvNeXt tower fuses {convNeXt.FusedChannels} channels but mm_hidden_size_aux is {aux}: the tower does not belong to this model.");
             if (config.VisionSelectFeature != "patch")
-                throw new MiniGeminiConfigurationException(
+                throw new ModelLoadException(
                     $"mm_vision_select_feature '{config.VisionSelectFeature}' keeps the CLS token, which patch info mining cannot place on the patch grid; use 'patch'.");
             if (config.ImageGrid is < 1 or > MgmConfig.MaxImageGrid)
-                throw new MiniGeminiConfigurationException($"The image grid must be from 1 to {MgmConfig.MaxImageGrid} (got {config.ImageGrid}).");
+                throw new ModelLoadException($"The image grid must be from 1 to {MgmConfig.MaxImageGrid} (got {config.ImageGrid}).");
             int size = config.ImageSizeAux ?? 0, patches = clip.PatchesPerSide * config.ImageGrid;
             if (size > MgmConfig.MaxImageSide)
-                throw new MiniGeminiConfigurationException($"High-resolution size {size} is larger than {MgmConfig.MaxImageSide}.");
+                throw new ModelLoadException($"High-resolution size {size} is larger than {MgmConfig.MaxImageSide}.");
             if (convNeXt is null) return;
             if (size <= 0 || size % 4 != 0 || size / 4 % patches != 0)
-                throw new MiniGeminiConfigurationException(
+                throw new ModelLoadException(
                     $"High-resolution size {size} does not fit: the ConvNeXt map (size / 4 = {size / 4.0}) must split into {patches}×{patches} equal regions " +
                     $"({clip.PatchesPerSide} CLIP patches per side × grid {config.ImageGrid}); e.g. {patches * 4 * Math.Max(1, 768 / (patches * 4))}.");
         }

@@ -40,7 +40,7 @@ internal sealed class ShapedCheckpointCheck(ulong seed)
         {
             source = Checkpoint.Open(path);
         }
-        catch (CheckpointException e)
+        catch (ModelLoadException e)
         {
             Fail($"{path}: the library cannot open it: {e.Message}");
             return;
@@ -94,7 +94,7 @@ internal sealed class ShapedCheckpointCheck(ulong seed)
                 Fail("config.json: the library reads other image settings");
             Console.WriteLine($"  config.json: {llm.Family}, {llm.NumHiddenLayers} layers, hidden {llm.HiddenSize}, aux {config.ImageSizeAux}, grid {config.ImageGrid}, global {config.ImageGlobal}");
         }
-        catch (ModelConfigException e)
+        catch (ModelLoadException e)
         {
             Fail($"config.json: {e.Message}");
         }
@@ -119,7 +119,7 @@ internal sealed class ShapedCheckpointCheck(ulong seed)
             Console.WriteLine($"  tokenizer: {tokenizer.VocabSize} pieces, bos {tokenizer.BosId} eos {tokenizer.EosId} pad {tokenizer.PadId} unk {tokenizer.UnkId}; " +
                               $"\"a cat on the mat\" → [{string.Join(", ", ids)}] → \"{tokenizer.Decode(ids)}\", {clock.Elapsed.TotalSeconds:F1} s");
         }
-        catch (TokenizerException e)
+        catch (ModelLoadException e)
         {
             Fail($"tokenizer: {e.Message}");
         }
@@ -157,7 +157,7 @@ internal sealed class ShapedCheckpointCheck(ulong seed)
                 Fail("open_clip_config.json: the library does not read it as ConvNeXt-Large");
             Console.WriteLine($"  tower configs: CLIP {clip.HiddenSize}×{clip.NumHiddenLayers}, {clip.NumAttentionHeads} heads, {clip.ImageSize} px; open_clip {string.Join("/", openClip?.Dims ?? [])}");
         }
-        catch (ModelConfigException e)
+        catch (ModelLoadException e)
         {
             Fail($"tower configs: {e.Message}");
         }
@@ -175,9 +175,9 @@ internal sealed class ShapedCheckpointCheck(ulong seed)
             Console.WriteLine($"  built {model.Name}: {model.Config.Llm.Family}, template {model.Template.Name}, {model.ImageTokensPerImage} image tokens, " +
                               $"{clock.Elapsed.TotalSeconds:F1} s");
         }
-        catch (Exception e) when (e is CheckpointException or MiniGeminiConfigurationException or TokenizerException)
+        catch (ModelLoadException e)
         {
-            Fail($"MiniGeminiBuilder.Build: {e.GetType().Name}: {e.Message}");
+            Fail($"MiniGeminiBuilder.Build: {e.Message}");
         }
     }
 }

@@ -8,7 +8,7 @@ public static class Checkpoint
     /// <c>.bin</c>/<c>.pt</c>/<c>.pth</c>, or a folder holding one of <see cref="FolderCandidates"/> (the first
     /// found, in that order of preference).
     /// </summary>
-    /// <exception cref="CheckpointException">Nothing loadable is there, or the file is malformed.</exception>
+    /// <exception cref="ModelLoadException">Nothing loadable is there, or the file is malformed.</exception>
     public static ITensorSource Open(string path, TensorReadMode mode = TensorReadMode.MemoryMapped)
     {
         if (Directory.Exists(path))
@@ -18,13 +18,13 @@ public static class Checkpoint
                 var candidate = Path.Combine(path, name);
                 if (File.Exists(candidate)) return Open(candidate, mode);
             }
-            throw new CheckpointException(
+            throw new ModelLoadException(
                 $"{Path.GetFullPath(path)}: no checkpoint found (looked for {string.Join(", ", FolderCandidates)}).", path);
         }
         if (path.EndsWith(".index.json", StringComparison.OrdinalIgnoreCase)) return ShardedCheckpoint.Open(path, mode);
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) return SafetensorsFile.Open(path, mode);
         if (File.Exists(path)) return TorchPickleCheckpoint.Open(path);
-        throw new CheckpointException($"{Path.GetFullPath(path)}: file not found.", path);
+        throw new ModelLoadException($"{Path.GetFullPath(path)}: file not found.", path);
     }
 
     /// <summary>Checkpoint file names looked for in a folder, most preferred first.</summary>

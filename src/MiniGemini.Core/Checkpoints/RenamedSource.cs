@@ -48,11 +48,11 @@ internal sealed class RenamedSource : ITensorSource
 
     public torch.Tensor Load(string key) => _keys.TryGetValue(key, out var entry)
         ? entry.Row.Source.Load(entry.Key)
-        : throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+        : throw new ModelLoadException($"{Location}: no tensor '{key}'.", Location, key);
 
     public void ReadInto(string key, torch.Tensor destination)
     {
-        if (!_keys.TryGetValue(key, out var entry)) throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+        if (!_keys.TryGetValue(key, out var entry)) throw new ModelLoadException($"{Location}: no tensor '{key}'.", Location, key);
         entry.Row.Source.ReadInto(entry.Key, destination);
     }
 

@@ -43,7 +43,7 @@ internal sealed class RestrictedUnpickler
     /// <summary>Interprets data.pkl and returns its top-level object.</summary>
     public static object? Load(byte[] pickle, string file) => new RestrictedUnpickler(pickle, file).Run();
 
-    CheckpointFormatException Bad(string what) => new($"{_file}: data.pkl at byte {_pos}: {what}", _file);
+    ModelLoadException Bad(string what) => new($"{_file}: data.pkl at byte {_pos}: {what}", _file);
 
     object? Run()
     {

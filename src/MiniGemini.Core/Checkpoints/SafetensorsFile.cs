@@ -41,24 +41,24 @@ public sealed class SafetensorsFile : ITensorSource
     }
 
     /// <summary>Opens and validates a safetensors file.</summary>
-    /// <exception cref="CheckpointFormatException">The file is truncated or its header is malformed or inconsistent.</exception>
+    /// <exception cref="ModelLoadException">The file is truncated or its header is malformed or inconsistent.</exception>
     public static SafetensorsFile Open(string path, TensorReadMode mode = TensorReadMode.MemoryMapped)
     {
         path = Path.GetFullPath(path);
-        if (!File.Exists(path)) throw new CheckpointException($"{path}: file not found.", path);
+        if (!File.Exists(path)) throw new ModelLoadException($"{path}: file not found.", path);
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
         try
         {
             long length = stream.Length;
             if (length < 8)
-                throw new CheckpointFormatException($"{path}: {length} bytes is too short for a safetensors file (8-byte header length missing).", path);
+                throw new ModelLoadException($"{path}: {length} bytes is too short for a safetensors file (8-byte header length missing).", path);
             Span<byte> prefix = stackalloc byte[8];
             stream.ReadExactly(prefix);
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
             if (headerLength > SafetensorsHeader.MaxHeaderBytes)
-                throw new CheckpointFormatException($"{path}: header length {headerLength} exceeds the {SafetensorsHeader.MaxHeaderBytes}-byte limit.", path);
+                throw new ModelLoadException($"{path}: header length {headerLength} exceeds the {SafetensorsHeader.MaxHeaderBytes}-byte limit.", path);
             if ((long)headerLength > length - 8)
-                throw new CheckpointFormatException($"{path}: header length {headerLength} exceeds the file ({length} bytes); the file is truncated.", path);
+                throw new ModelLoadException($"{path}: header length {headerLength} exceeds the file ({length} bytes); the file is truncated.", path);
             var json = new byte[headerLength];
             stream.ReadExactly(json);
             long dataStart = 8 + (long)headerLength;
@@ -97,7 +97,7 @@ public sealed class SafetensorsFile : ITensorSource
     public unsafe torch.Tensor Load(string key)
     {
         if (!_entries.TryGetValue(key, out var e))
-            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+            throw new ModelLoadException($"{Location}: no tensor '{key}'.", Location, key);
         var tensor = torch.empty(e.Shape, e.DType);
         try
         {
@@ -144,9 +144,9 @@ public sealed class SafetensorsFile : ITensorSource
     internal void ReadInto(string key, torch.Tensor destination, long stagingBytes)
     {
         if (!_entries.TryGetValue(key, out var e))
-            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+            throw new ModelLoadException($"{Location}: no tensor '{key}'.", Location, key);
         if (!e.Shape.SequenceEqual(destination.shape))
-            throw new CheckpointException($"{Location}: tensor '{key}' is {TensorHelpers.Shape(e.Shape)}, the destination {TensorHelpers.Shape(destination.shape)}.", Location, key);
+            throw new ModelLoadException($"{Location}: tensor '{key}' is {TensorHelpers.Shape(e.Shape)}, the destination {TensorHelpers.Shape(destination.shape)}.", Location, key);
         if (!destination.is_contiguous())
         {
             using var value = Load(key);
@@ -190,7 +190,7 @@ public sealed class SafetensorsFile : ITensorSource
     public bool TryMap(string key, out torch.Tensor tensor)
     {
         if (!_entries.TryGetValue(key, out var e))
-            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+            throw new ModelLoadException($"{Location}: no tensor '{key}'.", Location, key);
         tensor = null!;
         long elementSize = StorageTypes.SizeOf(e.DType), count = (e.End - e.Begin) / elementSize, byteOffset = _dataStart + e.Begin;
         if (count == 0) return false;
@@ -213,7 +213,7 @@ public sealed class SafetensorsFile : ITensorSource
         while (read < destination.Length)
         {
             int n = RandomAccess.Read(_stream.SafeFileHandle, destination[read..], offset + read);
-            if (n == 0) throw new CheckpointFormatException($"{Location}: tensor '{key}' ends early; the file is truncated.", Location, key);
+            if (n == 0) throw new ModelLoadException($"{Location}: tensor '{key}' ends early; the file is truncated.", Location, key);
             read += n;
         }
     }

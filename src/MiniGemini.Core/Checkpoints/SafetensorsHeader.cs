@@ -10,7 +10,7 @@ internal readonly record struct SafetensorsEntry(string Name, torch.ScalarType D
 /// <summary>
 /// Parses and validates a safetensors header: an 8-byte little-endian length, then that many bytes of JSON
 /// mapping tensor names to <c>{dtype, shape, data_offsets}</c> (plus an optional <c>__metadata__</c> string map).
-/// Every violation is a <see cref="CheckpointFormatException"/> naming the file and the tensor.
+/// Every violation is a <see cref="ModelLoadException"/> naming the file and the tensor.
 /// </summary>
 internal static class SafetensorsHeader
 {
@@ -21,7 +21,7 @@ internal static class SafetensorsHeader
         ReadOnlyMemory<byte> json, long dataLength, string file)
     {
         if (!Utf8.IsValid(json.Span))
-            throw new CheckpointFormatException($"{file}: the safetensors header is not valid UTF-8.", file);
+            throw new ModelLoadException($"{file}: the safetensors header is not valid UTF-8.", file);
         JsonDocument doc;
         try
         {
@@ -29,19 +29,19 @@ internal static class SafetensorsHeader
         }
         catch (JsonException e)
         {
-            throw new CheckpointFormatException($"{file}: the safetensors header is not valid JSON ({e.Message}).", file, inner: e);
+            throw new ModelLoadException($"{file}: the safetensors header is not valid JSON ({e.Message}).", file, inner: e);
         }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new CheckpointFormatException($"{file}: the safetensors header is not a JSON object.", file);
+                throw new ModelLoadException($"{file}: the safetensors header is not a JSON object.", file);
             var entries = new List<SafetensorsEntry>();
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in doc.RootElement.EnumerateObject())
             {
                 if (!names.Add(property.Name))
-                    throw new CheckpointFormatException($"{file}: tensor '{property.Name}' appears twice in the header.", file, property.Name);
+                    throw new ModelLoadException($"{file}: tensor '{property.Name}' appears twice in the header.", file, property.Name);
                 if (property.Name == "__metadata__")
                     ReadMetadata(property.Value, metadata, file);
                 else
@@ -55,18 +55,18 @@ internal static class SafetensorsHeader
     static void ReadMetadata(JsonElement value, Dictionary<string, string> metadata, string file)
     {
         if (value.ValueKind != JsonValueKind.Object)
-            throw new CheckpointFormatException($"{file}: __metadata__ must be an object of strings.", file, "__metadata__");
+            throw new ModelLoadException($"{file}: __metadata__ must be an object of strings.", file, "__metadata__");
         foreach (var item in value.EnumerateObject())
         {
             if (item.Value.ValueKind != JsonValueKind.String)
-                throw new CheckpointFormatException($"{file}: __metadata__['{item.Name}'] is not a string.", file, "__metadata__");
+                throw new ModelLoadException($"{file}: __metadata__['{item.Name}'] is not a string.", file, "__metadata__");
             metadata[item.Name] = item.Value.GetString()!;
         }
     }
 
     static SafetensorsEntry ReadEntry(string name, JsonElement value, long dataLength, string file)
     {
-        CheckpointFormatException Bad(string what) => new($"{file}: tensor '{name}': {what}", file, name);
+        ModelLoadException Bad(string what) => new($"{file}: tensor '{name}': {what}", file, name);
 
         if (value.ValueKind != JsonValueKind.Object) throw Bad("entry is not an object.");
         if (!value.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
@@ -125,17 +125,17 @@ internal static class SafetensorsHeader
         foreach (var entry in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {
             if (entry.Begin < cursor)
-                throw new CheckpointFormatException(
+                throw new ModelLoadException(
                     $"{file}: tensors '{previous.Name}' [{previous.Begin}, {previous.End}) and '{entry.Name}' " +
                     $"[{entry.Begin}, {entry.End}) overlap.", file, entry.Name);
             if (entry.Begin > cursor)
-                throw new CheckpointFormatException(
+                throw new ModelLoadException(
                     $"{file}: bytes [{cursor}, {entry.Begin}) of the data section belong to no tensor (a hole before '{entry.Name}').", file, entry.Name);
             cursor = entry.End;
             if (entry.End > entry.Begin) previous = entry;
         }
         if (cursor != dataLength)
-            throw new CheckpointFormatException(
+            throw new ModelLoadException(
                 $"{file}: {dataLength - cursor} bytes after the last tensor belong to none (the data section has {dataLength}, the tensors end at {cursor}).", file);
     }
 }

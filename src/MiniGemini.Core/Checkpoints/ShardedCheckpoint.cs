@@ -18,37 +18,37 @@ public sealed class ShardedCheckpoint : ITensorSource
     /// Reads an index file, checks that every shard it names exists, opens each (its header is validated) and checks
     /// that each key is in the shard the index names.
     /// </summary>
-    /// <exception cref="CheckpointFormatException">
+    /// <exception cref="ModelLoadException">
     /// The index is malformed, names a missing or unsafe shard path, a shard is truncated or malformed, or a shard lacks a key the index puts in it.
     /// </exception>
     public static ShardedCheckpoint Open(string indexPath, TensorReadMode mode = TensorReadMode.MemoryMapped)
     {
         indexPath = Path.GetFullPath(indexPath);
-        if (!File.Exists(indexPath)) throw new CheckpointException($"{indexPath}: file not found.", indexPath);
+        if (!File.Exists(indexPath)) throw new ModelLoadException($"{indexPath}: file not found.", indexPath);
         var folder = Path.GetDirectoryName(indexPath)!;
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
             if (!doc.RootElement.TryGetProperty("weight_map", out var weightMap) || weightMap.ValueKind != JsonValueKind.Object)
-                throw new CheckpointFormatException($"{indexPath}: no 'weight_map' object.", indexPath);
+                throw new ModelLoadException($"{indexPath}: no 'weight_map' object.", indexPath);
             foreach (var entry in weightMap.EnumerateObject())
             {
                 if (entry.Value.ValueKind != JsonValueKind.String)
-                    throw new CheckpointFormatException($"{indexPath}: weight_map['{entry.Name}'] is not a file name.", indexPath, entry.Name);
+                    throw new ModelLoadException($"{indexPath}: weight_map['{entry.Name}'] is not a file name.", indexPath, entry.Name);
                 var shard = entry.Value.GetString()!;
                 var full = Path.GetFullPath(Path.Combine(folder, shard));
                 if (Path.GetDirectoryName(full) != folder)
-                    throw new CheckpointFormatException($"{indexPath}: shard '{shard}' of '{entry.Name}' is outside the checkpoint folder.", indexPath, entry.Name);
+                    throw new ModelLoadException($"{indexPath}: shard '{shard}' of '{entry.Name}' is outside the checkpoint folder.", indexPath, entry.Name);
                 map[entry.Name] = full;
             }
         }
         catch (JsonException e)
         {
-            throw new CheckpointFormatException($"{indexPath}: not valid JSON ({e.Message}).", indexPath, inner: e);
+            throw new ModelLoadException($"{indexPath}: not valid JSON ({e.Message}).", indexPath, inner: e);
         }
         foreach (var missing in map.Values.Distinct().Where(f => !File.Exists(f)))
-            throw new CheckpointFormatException($"{indexPath}: shard {Path.GetFileName(missing)} does not exist.", indexPath,
+            throw new ModelLoadException($"{indexPath}: shard {Path.GetFileName(missing)} does not exist.", indexPath,
                 map.First(kv => kv.Value == missing).Key);
         var checkpoint = new ShardedCheckpoint(indexPath);
         try
@@ -61,7 +61,7 @@ public sealed class ShardedCheckpoint : ITensorSource
             foreach (var (key, shard) in map)
             {
                 if (!shards[shard].TryGetInfo(key, out _))
-                    throw new CheckpointFormatException($"{indexPath}: the index puts '{key}' in {Path.GetFileName(shard)}, which does not hold it.", indexPath, key);
+                    throw new ModelLoadException($"{indexPath}: the index puts '{key}' in {Path.GetFileName(shard)}, which does not hold it.", indexPath, key);
                 checkpoint._shardOf[key] = shards[shard];
             }
             return checkpoint;
@@ -96,7 +96,7 @@ public sealed class ShardedCheckpoint : ITensorSource
     public bool TryMap(string key, out torch.Tensor tensor) => ShardOf(key).TryMap(key, out tensor);
 
     ITensorSource ShardOf(string key) =>
-        _shardOf.TryGetValue(key, out var shard) ? shard : throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+        _shardOf.TryGetValue(key, out var shard) ? shard : throw new ModelLoadException($"{Location}: no tensor '{key}'.", Location, key);
 
     /// <inheritdoc/>
     public void Dispose()

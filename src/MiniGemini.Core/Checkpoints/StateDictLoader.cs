@@ -90,14 +90,14 @@ public static class StateDictLoader
     internal static readonly AsyncLocal<Action<long, long>?> Progress = new();
 
     /// <summary>Loads <paramref name="prefix"/>* of <paramref name="source"/> into <paramref name="module"/>.</summary>
-    /// <exception cref="CheckpointMismatchException">Missing keys, shape mismatches, or unexpected keys (per options).</exception>
+    /// <exception cref="ModelLoadException">Missing keys, shape mismatches, or unexpected keys (per options), listed in <see cref="ModelLoadException.Report"/>.</exception>
     public static LoadReport Load(torch.nn.Module module, ITensorSource source, string prefix = "", LoadOptions? options = null)
     {
         options ??= new LoadOptions();
         var targets = module.state_dict();
         var report = Compare(targets, source, prefix, options);
         if (!report.IsComplete(tolerateUnexpected: !options.FailOnUnexpected))
-            throw new CheckpointMismatchException($"Checkpoint does not fit {module.GetName()}: {report}", report, source.Location);
+            throw ModelLoadException.Mismatch($"Checkpoint does not fit {module.GetName()}: {report}", report, source.Location);
 
         var progress = Progress.Value;
         var bytes = report.Loaded.Select(key => source.TryGetInfo(prefix + key, out var info) ? info.ByteLength : 0).ToList();

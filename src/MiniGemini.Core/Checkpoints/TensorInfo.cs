@@ -39,7 +39,7 @@ public interface ITensorSource : IDisposable
     bool TryGetInfo(string key, out TensorInfo info);
 
     /// <summary>Reads one tensor into a new contiguous CPU tensor of the stored dtype and shape.</summary>
-    /// <exception cref="CheckpointException">The key is unknown or the data cannot be read.</exception>
+    /// <exception cref="ModelLoadException">The key is unknown or the data cannot be read.</exception>
     torch.Tensor Load(string key);
 
     /// <summary>
@@ -47,12 +47,12 @@ public interface ITensorSource : IDisposable
     /// any device), converting on the way. Sources that can read straight into the destination's memory do so, so that
     /// loading a model holds no second copy of a tensor.
     /// </summary>
-    /// <exception cref="CheckpointException">The key is unknown, the shapes differ, or the data cannot be read.</exception>
+    /// <exception cref="ModelLoadException">The key is unknown, the shapes differ, or the data cannot be read.</exception>
     void ReadInto(string key, torch.Tensor destination)
     {
         using var value = Load(key);
         if (!value.shape.SequenceEqual(destination.shape))
-            throw new CheckpointException($"{Location}: tensor '{key}' is {TensorHelpers.Shape(value.shape)}, the destination {TensorHelpers.Shape(destination.shape)}.", Location, key);
+            throw new ModelLoadException($"{Location}: tensor '{key}' is {TensorHelpers.Shape(value.shape)}, the destination {TensorHelpers.Shape(destination.shape)}.", Location, key);
         using var _ = torch.no_grad();
         destination.copy_(value);
     }

@@ -24,11 +24,11 @@ public sealed class TorchPickleCheckpoint : ITensorSource
     }
 
     /// <summary>Opens a zip-format PyTorch checkpoint and reads its pickle.</summary>
-    /// <exception cref="CheckpointFormatException">Not a zip checkpoint, or the pickle holds anything but tensors.</exception>
+    /// <exception cref="ModelLoadException">Not a zip checkpoint, or the pickle holds anything but tensors.</exception>
     public static TorchPickleCheckpoint Open(string path)
     {
         path = Path.GetFullPath(path);
-        if (!File.Exists(path)) throw new CheckpointException($"{path}: file not found.", path);
+        if (!File.Exists(path)) throw new ModelLoadException($"{path}: file not found.", path);
         ZipArchive zip;
         try
         {
@@ -36,24 +36,24 @@ public sealed class TorchPickleCheckpoint : ITensorSource
         }
         catch (InvalidDataException e)
         {
-            throw new CheckpointFormatException(
+            throw new ModelLoadException(
                 $"{path}: not a zip-format PyTorch checkpoint (the legacy pre-1.6 format is not supported; re-save it with torch.save).", path, inner: e);
         }
         try
         {
             var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1)
-                ?? throw new CheckpointFormatException($"{path}: no data.pkl in the archive.", path);
+                ?? throw new ModelLoadException($"{path}: no data.pkl in the archive.", path);
             var prefix = pkl.FullName[..^"data.pkl".Length];
             var byteOrder = zip.GetEntry(prefix + "byteorder");
             if (byteOrder is not null)
             {
                 using var reader = new StreamReader(byteOrder.Open());
                 var order = reader.ReadToEnd().Trim();
-                if (order != "little") throw new CheckpointFormatException($"{path}: byte order '{order}' is not supported.", path);
+                if (order != "little") throw new ModelLoadException($"{path}: byte order '{order}' is not supported.", path);
             }
             RefuseBomb(pkl, path);
             if (pkl.Length > MaxPickleBytes)
-                throw new CheckpointFormatException($"{path}: {pkl.FullName} is {pkl.Length} bytes; a state dict's pickle is far smaller (at most {MaxPickleBytes} accepted).", path);
+                throw new ModelLoadException($"{path}: {pkl.FullName} is {pkl.Length} bytes; a state dict's pickle is far smaller (at most {MaxPickleBytes} accepted).", path);
             byte[] pickle;
             using (var s = pkl.Open())
             using (var ms = new MemoryStream())
@@ -75,7 +75,7 @@ public sealed class TorchPickleCheckpoint : ITensorSource
     static Dictionary<string, PickledTensor> Flatten(object? root, string path)
     {
         if (root is not Dictionary<object, object?> dict)
-            throw new CheckpointFormatException($"{path}: the checkpoint is not a state dict (top level is {root?.GetType().Name ?? "None"}).", path);
+            throw new ModelLoadException($"{path}: the checkpoint is not a state dict (top level is {root?.GetType().Name ?? "None"}).", path);
         // Training checkpoints wrap the weights: {"state_dict": {...}, "epoch": ...}.
         if (dict.TryGetValue("state_dict", out var inner) && inner is Dictionary<object, object?> innerDict)
             dict = innerDict;
@@ -114,7 +114,7 @@ public sealed class TorchPickleCheckpoint : ITensorSource
     static void RefuseBomb(ZipArchiveEntry entry, string path)
     {
         if (entry.Length > 1 << 20 && entry.Length > MaxExpansion * Math.Max(entry.CompressedLength, 1))
-            throw new CheckpointFormatException(
+            throw new ModelLoadException(
                 $"{path}: entry {entry.FullName} expands from {entry.CompressedLength} to {entry.Length} bytes (over {MaxExpansion} times); torch.save stores its entries uncompressed, so this is not a checkpoint it wrote.", path);
     }
 
@@ -122,20 +122,20 @@ public sealed class TorchPickleCheckpoint : ITensorSource
     public torch.Tensor Load(string key)
     {
         if (!_tensors.TryGetValue(key, out var t))
-            throw new CheckpointException($"{Location}: no tensor '{key}'.", Location, key);
+            throw new ModelLoadException($"{Location}: no tensor '{key}'.", Location, key);
         long extent = t.Offset + 1 + t.Shape.Zip(t.Stride, (n, s) => (n - 1) * s).Sum();
         if (t.Shape.Any(n => n == 0)) extent = 0;
         if (t.Offset < 0 || t.Stride.Length != t.Shape.Length || t.Stride.Any(s => s < 0) || extent > t.StorageElements)
-            throw new CheckpointFormatException($"{Location}: tensor '{key}' ({string.Join("x", t.Shape)}, offset {t.Offset}) lies outside its storage of {t.StorageElements} elements.", Location, key);
+            throw new ModelLoadException($"{Location}: tensor '{key}' ({string.Join("x", t.Shape)}, offset {t.Offset}) lies outside its storage of {t.StorageElements} elements.", Location, key);
 
         // The entry's size is checked before anything is allocated, so a storage that claims 10^12 elements is refused by name.
         ZipArchiveEntry entry;
         lock (_gate)
             entry = _zip.GetEntry(_prefix + "data/" + t.StorageKey)
-                ?? throw new CheckpointFormatException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' is missing.", Location, key);
+                ?? throw new ModelLoadException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' is missing.", Location, key);
         long expected = t.StorageElements * StorageTypes.SizeOf(t.DType);
         if (entry.Length != expected)
-            throw new CheckpointFormatException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' holds {entry.Length} bytes, expected {expected}.", Location, key);
+            throw new ModelLoadException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' holds {entry.Length} bytes, expected {expected}.", Location, key);
         RefuseBomb(entry, Location);
         using var storage = torch.empty(t.StorageElements, t.DType);
         lock (_gate)

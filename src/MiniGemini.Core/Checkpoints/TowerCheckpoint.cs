@@ -12,12 +12,12 @@ internal static class TowerCheckpoint
     /// tower does not own must be one that <paramref name="isForeign"/> names. Anything else means the file is not the
     /// model we take it for.
     /// </summary>
-    /// <exception cref="CheckpointMismatchException">The file has keys that are neither the tower's nor foreign by rule.</exception>
+    /// <exception cref="ModelLoadException">The file has keys that are neither the tower's nor foreign by rule.</exception>
     public static void RequireOnlyForeignBesides(ITensorSource source, Func<string, bool> isOwned, Func<string, bool> isForeign, string tower)
     {
         var strangers = source.Keys.Where(k => !isOwned(k) && !isForeign(k)).Order(StringComparer.Ordinal).ToList();
         if (strangers.Count == 0) return;
         var report = new LoadReport { Source = source.Location, Prefix = "", Unexpected = strangers };
-        throw new CheckpointMismatchException($"{source.Location} does not look like a {tower} file: keys outside the tower that no rule explains. {report}", report, source.Location);
+        throw ModelLoadException.Mismatch($"{source.Location} does not look like a {tower} file: keys outside the tower that no rule explains. {report}", report, source.Location);
     }
 }

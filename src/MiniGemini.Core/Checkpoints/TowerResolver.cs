@@ -7,26 +7,6 @@ namespace MiniGemini.Checkpoints;
 /// <summary>A tower's config, the folder it came from (null when read from the embedded weights) and the rows of the key-rename table that read its weights.</summary>
 internal sealed record ResolvedTower<TConfig>(TConfig Config, string? Folder, IReadOnlyList<KeyRename> Rows);
 
-/// <summary>A vision tower that could not be found, naming every place that was looked at.</summary>
-public sealed class TowerNotFoundException : CheckpointException
-{
-    /// <summary>Creates the exception.</summary>
-    public TowerNotFoundException(string tower, string configured, IReadOnlyList<string> lookedAt)
-        : base($"The {tower} tower '{configured}' was not found. Looked at:\n  " + string.Join("\n  ", lookedAt) +
-               "\nSet its path in the builder (WithVisionTower / WithAuxVisionTower) or add a search root (WithTowerSearchRoots).",
-               configured)
-    {
-        Tower = tower;
-        LookedAt = lookedAt;
-    }
-
-    /// <summary>Which tower: "CLIP" or "ConvNeXt".</summary>
-    public string Tower { get; }
-
-    /// <summary>Every path tried, in order.</summary>
-    public IReadOnlyList<string> LookedAt { get; }
-}
-
 /// <summary>
 /// Finds the two vision towers as real checkpoints need it. Weights found inside the MGM checkpoint are used (released
 /// checkpoints carry both frozen towers); the tower folders named in config.json are resolved relative to the model
@@ -101,7 +81,7 @@ internal sealed class TowerResolver
             lookedAt.Add($"{mgmCheckpoint.Location}: embedded CLIP weights ({inferred.HiddenSize} wide, {inferred.NumHiddenLayers} layers) " +
                          "match no known OpenAI CLIP ViT, so their head count is unknown without the tower's config.json");
         }
-        throw new TowerNotFoundException("CLIP", explicitPath ?? configured ?? "(mm_vision_tower is not set)", lookedAt);
+        throw ModelLoadException.TowerNotFound("CLIP", explicitPath ?? configured ?? "(mm_vision_tower is not set)", lookedAt);
     }
 
     /// <summary>The ConvNeXt's config and where its weights are: in the MGM checkpoint when embedded (its shapes tell the architecture), else in its folder.</summary>
@@ -115,7 +95,7 @@ internal sealed class TowerResolver
             ? RequireFolder(explicitPath, "ConvNeXt", lookedAt)
             : Find(configured, f => Checkpoint.FolderCandidates.Any(c => File.Exists(Path.Combine(f, c))), lookedAt);
         if (folder is null)
-            throw new TowerNotFoundException("ConvNeXt", configured ?? "(mm_vision_tower_aux is not set)", lookedAt);
+            throw ModelLoadException.TowerNotFound("ConvNeXt", configured ?? "(mm_vision_tower_aux is not set)", lookedAt);
         var source = Checkpoint.Open(folder);
         opened.Add(source);
         var (config, stem, stages) = ConvNeXtEncoder.ReadFile(source, folder);
@@ -129,7 +109,7 @@ internal sealed class TowerResolver
     {
         var full = Path.GetFullPath(path);
         lookedAt.Add(full);
-        return Directory.Exists(full) ? full : throw new TowerNotFoundException(tower, path, lookedAt);
+        return Directory.Exists(full) ? full : throw ModelLoadException.TowerNotFound(tower, path, lookedAt);
     }
 
     /// <summary>OpenAI's released CLIP ViTs, whose heads are all 64 wide: (width, layers, patch, MLP width).</summary>

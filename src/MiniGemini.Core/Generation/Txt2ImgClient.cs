@@ -64,17 +64,6 @@ public sealed record Txt2ImgClientOptions
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
 }
 
-/// <summary>Image generation failed: the server refused the request, kept failing, or answered nonsense.</summary>
-public sealed class ImageGenerationException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public ImageGenerationException(string message, HttpStatusCode? statusCode = null, Exception? inner = null)
-        : base(message, inner) => StatusCode = statusCode;
-
-    /// <summary>The last HTTP status, when there was one.</summary>
-    public HttpStatusCode? StatusCode { get; }
-}
-
 /// <summary>
 /// A client for the <c>txt2img</c> JSON API that Stable Diffusion web servers share (AUTOMATIC1111, Forge, SD.Next):
 /// <c>POST /sdapi/v1/txt2img</c> with prompt, negative prompt, size, steps, guidance and seed; the answer carries

@@ -37,7 +37,7 @@ public sealed record MgmConfig
     public bool UseImageStartEnd { get; init; }
 
     /// <summary>Reads an MGM config.json.</summary>
-    /// <exception cref="ModelConfigException">Malformed, or a required LLM or <c>mm_*</c> field is missing.</exception>
+    /// <exception cref="ModelLoadException">Malformed, or a required LLM or <c>mm_*</c> field is missing.</exception>
     public static MgmConfig Load(string path) => From(ConfigJson.Load(path));
 
     /// <summary>Parses MGM config.json text.</summary>

@@ -86,7 +86,7 @@ public sealed class MiniGeminiTokenizer
     /// a SentencePiece <c>tokenizer.model</c>, else a byte-level <c>tokenizer.json</c>, else a tiktoken file
     /// (<c>tokenizer.model</c> in tiktoken format, or <c>original/tokenizer.model</c>).
     /// </summary>
-    /// <exception cref="TokenizerException">No tokenizer file, or a file is missing, corrupt or unsupported (the message names it).</exception>
+    /// <exception cref="ModelLoadException">No tokenizer file, or a file is missing, corrupt or unsupported (the message names it).</exception>
     public static MiniGeminiTokenizer FromFolder(string modelFolder)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelFolder);
@@ -99,7 +99,7 @@ public sealed class MiniGeminiTokenizer
         var tiktokenFile = File.Exists(spFile) ? spFile : null;
         if (tiktokenFile is null && !File.Exists(jsonFile) && File.Exists(tiktokenFallback)) tiktokenFile = tiktokenFallback;
         if (tiktokenFile is null && !File.Exists(jsonFile))
-            throw new TokenizerException(
+            throw new ModelLoadException(
                 $"No tokenizer in '{modelFolder}': expected {TokenizerFolder.SentencePieceFile}, {TokenizerFolder.TokenizerJsonFile} or {TokenizerFolder.TiktokenFallbackFile}.",
                 modelFolder);
         return CreateByteLevel(folder, tiktokenFile);
@@ -206,7 +206,7 @@ public sealed class MiniGeminiTokenizer
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new TokenizerException($"Cannot read '{file}': {e.Message}", file, e);
+            throw new ModelLoadException($"Cannot read '{file}': {e.Message}", file, inner: e);
         }
     }
 
@@ -236,7 +236,7 @@ public sealed class MiniGeminiTokenizer
         var tokenizerJson = folder.LoadTokenizerJson();
         var added = folder.DeclaredAddedTokens(tokenizerJson);
         if (tiktokenFile is not null && added.Count == 0)
-            throw new TokenizerException(
+            throw new ModelLoadException(
                 $"{tiktokenFile}: a tiktoken file does not name its special tokens; tokenizer_config.json (added_tokens_decoder) or tokenizer.json (added_tokens) must be present in '{folder.Path}'.",
                 tiktokenFile);
         // The BPE never sees a special token: the added-token splitter takes out those a prompt's scaffold holds, and
@@ -265,7 +265,7 @@ public sealed class MiniGeminiTokenizer
     {
         int CheckedConfigId(int id, string key) =>
             IdContent(model, added, id) is not null ? id
-                : throw new TokenizerException(
+                : throw new ModelLoadException(
                     $"{folder.Path}: {key} {id} (generation_config.json / config.json) is not in the vocabulary.", folder.Path);
 
         int Resolve(string content, string key, string file)
@@ -273,7 +273,7 @@ public sealed class MiniGeminiTokenizer
             foreach (var token in added)
                 if (token.Content == content) return token.Id;
             return model.TokenToId(content)
-                ?? throw new TokenizerException($"{file}: {key} \"{content}\" is not in the vocabulary.", file);
+                ?? throw new ModelLoadException($"{file}: {key} \"{content}\" is not in the vocabulary.", file);
         }
 
         // Named special tokens: the tokenizer config files decide (null there means "none"); otherwise the model's

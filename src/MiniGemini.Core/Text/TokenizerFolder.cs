@@ -5,7 +5,7 @@ namespace MiniGemini.Text;
 /// <summary>
 /// The JSON files of a Hugging Face model folder that describe its tokenizer, each optional:
 /// <c>tokenizer.json</c>, <c>tokenizer_config.json</c>, <c>special_tokens_map.json</c>,
-/// <c>generation_config.json</c>, <c>config.json</c>. Malformed JSON raises <see cref="TokenizerException"/>.
+/// <c>generation_config.json</c>, <c>config.json</c>. Malformed JSON raises <see cref="ModelLoadException"/>.
 /// </summary>
 internal sealed class TokenizerFolder
 {
@@ -28,7 +28,7 @@ internal sealed class TokenizerFolder
     public static TokenizerFolder Open(string path)
     {
         if (!Directory.Exists(path))
-            throw new TokenizerException($"Tokenizer folder '{path}' does not exist.", path);
+            throw new ModelLoadException($"Tokenizer folder '{path}' does not exist.", path);
         return new TokenizerFolder(path)
         {
             TokenizerConfig = ReadJson(System.IO.Path.Combine(path, "tokenizer_config.json")),
@@ -48,16 +48,16 @@ internal sealed class TokenizerFolder
             using var stream = File.OpenRead(file);
             using var doc = JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = true });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new TokenizerException($"{file}: expected a JSON object at the top level.", file);
+                throw new ModelLoadException($"{file}: expected a JSON object at the top level.", file);
             return doc.RootElement.Clone();
         }
         catch (JsonException e)
         {
-            throw new TokenizerException($"{file}: invalid JSON ({e.Message}).", file, e);
+            throw new ModelLoadException($"{file}: invalid JSON ({e.Message}).", file, inner: e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new TokenizerException($"Cannot read '{file}': {e.Message}", file, e);
+            throw new ModelLoadException($"Cannot read '{file}': {e.Message}", file, inner: e);
         }
     }
 
@@ -112,7 +112,7 @@ internal sealed class TokenizerFolder
             foreach (var item in list.EnumerateArray())
             {
                 if (!item.TryGetProperty("id", out var idElement) || !idElement.TryGetInt32(out var id))
-                    throw new TokenizerException($"{FileOf(TokenizerJsonFile)}: an added_tokens entry has no integer id.", FileOf(TokenizerJsonFile));
+                    throw new ModelLoadException($"{FileOf(TokenizerJsonFile)}: an added_tokens entry has no integer id.", FileOf(TokenizerJsonFile));
                 tokens.Add(ReadAddedToken(item, id, FileOf(TokenizerJsonFile)));
             }
         }
@@ -121,7 +121,7 @@ internal sealed class TokenizerFolder
             foreach (var entry in decoder.EnumerateObject())
             {
                 if (!int.TryParse(entry.Name, out var id))
-                    throw new TokenizerException($"{FileOf("tokenizer_config.json")}: added_tokens_decoder key \"{entry.Name}\" is not an id.", FileOf("tokenizer_config.json"));
+                    throw new ModelLoadException($"{FileOf("tokenizer_config.json")}: added_tokens_decoder key \"{entry.Name}\" is not an id.", FileOf("tokenizer_config.json"));
                 tokens.Add(ReadAddedToken(entry.Value, id, FileOf("tokenizer_config.json")));
             }
         }
@@ -132,7 +132,7 @@ internal sealed class TokenizerFolder
     {
         var content = item.TryGetProperty("content", out var c) ? c.GetString() : null;
         if (string.IsNullOrEmpty(content))
-            throw new TokenizerException($"{file}: added token {id} has no content.", file);
+            throw new ModelLoadException($"{file}: added token {id} has no content.", file);
         bool Flag(string name) => item.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
         return new AddedToken(content, id, Flag("special"), Flag("lstrip"), Flag("rstrip"));
     }

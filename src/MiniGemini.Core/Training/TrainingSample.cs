@@ -36,20 +36,3 @@ public sealed record TrainingSample(ImageInput? Image, IReadOnlyList<ChatExchang
 /// <c>Left = 20 / 448.0, Width = 8 / 448.0</c>.
 /// </summary>
 public readonly record struct FocusBox(double Left, double Top, double Width, double Height);
-
-/// <summary>A training sample that cannot be learned from; the message names the sample and what is wrong.</summary>
-public sealed class TrainingDataException : MiniGeminiTrainingException
-{
-    /// <summary>Creates the exception.</summary>
-    public TrainingDataException(string sample, string message, Exception? inner = null) : base($"{sample}: {message}", inner) => Sample = sample;
-
-    /// <summary>The name of the sample at fault.</summary>
-    public string Sample { get; }
-}
-
-/// <summary>Training cannot start or continue: options that leave nothing to train, an output folder in the way, a checkpoint that does not fit.</summary>
-public class MiniGeminiTrainingException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public MiniGeminiTrainingException(string message, Exception? inner = null) : base(message, inner) { }
-}

@@ -38,8 +38,8 @@ public sealed record ImagePreprocessOptions
 
     /// <summary>
     /// Largest image, in pixels (width·height as declared by the header), that is decoded. Larger encoded inputs are
-    /// refused with <see cref="ImageTooLargeException"/> after reading only their header, so a small file that claims
-    /// a huge size cannot exhaust memory. Images passed already decoded are not checked.
+    /// refused with <see cref="InvalidImageException"/> (<see cref="InvalidImageReason.TooLarge"/>) after reading only their
+    /// header, so a small file that claims a huge size cannot exhaust memory. Images passed already decoded are not checked.
     /// </summary>
     public long MaxPixels { get; init; } = DefaultMaxPixels;
 
@@ -70,13 +70,13 @@ public sealed record ImagePreprocessOptions
     /// <param name="model">The MGM config.json.</param>
     /// <param name="clip">The CLIP tower's vision config.</param>
     /// <param name="processor">The CLIP tower's preprocessor_config.json, if it has one.</param>
-    /// <exception cref="ModelConfigException">The MGM config has no <c>image_size_aux</c>.</exception>
+    /// <exception cref="ModelLoadException">The MGM config has no <c>image_size_aux</c>.</exception>
     public static ImagePreprocessOptions ForModel(MgmConfig model, ClipVisionConfig clip, PreprocessorConfig? processor = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(clip);
         if (model.ImageSizeAux is not { } hrSize)
-            throw new ModelConfigException("The MGM config has no image_size_aux (the HR input side); it is needed to preprocess images.",
+            throw ModelLoadException.Config("The MGM config has no image_size_aux (the HR input side); it is needed to preprocess images.",
                 key: "image_size_aux");
         return new ImagePreprocessOptions
         {

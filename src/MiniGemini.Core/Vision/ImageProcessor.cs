@@ -50,7 +50,7 @@ public sealed class ImageProcessor
     public ImagePreprocessOptions Options { get; }
 
     /// <summary>Preprocesses one image file.</summary>
-    /// <exception cref="InvalidImageException">The file is empty, truncated, corrupt or not an image; or it is too large (<see cref="ImageTooLargeException"/>).</exception>
+    /// <exception cref="InvalidImageException">The file is empty, truncated, corrupt or not an image; or it is too large (<see cref="InvalidImageReason.TooLarge"/>).</exception>
     /// <exception cref="IOException">The file cannot be opened (for example <see cref="FileNotFoundException"/>).</exception>
     public ImageTensors Process(string path) => Process([path]);
 

@@ -80,7 +80,7 @@ internal static class ImageReader
         if (info.Width <= 0 || info.Height <= 0)
             throw new InvalidImageException($"{name}: the header declares an empty image ({info.Width}×{info.Height}).", name);
         if ((long)info.Width * info.Height > options.MaxPixels)
-            throw new ImageTooLargeException(name, info.Width, info.Height, options.MaxPixels);
+            throw InvalidImageException.TooLarge(name, info.Width, info.Height, options.MaxPixels);
         ImageCompleteness.Check(format, data.Span, name);
 
         using var image = Guard(name, () =>

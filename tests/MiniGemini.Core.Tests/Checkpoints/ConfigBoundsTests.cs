@@ -21,7 +21,7 @@ public sealed class ConfigBoundsTests
     public void An_out_of_range_value_is_refused_naming_its_key(string key, string value)
     {
         var json = "{" + Base.Replace($"\"{key}\":", $"\"_{key}\":") + $",\"{key}\":{value}}}";
-        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Parse(json));
+        var e = Assert.Throws<ModelLoadException>(() => LlmConfig.Parse(json));
         Assert.Contains(key, e.Message);
     }
 
@@ -31,8 +31,8 @@ public sealed class ConfigBoundsTests
     public void A_hidden_size_of_zero_or_a_trillion_is_refused_naming_the_key(string value)
     {
         var json = "{" + Base.Replace("\"hidden_size\":8", $"\"hidden_size\":{value}") + "}";
-        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Parse(json, "cfg.json"));
-        Assert.Equal("hidden_size", e.TensorName);
+        var e = Assert.Throws<ModelLoadException>(() => LlmConfig.Parse(json, "cfg.json"));
+        Assert.Equal("hidden_size", e.ConfigKey);
         Assert.Contains("hidden_size", e.Message);
         Assert.Contains(value, e.Message);
         Assert.Contains("cfg.json", e.Message);
@@ -44,8 +44,8 @@ public sealed class ConfigBoundsTests
     public void A_storage_dtype_outside_the_float_types_is_refused_naming_the_key(string key, string value)
     {
         var json = "{" + Base + $",\"{key}\":\"{value}\"" + "}";
-        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Parse(json, "cfg.json"));
-        Assert.Equal(key, e.TensorName);
+        var e = Assert.Throws<ModelLoadException>(() => LlmConfig.Parse(json, "cfg.json"));
+        Assert.Equal(key, e.ConfigKey);
         Assert.Contains(value, e.Message);
     }
 

@@ -89,7 +89,7 @@ public sealed class ConfigTests
     [Fact]
     public void Unknown_model_type_is_a_clear_error()
     {
-        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Parse($"{{\"model_type\":\"bert\",\"architectures\":[\"BertModel\"],{Base}}}", "cfg.json"));
+        var e = Assert.Throws<ModelLoadException>(() => LlmConfig.Parse($"{{\"model_type\":\"bert\",\"architectures\":[\"BertModel\"],{Base}}}", "cfg.json"));
         Assert.Contains("unknown model_type 'bert'", e.Message);
         Assert.Contains("cfg.json", e.Message);
     }
@@ -101,22 +101,22 @@ public sealed class ConfigTests
     public void Missing_required_field_names_it(string field)
     {
         var json = "{\"model_type\":\"llama\"," + string.Join(",", Base.Split(',').Where(p => !p.Contains($"\"{field}\""))) + "}";
-        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Parse(json, "cfg.json"));
-        Assert.Equal(field, e.TensorName);
+        var e = Assert.Throws<ModelLoadException>(() => LlmConfig.Parse(json, "cfg.json"));
+        Assert.Equal(field, e.ConfigKey);
         Assert.Contains($"'{field}'", e.Message);
     }
 
     [Fact]
     public void Wrongly_typed_field_names_it()
     {
-        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Parse("{\"model_type\":\"llama\"," + Base + ",\"num_key_value_heads\":\"two\"}"));
-        Assert.Equal("num_key_value_heads", e.TensorName);
+        var e = Assert.Throws<ModelLoadException>(() => LlmConfig.Parse("{\"model_type\":\"llama\"," + Base + ",\"num_key_value_heads\":\"two\"}"));
+        Assert.Equal("num_key_value_heads", e.ConfigKey);
     }
 
     [Fact]
     public void Gqa_heads_must_divide()
     {
-        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Parse("{\"model_type\":\"llama\"," + Base.Replace("\"num_attention_heads\":2", "\"num_attention_heads\":4") + ",\"num_key_value_heads\":3}"));
+        var e = Assert.Throws<ModelLoadException>(() => LlmConfig.Parse("{\"model_type\":\"llama\"," + Base.Replace("\"num_attention_heads\":2", "\"num_attention_heads\":4") + ",\"num_key_value_heads\":3}"));
         Assert.Contains("num_key_value_heads", e.Message);
     }
 
@@ -147,7 +147,7 @@ public sealed class ConfigTests
     [Fact]
     public void Clip_config_of_another_model_is_refused()
     {
-        Assert.Throws<ModelConfigException>(() => ClipVisionConfig.Load(Fixture("llm-llama-mha/config.json")));
+        Assert.Throws<ModelLoadException>(() => ClipVisionConfig.Load(Fixture("llm-llama-mha/config.json")));
     }
 
     [Fact]
@@ -176,8 +176,8 @@ public sealed class ConfigTests
     [InlineData("image_grid", "1000")]
     public void Mgm_image_sizes_out_of_range_are_refused_naming_the_key(string key, string value)
     {
-        var e = Assert.Throws<ModelConfigException>(() => MgmConfig.Parse("{\"model_type\":\"mgm\",\"mm_hidden_size\":8," + Base + $",\"{key}\":{value}}}", "cfg.json"));
-        Assert.Equal(key, e.TensorName);
+        var e = Assert.Throws<ModelLoadException>(() => MgmConfig.Parse("{\"model_type\":\"mgm\",\"mm_hidden_size\":8," + Base + $",\"{key}\":{value}}}", "cfg.json"));
+        Assert.Equal(key, e.ConfigKey);
         Assert.Contains(value, e.Message);
         Assert.Contains("cfg.json", e.Message);
     }
@@ -185,8 +185,8 @@ public sealed class ConfigTests
     [Fact]
     public void Mgm_config_requires_mm_hidden_size()
     {
-        var e = Assert.Throws<ModelConfigException>(() => MgmConfig.Parse("{\"model_type\":\"mgm\"," + Base + "}"));
-        Assert.Equal("mm_hidden_size", e.TensorName);
+        var e = Assert.Throws<ModelLoadException>(() => MgmConfig.Parse("{\"model_type\":\"mgm\"," + Base + "}"));
+        Assert.Equal("mm_hidden_size", e.ConfigKey);
     }
 
     [Fact]
@@ -225,7 +225,7 @@ public sealed class ConfigTests
     public void A_missing_config_file_is_a_typed_error_naming_it()
     {
         var path = Path.Combine(Path.GetTempPath(), $"no-such-config-{Guid.NewGuid():N}", "config.json");
-        var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Load(path));
+        var e = Assert.Throws<ModelLoadException>(() => LlmConfig.Load(path));
         Assert.Equal(path, e.FilePath);
         Assert.Contains(path, e.Message);
         Assert.Contains("not found", e.Message);
@@ -238,7 +238,7 @@ public sealed class ConfigTests
         File.WriteAllText(path, "{\"model_type\": ");
         try
         {
-            var e = Assert.Throws<ModelConfigException>(() => LlmConfig.Load(path));
+            var e = Assert.Throws<ModelLoadException>(() => LlmConfig.Load(path));
             Assert.Equal(path, e.FilePath);
         }
         finally

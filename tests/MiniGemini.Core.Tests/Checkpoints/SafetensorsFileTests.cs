@@ -101,7 +101,7 @@ public sealed class SafetensorsFileTests : IDisposable
         File.WriteAllBytes(second, File.ReadAllBytes(second)[..^100]);
         File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"),
             """{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}""");
-        var e = Assert.Throws<CheckpointFormatException>(() => Checkpoint.Open(_dir));
+        var e = Assert.Throws<ModelLoadException>(() => Checkpoint.Open(_dir));
         Assert.Contains("model-00002-of-00002.safetensors", e.Message);
         Assert.Contains("truncated", e.Message);
         Assert.Equal("b", e.TensorName);
@@ -160,7 +160,7 @@ public sealed class SafetensorsFileTests : IDisposable
         var path = Path.Combine(_dir, "w.safetensors");
         SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["w"] = randn(4, 5) });
         using var file = SafetensorsFile.Open(path);
-        var e = Assert.Throws<CheckpointException>(() => file.ReadInto("w", zeros(5, 4)));
+        var e = Assert.Throws<ModelLoadException>(() => file.ReadInto("w", zeros(5, 4)));
         Assert.Equal("w", e.TensorName);
         Assert.Contains("[4, 5]", e.Message);
     }
@@ -169,7 +169,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void Index_naming_a_missing_shard_is_a_typed_error()
     {
         File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"), """{"weight_map": {"w": "gone.safetensors"}}""");
-        var e = Assert.Throws<CheckpointFormatException>(() => ShardedCheckpoint.Open(Path.Combine(_dir, "model.safetensors.index.json")));
+        var e = Assert.Throws<ModelLoadException>(() => ShardedCheckpoint.Open(Path.Combine(_dir, "model.safetensors.index.json")));
         Assert.Contains("gone.safetensors", e.Message);
         Assert.Equal("w", e.TensorName);
     }
@@ -178,7 +178,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void Index_cannot_point_outside_its_folder()
     {
         File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"), """{"weight_map": {"w": "../escape.safetensors"}}""");
-        var e = Assert.Throws<CheckpointFormatException>(() => ShardedCheckpoint.Open(Path.Combine(_dir, "model.safetensors.index.json")));
+        var e = Assert.Throws<ModelLoadException>(() => ShardedCheckpoint.Open(Path.Combine(_dir, "model.safetensors.index.json")));
         Assert.Contains("outside", e.Message);
     }
 
@@ -203,7 +203,7 @@ public sealed class SafetensorsFileTests : IDisposable
         var full = File.ReadAllBytes(Path.Combine(_dir, "full.safetensors"));
         var cut = Path.Combine(_dir, "cut.safetensors");
         File.WriteAllBytes(cut, full[..(full.Length / 2)]);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(cut));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(cut));
         Assert.Equal("w", e.TensorName);
         Assert.Contains("cut.safetensors", e.Message);
         Assert.Contains("truncated", e.Message);
@@ -213,7 +213,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void Lying_offsets_are_refused()
     {
         var path = WriteRaw("lying.safetensors", """{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"v":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}""", 16);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
         Assert.Contains("overlap", e.Message);
         Assert.Contains("lying.safetensors", e.Message);
     }
@@ -222,7 +222,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void Bytes_between_tensors_are_refused_as_a_hole()
     {
         var path = WriteRaw("hole.safetensors", """{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"v":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}""", 16);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
         Assert.Contains("bytes [8, 12) of the data section belong to no tensor (a hole before 'v')", e.Message);
         Assert.Equal("v", e.TensorName);
         Assert.Contains("hole.safetensors", e.Message);
@@ -232,7 +232,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void Bytes_after_the_last_tensor_are_refused()
     {
         var path = WriteRaw("trailing.safetensors", """{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", 16);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
         Assert.Contains("8 bytes after the last tensor belong to none", e.Message);
         Assert.Contains("trailing.safetensors", e.Message);
     }
@@ -241,7 +241,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void Offsets_beyond_the_data_are_refused()
     {
         var path = WriteRaw("beyond.safetensors", """{"w":{"dtype":"F32","shape":[4],"data_offsets":[1000,1016]}}""", 16);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
         Assert.Equal("w", e.TensorName);
     }
 
@@ -249,7 +249,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void Huge_header_length_is_refused_before_allocation()
     {
         var path = WriteRaw("huge.safetensors", "{}", 0, lyingLength: 1UL << 40);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
         Assert.Contains("limit", e.Message);
     }
 
@@ -257,7 +257,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void Header_longer_than_the_file_is_refused()
     {
         var path = WriteRaw("short.safetensors", "{}", 0, lyingLength: 4096);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
         Assert.Contains("truncated", e.Message);
     }
 
@@ -272,7 +272,7 @@ public sealed class SafetensorsFileTests : IDisposable
         json.CopyTo(bytes, 8);
         var path = Path.Combine(_dir, "latin1.safetensors");
         File.WriteAllBytes(path, bytes);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
         Assert.Contains("UTF-8", e.Message);
         Assert.Equal(path, e.FilePath);
     }
@@ -282,7 +282,7 @@ public sealed class SafetensorsFileTests : IDisposable
     {
         var path = WriteRaw("twice.safetensors",
             """{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", 8);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
         Assert.Equal("w", e.TensorName);
         Assert.Contains("appears twice", e.Message);
         Assert.Contains("twice.safetensors", e.Message);
@@ -292,7 +292,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void Byte_size_must_equal_dtype_times_shape()
     {
         var path = WriteRaw("size.safetensors", """{"w":{"dtype":"F16","shape":[4],"data_offsets":[0,16]}}""", 16);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
         Assert.Equal("w", e.TensorName);
         Assert.Contains("needs 8", e.Message);
     }
@@ -310,7 +310,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void Malformed_headers_give_typed_errors(string header, string expected)
     {
         var path = WriteRaw("bad.safetensors", header, 16);
-        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
         Assert.Contains(expected, e.Message);
         Assert.Equal(path, e.FilePath);
     }
@@ -320,14 +320,14 @@ public sealed class SafetensorsFileTests : IDisposable
     {
         var path = Path.Combine(_dir, "tiny.safetensors");
         File.WriteAllBytes(path, [1, 2, 3]);
-        Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Open(path));
+        Assert.Throws<ModelLoadException>(() => SafetensorsFile.Open(path));
     }
 
     [Fact]
     public void Unknown_key_is_a_typed_error()
     {
         using var st = SafetensorsFile.Open(ConvNeXt("open_clip_model.safetensors"));
-        var e = Assert.Throws<CheckpointException>(() => st.Load("no.such.key"));
+        var e = Assert.Throws<ModelLoadException>(() => st.Load("no.such.key"));
         Assert.Equal("no.such.key", e.TensorName);
     }
 }

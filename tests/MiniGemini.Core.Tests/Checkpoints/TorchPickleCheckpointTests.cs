@@ -58,7 +58,7 @@ public sealed class TorchPickleCheckpointTests : IDisposable
         // PROTO 2; GLOBAL os.system; BINUNICODE 'echo pwned'; TUPLE1; REDUCE; STOP -- the classic payload
         var payload = Payload("os", "system", "echo pwned");
         var path = Zip("evil.bin", payload);
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => TorchPickleCheckpoint.Open(path));
         Assert.Contains("os.system", e.Message);
         Assert.Contains("evil.bin", e.Message);
     }
@@ -67,7 +67,7 @@ public sealed class TorchPickleCheckpointTests : IDisposable
     public void Builtins_eval_is_refused()
     {
         var payload = Payload("builtins", "eval", "1");
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(Zip("eval.bin", payload)));
+        var e = Assert.Throws<ModelLoadException>(() => TorchPickleCheckpoint.Open(Zip("eval.bin", payload)));
         Assert.Contains("builtins.eval", e.Message);
     }
 
@@ -76,7 +76,7 @@ public sealed class TorchPickleCheckpointTests : IDisposable
     {
         var marker = Path.Combine(_dir, "ran");
         var payload = Payload("subprocess", "check_call", $"touch {marker}");
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(Zip("subprocess.bin", payload)));
+        var e = Assert.Throws<ModelLoadException>(() => TorchPickleCheckpoint.Open(Zip("subprocess.bin", payload)));
         Assert.Contains("subprocess.check_call", e.Message);
         Assert.Contains("subprocess.bin", e.Message);
         Assert.False(File.Exists(marker), "the payload must never run");
@@ -87,7 +87,7 @@ public sealed class TorchPickleCheckpointTests : IDisposable
     {
         var path = Path.Combine(_dir, "legacy.bin");
         File.WriteAllBytes(path, [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => TorchPickleCheckpoint.Open(path));
         Assert.Contains("zip", e.Message);
     }
 
@@ -104,7 +104,7 @@ public sealed class TorchPickleCheckpointTests : IDisposable
             pickle = ms.ToArray();
         }
         var path = Zip("cut.bin", pickle[..(pickle.Length / 2)]);
-        Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(path));
+        Assert.Throws<ModelLoadException>(() => TorchPickleCheckpoint.Open(path));
     }
 
     [Fact]
@@ -114,7 +114,7 @@ public sealed class TorchPickleCheckpointTests : IDisposable
         using (var zip = ZipFile.Open(path, ZipArchiveMode.Create))
         using (var s = zip.CreateEntry("archive/data.pkl", CompressionLevel.SmallestSize).Open())
             s.Write(new byte[16 << 20]); // 16 MiB of zeros: about 16 KB stored
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchPickleCheckpoint.Open(path));
+        var e = Assert.Throws<ModelLoadException>(() => TorchPickleCheckpoint.Open(path));
         Assert.Contains(path, e.Message);
         Assert.Contains("archive/data.pkl", e.Message);
         Assert.Contains("uncompressed", e.Message);
@@ -134,7 +134,7 @@ public sealed class TorchPickleCheckpointTests : IDisposable
             s.Write(new byte[4]);
         }
         using var bin = TorchPickleCheckpoint.Open(copy);
-        var failure = Assert.Single(bin.Keys.Select(k => Record.Exception(() => bin.Load(k).Dispose())).OfType<CheckpointFormatException>());
+        var failure = Assert.Single(bin.Keys.Select(k => Record.Exception(() => bin.Load(k).Dispose())).OfType<ModelLoadException>());
         Assert.Contains("data/0", failure.Message);
         Assert.Contains("holds 4 bytes, expected", failure.Message);
         Assert.NotNull(failure.TensorName);
@@ -149,7 +149,7 @@ public sealed class TorchPickleCheckpointTests : IDisposable
         using (var zip = ZipFile.Open(copy, ZipArchiveMode.Update))
             zip.Entries.First(e => e.FullName.EndsWith("/data/0")).Delete();
         using var bin = TorchPickleCheckpoint.Open(copy);
-        var failures = bin.Keys.Select(k => Record.Exception(() => bin.Load(k).Dispose())).OfType<CheckpointFormatException>().ToList();
+        var failures = bin.Keys.Select(k => Record.Exception(() => bin.Load(k).Dispose())).OfType<ModelLoadException>().ToList();
         var failure = Assert.Single(failures);
         Assert.Contains("data/0", failure.Message);
         Assert.NotNull(failure.TensorName);

@@ -87,7 +87,7 @@ public sealed class ServiceCollectionExtensionsTests
         var services = new ServiceCollection();
         services.AddMiniGemini();
         using var provider = services.BuildServiceProvider();
-        var e = Assert.Throws<MiniGeminiConfigurationException>(() => provider.GetRequiredService<IChatClient>());
+        var e = Assert.Throws<ModelLoadException>(() => provider.GetRequiredService<IChatClient>());
         Assert.Contains("No model", e.Message);
 
         var bad = new ServiceCollection();

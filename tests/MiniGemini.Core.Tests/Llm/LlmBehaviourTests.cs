@@ -148,7 +148,8 @@ public sealed class LlmBehaviourTests
             var path = Path.Combine(dir, "model.safetensors");
             SafetensorsWriter.Write(path, tensors);
             using var withExtra = Checkpoint.Open(path);
-            var e = Assert.Throws<CheckpointMismatchException>(() => CausalLanguageModel.Load(withExtra, config));
+            var e = Assert.Throws<ModelLoadException>(() => CausalLanguageModel.Load(withExtra, config));
+            Assert.NotNull(e.Report);
             Assert.Contains("unexpected: model.unknown_adapter.weight", e.Message);
         }
         finally
@@ -170,8 +171,9 @@ public sealed class LlmBehaviourTests
             var path = Path.Combine(dir, "model.safetensors");
             SafetensorsWriter.Write(path, tensors);
             using var partial = Checkpoint.Open(path);
-            var e = Assert.Throws<CheckpointMismatchException>(() =>
+            var e = Assert.Throws<ModelLoadException>(() =>
                 CausalLanguageModel.Load(partial, LlmConfig.Load(Path.Combine(folder, "config.json"))));
+            Assert.NotNull(e.Report);
             Assert.Equal("model.layers.1.block_sparse_moe.experts.3.w2.weight", e.TensorName);
         }
         finally

@@ -65,14 +65,15 @@ public sealed class PatchInfoMiningTests : IDisposable
         SafetensorsWriter.Write(path, tensors);
         using var checkpoint = Checkpoint.Open(path);
         using var mining = new PatchInfoMining(8, 12);
-        var e = Assert.Throws<CheckpointMismatchException>(() => mining.Load(checkpoint));
+        var e = Assert.Throws<ModelLoadException>(() => mining.Load(checkpoint));
+        Assert.NotNull(e.Report);
         Assert.Contains("vlm_uni_aux_projector.1.weight is [8, 13] in the checkpoint but [8, 12]", e.Message);
         Assert.Contains("missing: vlm_uni_val_projector.1.bias", e.Message);
 
         var empty = Path.Combine(_dir, "other.safetensors");
         SafetensorsWriter.Write(empty, new Dictionary<string, Tensor> { ["model.norm.weight"] = ones(4) });
         using var other = Checkpoint.Open(empty);
-        var missing = Assert.Throws<CheckpointException>(() => mining.Load(other));
+        var missing = Assert.Throws<ModelLoadException>(() => mining.Load(other));
         Assert.Contains("vlm_uni_query_projector.0.weight", missing.Message);
     }
 

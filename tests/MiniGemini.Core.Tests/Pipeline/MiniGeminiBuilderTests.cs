@@ -36,11 +36,11 @@ public sealed class MiniGeminiBuilderTests : IDisposable
         var model = ModelCopy();
         var config = Path.Combine(model, "config.json");
         File.Delete(config);
-        var missing = Assert.Throws<ModelConfigException>(() => MiniGeminiBuilder.FromPretrained(model).Build());
+        var missing = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model).Build());
         Assert.Contains($"{config}: file not found", missing.Message);
 
         File.WriteAllText(config, "{ \"mm_hidden_size\": 32, ");
-        var malformed = Assert.Throws<ModelConfigException>(() => MiniGeminiBuilder.FromPretrained(model).Build());
+        var malformed = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model).Build());
         Assert.Contains(config, malformed.Message);
     }
 
@@ -50,8 +50,8 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     public void A_config_that_claims_other_sizes_than_the_weights_fails_before_the_llm_is_built(string key, int value, string found)
     {
         var model = ModelCopy(c => c[key] = value);
-        var e = Assert.Throws<ModelConfigException>(() => MiniGeminiBuilder.FromPretrained(model).WithTowerSearchRoots(Tiny).Build());
-        Assert.Equal(key, e.TensorName);
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model).WithTowerSearchRoots(Tiny).Build());
+        Assert.Equal(key, e.ConfigKey);
         Assert.Contains($"{key} is {value}", e.Message);
         Assert.Contains(found, e.Message);
     }
@@ -61,11 +61,11 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     {
         var model = ModelCopy();
         var roots = Directory.CreateDirectory(Path.Combine(_dir, "zoo")).FullName;
-        var e = Assert.Throws<TowerNotFoundException>(() => MiniGeminiBuilder.FromPretrained(model).WithTowerSearchRoots(roots).Build());
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model).WithTowerSearchRoots(roots).Build());
         Assert.Equal("CLIP", e.Tower);
-        Assert.Contains(Path.Combine(_dir, "clip-vit"), e.LookedAt);
-        Assert.Contains(Path.Combine(roots, "clip-vit"), e.LookedAt);
-        foreach (var place in e.LookedAt) Assert.Contains(place, e.Message);
+        Assert.Contains(Path.Combine(_dir, "clip-vit"), e.LookedAt!);
+        Assert.Contains(Path.Combine(roots, "clip-vit"), e.LookedAt!);
+        foreach (var place in e.LookedAt!) Assert.Contains(place, e.Message);
     }
 
     [Fact]
@@ -95,7 +95,7 @@ public sealed class MiniGeminiBuilderTests : IDisposable
         Directory.CreateDirectory(model);
         foreach (var file in Directory.GetFiles(Path.Combine(FixtureCatalog.Bundled("mgm-tiny-embedded-towers"), "model")))
             File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
-        var e = Assert.Throws<TowerNotFoundException>(() => MiniGeminiBuilder.FromPretrained(model).Build());
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model).Build());
         Directory.Delete(Path.GetDirectoryName(model)!, recursive: true);
         Assert.Contains("head count", e.Message);
         Assert.Contains("clip-vit-large-patch14-336", e.Message);
@@ -115,12 +115,12 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     public void Mismatched_widths_fail_at_build()
     {
         var model = ModelCopy(c => c["mm_hidden_size"] = 128);
-        var e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(model)
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model)
             .WithVisionTower(Path.Combine(Tiny, "clip-vit")).WithAuxVisionTower(Path.Combine(Tiny, "openclip-convnext")).Build());
         Assert.Contains("64 wide but mm_hidden_size is 128", e.Message);
 
         model = ModelCopy(c => c["mm_hidden_size_aux"] = 2880, "aux");
-        e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(model)
+        e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model)
             .WithVisionTower(Path.Combine(Tiny, "clip-vit")).WithAuxVisionTower(Path.Combine(Tiny, "openclip-convnext")).Build());
         Assert.Contains("160 channels but mm_hidden_size_aux is 2880", e.Message);
     }
@@ -129,7 +129,7 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     public void Unknown_projector_type_fails_at_build()
     {
         var model = ModelCopy(c => c["mm_projector_type"] = "mlp2x_relu");
-        var e = Assert.Throws<ModelConfigException>(() => MiniGeminiBuilder.FromPretrained(model)
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model)
             .WithVisionTower(Path.Combine(Tiny, "clip-vit")).WithAuxVisionTower(Path.Combine(Tiny, "openclip-convnext")).Build());
         Assert.Contains("mlp2x_relu", e.Message);
     }
@@ -142,7 +142,7 @@ public sealed class MiniGeminiBuilderTests : IDisposable
             c.Remove("mm_vision_tower_aux");
             c["image_grid"] = 2;
         });
-        var e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(model).WithVisionTower(Path.Combine(Tiny, "clip-vit")).Build());
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model).WithVisionTower(Path.Combine(Tiny, "clip-vit")).Build());
         Assert.Contains("image grid 2", e.Message);
         Assert.Contains("ConvNeXt", e.Message);
     }
@@ -150,7 +150,7 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     [Fact]
     public void An_image_size_that_does_not_split_into_regions_fails_at_build()
     {
-        var e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithImageSize(100).Build());
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithImageSize(100).Build());
         Assert.Contains("100", e.Message);
     }
 
@@ -159,7 +159,7 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     [InlineData(224, 1000)]
     public void Overridden_image_sizes_and_grids_beyond_their_bounds_fail_at_build(int size, int grid)
     {
-        var e = Assert.Throws<MiniGeminiConfigurationException>(() =>
+        var e = Assert.Throws<ModelLoadException>(() =>
             MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithImageSize(size).WithImageGrid(grid, global: false).Build());
         Assert.Contains(grid > 1 ? grid.ToString() : size.ToString(), e.Message);
     }
@@ -169,7 +169,7 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     [InlineData("cuda:x", "not a number")]
     public void Bad_devices_fail_at_build(string device, string message)
     {
-        var e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).OnDevice(device).Build());
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).OnDevice(device).Build());
         Assert.Contains(message, e.Message);
     }
 
@@ -177,7 +177,7 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     public void Cuda_without_a_cuda_libtorch_says_so()
     {
         if (TorchSharp.torch.cuda.is_available()) return; // only meaningful on a CPU-only machine
-        var e = Assert.Throws<MiniGeminiConfigurationException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).OnDevice("cuda").Build());
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).OnDevice("cuda").Build());
         Assert.Contains("CUDA is not available", e.Message);
     }
 

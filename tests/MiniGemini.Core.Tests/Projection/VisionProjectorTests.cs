@@ -66,9 +66,9 @@ public sealed class VisionProjectorTests : IDisposable
     [InlineData("")]
     public void Unknown_projector_types_are_config_errors(string type)
     {
-        var e = Assert.Throws<ModelConfigException>(() => new VisionProjector(type, 64, 96));
+        var e = Assert.Throws<ModelLoadException>(() => new VisionProjector(type, 64, 96));
         Assert.Contains($"'{type}'", e.Message);
-        Assert.Equal("mm_projector_type", e.TensorName);
+        Assert.Equal("mm_projector_type", e.ConfigKey);
     }
 
     [Fact]
@@ -91,16 +91,17 @@ public sealed class VisionProjectorTests : IDisposable
 
             // A checkpoint made for another projector type does not fit.
             using var linear = new VisionProjector("linear", 6, 5);
-            var e = Assert.Throws<CheckpointMismatchException>(() => linear.Load(checkpoint));
+            var e = Assert.Throws<ModelLoadException>(() => linear.Load(checkpoint));
+            Assert.NotNull(e.Report);
             Assert.Contains("mm_projector.weight", e.Message);
             using var identity = new VisionProjector("identity", 6, 6);
-            Assert.Throws<CheckpointMismatchException>(() => identity.Load(checkpoint));
+            Assert.NotNull(Assert.Throws<ModelLoadException>(() => identity.Load(checkpoint)).Report);
         }
         var none = Path.Combine(_dir, "none.safetensors");
         SafetensorsWriter.Write(none, new Dictionary<string, Tensor> { ["model.norm.weight"] = ones(4) });
         using var empty = Checkpoint.Open(none);
         using var mlp = new VisionProjector("mlp2x_gelu", 6, 5);
-        Assert.Contains("mm_projector", Assert.Throws<CheckpointException>(() => mlp.Load(empty)).Message);
+        Assert.Contains("mm_projector", Assert.Throws<ModelLoadException>(() => mlp.Load(empty)).Message);
         using var identityAlone = new VisionProjector("identity", 6, 6);
         Assert.Empty(identityAlone.Load(empty).Loaded);
     }

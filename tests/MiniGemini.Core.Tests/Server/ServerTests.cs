@@ -116,6 +116,7 @@ public sealed class ServerTests(WebApplicationFactory<Program> factory) : IClass
     [InlineData("""{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}""", 404, "model", "model_not_found")]
     [InlineData("""{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]}""", 400, "messages[0].content[0].image_url.url", "unsupported_image_url")]
     [InlineData("""{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}},{"type":"text","text":"?"}]}]}""", 400, "messages", "invalid_image")]
+    [InlineData("""{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAATiAAAE4gCAIAAABsEtFuAAAAAElFTkSuQmCC"}},{"type":"text","text":"?"}]}]}""", 400, "messages", "image_too_large")]
     [InlineData("""{"messages":[{"role":"user","content":"hi"}],"stop":[1]}""", 400, "stop", null)]
     [InlineData("""{"messages":""", 400, null, "invalid_json")]
     public async Task Bad_requests_get_OpenAI_error_objects_naming_the_field(string body, int status, string? param, string? code)

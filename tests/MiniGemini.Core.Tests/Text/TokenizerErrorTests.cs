@@ -5,7 +5,7 @@ using static MiniGemini.Tests.Text.SentencePieceModelWriter;
 
 namespace MiniGemini.Tests.Text;
 
-/// <summary>Missing, corrupt and unsupported tokenizer files raise <see cref="TokenizerException"/> naming the file.</summary>
+/// <summary>Missing, corrupt and unsupported tokenizer files raise <see cref="ModelLoadException"/> naming the file.</summary>
 public sealed class TokenizerErrorTests : IDisposable
 {
     readonly string _dir = Directory.CreateTempSubdirectory("mgm-tok-err-").FullName;
@@ -20,7 +20,7 @@ public sealed class TokenizerErrorTests : IDisposable
         return path;
     }
 
-    TokenizerException Fails() => Assert.Throws<TokenizerException>(() => MiniGeminiTokenizer.FromFolder(_dir));
+    ModelLoadException Fails() => Assert.Throws<ModelLoadException>(() => MiniGeminiTokenizer.FromFolder(_dir));
 
     static byte[] SmallModel() => File.ReadAllBytes(Path.Combine(FixtureCatalog.Bundled("tokenizer-sp"), "tokenizer.model"));
 
@@ -36,7 +36,7 @@ public sealed class TokenizerErrorTests : IDisposable
     public void MissingFolder()
     {
         var missing = Path.Combine(_dir, "nope");
-        var e = Assert.Throws<TokenizerException>(() => MiniGeminiTokenizer.FromFolder(missing));
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiTokenizer.FromFolder(missing));
         Assert.Equal(missing, e.FilePath);
     }
 

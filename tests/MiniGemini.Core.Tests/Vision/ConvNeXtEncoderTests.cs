@@ -81,7 +81,8 @@ public sealed class ConvNeXtEncoderTests(ITestOutputHelper output) : IDisposable
         var path = VisionTestFiles.Rewrite(Path.Combine(ConvNeXtTiny, "open_clip_model.safetensors"), Path.Combine(_dir, "open_clip_model.safetensors"),
             t => t["visual.trunk.stages.2.blocks.1.gamma"] = t["visual.trunk.stages.2.blocks.1.gamma"].narrow(0, 0, 47).contiguous());
         using var source = Checkpoint.Open(path);
-        var e = Assert.Throws<CheckpointMismatchException>(() => ConvNeXtEncoder.Load(source));
+        var e = Assert.Throws<ModelLoadException>(() => ConvNeXtEncoder.Load(source));
+        Assert.NotNull(e.Report);
         Assert.Equal("2.blocks.1.gamma", e.TensorName);
         Assert.Contains("visual.trunk.stages.2.blocks.1.gamma is [47] in the checkpoint but [48] in the module", e.Message);
     }
@@ -91,9 +92,10 @@ public sealed class ConvNeXtEncoderTests(ITestOutputHelper output) : IDisposable
     {
         using var source = Checkpoint.Open(Path.Combine(ConvNeXtTiny, "open_clip_pytorch_model.bin"));
         var wrong = new ConvNeXtConfig { Depths = [1, 1, 3, 1], Dims = [16, 32, 48, 64] };
-        var e = Assert.Throws<CheckpointMismatchException>(() => ConvNeXtEncoder.Load(source, wrong));
+        var e = Assert.Throws<ModelLoadException>(() => ConvNeXtEncoder.Load(source, wrong));
+        Assert.NotNull(e.Report);
         Assert.Equal(["2.blocks.2.conv_dw.bias", "2.blocks.2.conv_dw.weight", "2.blocks.2.gamma", "2.blocks.2.mlp.fc1.bias", "2.blocks.2.mlp.fc1.weight",
-            "2.blocks.2.mlp.fc2.bias", "2.blocks.2.mlp.fc2.weight", "2.blocks.2.norm.bias", "2.blocks.2.norm.weight"], e.Report.Missing);
+            "2.blocks.2.mlp.fc2.bias", "2.blocks.2.mlp.fc2.weight", "2.blocks.2.norm.bias", "2.blocks.2.norm.weight"], e.Report!.Missing);
     }
 
     [Fact]
@@ -112,15 +114,17 @@ public sealed class ConvNeXtEncoderTests(ITestOutputHelper output) : IDisposable
         var stray = VisionTestFiles.Rewrite(file, Path.Combine(_dir, "stray.safetensors"), t => t["visual.trunk.norm.weight"] = ones(64));
         using (var source = Checkpoint.Open(stray))
         {
-            var e = Assert.Throws<CheckpointMismatchException>(() => ConvNeXtEncoder.Load(source));
-            Assert.Equal(["visual.trunk.norm.weight"], e.Report.Unexpected);
+            var e = Assert.Throws<ModelLoadException>(() => ConvNeXtEncoder.Load(source));
+            Assert.NotNull(e.Report);
+            Assert.Equal(["visual.trunk.norm.weight"], e.Report!.Unexpected);
         }
 
         var inside = VisionTestFiles.Rewrite(file, Path.Combine(_dir, "inside.safetensors"), t => t["visual.trunk.stages.0.downsample.0.weight"] = ones(16));
         using (var source = Checkpoint.Open(inside))
         {
-            var e = Assert.Throws<CheckpointMismatchException>(() => ConvNeXtEncoder.Load(source));
-            Assert.Equal(["0.downsample.0.weight"], e.Report.Unexpected); // stage 0 has no downsample
+            var e = Assert.Throws<ModelLoadException>(() => ConvNeXtEncoder.Load(source));
+            Assert.NotNull(e.Report);
+            Assert.Equal(["0.downsample.0.weight"], e.Report!.Unexpected); // stage 0 has no downsample
         }
     }
 
@@ -128,7 +132,7 @@ public sealed class ConvNeXtEncoderTests(ITestOutputHelper output) : IDisposable
     public void A_checkpoint_without_a_ConvNeXt_is_a_clear_error()
     {
         using var source = Checkpoint.Open(Path.Combine(FixtureCatalog.Bundled("mgm-tiny"), "model", "model.safetensors"));
-        var e = Assert.Throws<CheckpointException>(() => ConvNeXtEncoder.Load(source));
+        var e = Assert.Throws<ModelLoadException>(() => ConvNeXtEncoder.Load(source));
         Assert.Contains("no ConvNeXt trunk found", e.Message);
     }
 

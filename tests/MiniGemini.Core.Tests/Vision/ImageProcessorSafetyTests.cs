@@ -99,8 +99,9 @@ public sealed class ImageProcessorSafetyTests
     public void A_header_claiming_400_megapixels_is_refused_before_decoding()
     {
         var bomb = PngHeaderOnly(20000, 20000);
-        var error = Assert.Throws<ImageTooLargeException>(() => _processor.Process(bomb, "bomb.png"));
-        Assert.Equal((20000, 20000, ImagePreprocessOptions.DefaultMaxPixels), (error.Width, error.Height, error.MaxPixels));
+        var error = Assert.Throws<InvalidImageException>(() => _processor.Process(bomb, "bomb.png"));
+        Assert.Equal(InvalidImageReason.TooLarge, error.Reason);
+        Assert.Equal<(int?, int?, long?)>((20000, 20000, ImagePreprocessOptions.DefaultMaxPixels), (error.Width, error.Height, error.MaxPixels));
         Assert.Equal("bomb.png", error.ImageName);
         Assert.StartsWith("bomb.png:", error.Message);
     }
@@ -109,8 +110,9 @@ public sealed class ImageProcessorSafetyTests
     public void A_header_claiming_60000_by_60000_pixels_is_refused_before_decoding()
     {
         var bomb = PngHeaderOnly(60000, 60000); // 3.6 gigapixels declared in a 57-byte file
-        var error = Assert.Throws<ImageTooLargeException>(() => _processor.Process(bomb, "huge.png"));
-        Assert.Equal((60000, 60000), (error.Width, error.Height));
+        var error = Assert.Throws<InvalidImageException>(() => _processor.Process(bomb, "huge.png"));
+        Assert.Equal(InvalidImageReason.TooLarge, error.Reason);
+        Assert.Equal<(int?, int?)>((60000, 60000), (error.Width, error.Height));
         Assert.Equal("huge.png", error.ImageName);
         Assert.StartsWith("huge.png:", error.Message);
         Assert.Contains("60000×60000", error.Message);
@@ -137,7 +139,7 @@ public sealed class ImageProcessorSafetyTests
     {
         var png = ValidPng(40, 30); // 1200 pixels
         var tight = new ImageProcessor(_processor.Options with { MaxPixels = 1199 });
-        Assert.Throws<ImageTooLargeException>(() => tight.Process(png, "small.png"));
+        Assert.Equal(InvalidImageReason.TooLarge, Assert.Throws<InvalidImageException>(() => tight.Process(png, "small.png")).Reason);
         using var result = new ImageProcessor(_processor.Options with { MaxPixels = 1200 }).Process(png, "small.png");
         Assert.Equal(1, result.BatchSize);
     }
@@ -175,8 +177,9 @@ public sealed class ImageProcessorSafetyTests
     [MemberData(nameof(BadInputs))]
     public void Bad_bytes_raise_a_typed_error_naming_the_input(string kind)
     {
-        var error = Assert.ThrowsAny<InvalidImageException>(() => _processor.Process(Bad(kind), $"upload-{kind}"));
-        Assert.IsNotType<ImageTooLargeException>(error);
+        var error = Assert.Throws<InvalidImageException>(() => _processor.Process(Bad(kind), $"upload-{kind}"));
+        Assert.Equal(InvalidImageReason.Unreadable, error.Reason);
+        Assert.Null(error.MaxPixels);
         Assert.Equal($"upload-{kind}", error.ImageName);
         Assert.StartsWith($"upload-{kind}:", error.Message);
     }

@@ -200,7 +200,7 @@ public sealed class ImageProcessorTests(ITestOutputHelper output)
         Assert.Equal(((byte)127, (byte)127, (byte)127), fromProcessor.PadColor);
 
         var noAux = model with { ImageSizeAux = null };
-        var error = Assert.Throws<ModelConfigException>(() => ImagePreprocessOptions.ForModel(noAux, clip));
+        var error = Assert.Throws<ModelLoadException>(() => ImagePreprocessOptions.ForModel(noAux, clip));
         Assert.Contains("image_size_aux", error.Message);
     }
 

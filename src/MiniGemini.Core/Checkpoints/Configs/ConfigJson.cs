@@ -19,7 +19,7 @@ internal sealed class ConfigJson
     public static ConfigJson Load(string path)
     {
         path = Path.GetFullPath(path);
-        if (!System.IO.File.Exists(path)) throw new ModelConfigException($"{path}: file not found.", path);
+        if (!System.IO.File.Exists(path)) throw ModelLoadException.Config($"{path}: file not found.", path);
         return Parse(System.IO.File.ReadAllText(path), path);
     }
 
@@ -29,11 +29,11 @@ internal sealed class ConfigJson
         try
         {
             var node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-            return node is JsonObject obj ? new ConfigJson(obj, source) : throw new ModelConfigException($"{source}: not a JSON object.", source);
+            return node is JsonObject obj ? new ConfigJson(obj, source) : throw ModelLoadException.Config($"{source}: not a JSON object.", source);
         }
         catch (JsonException e)
         {
-            throw new ModelConfigException($"{source}: not valid JSON ({e.Message}).", source, inner: e);
+            throw ModelLoadException.Config($"{source}: not valid JSON ({e.Message}).", source, inner: e);
         }
     }
 
@@ -92,8 +92,8 @@ internal sealed class ConfigJson
         return default;
     }
 
-    public ModelConfigException Missing(string key) => new($"{File}: required field '{key}' is missing.", File, key);
+    public ModelLoadException Missing(string key) => ModelLoadException.Config($"{File}: required field '{key}' is missing.", File, key);
 
-    public ModelConfigException Invalid(string key, string expected) =>
-        new($"{File}: field '{key}' must be {expected} (found {_json[key]?.ToJsonString() ?? "null"}).", File, key);
+    public ModelLoadException Invalid(string key, string expected) =>
+        ModelLoadException.Config($"{File}: field '{key}' must be {expected} (found {_json[key]?.ToJsonString() ?? "null"}).", File, key);
 }

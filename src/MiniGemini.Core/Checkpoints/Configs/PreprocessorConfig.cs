@@ -27,9 +27,9 @@ public sealed record PreprocessorConfig
         var mean = json.OptionalDoubles("image_mean") ?? ClipMean;
         var std = json.OptionalDoubles("image_std") ?? ClipStd;
         if (mean.Count != 3 || std.Count != 3)
-            throw new ModelConfigException($"{json.File}: image_mean and image_std must have 3 entries.", json.File, "image_mean");
+            throw ModelLoadException.Config($"{json.File}: image_mean and image_std must have 3 entries.", json.File, "image_mean");
         if (std.Any(s => s <= 0))
-            throw new ModelConfigException($"{json.File}: image_std entries must be positive.", json.File, "image_std");
+            throw ModelLoadException.Config($"{json.File}: image_std entries must be positive.", json.File, "image_std");
         return new PreprocessorConfig
         {
             ImageMean = mean,

@@ -23,7 +23,7 @@ internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
         {
             "quick_gelu" => true,
             "gelu" => false,
-            _ => throw new ModelConfigException($"hidden_act '{config.HiddenAct}' is not supported (quick_gelu or gelu).", key: "hidden_act"),
+            _ => throw ModelLoadException.Config($"hidden_act '{config.HiddenAct}' is not supported (quick_gelu or gelu).", key: "hidden_act"),
         };
         _fc1 = LoadingLayers.Linear(config.HiddenSize, config.IntermediateSize);
         _fc2 = LoadingLayers.Linear(config.IntermediateSize, config.HiddenSize);

@@ -33,7 +33,7 @@ public sealed record ClipVisionConfig
     public int HeadDim => HiddenSize / NumAttentionHeads;
 
     /// <summary>Reads config.json (flat or with <c>vision_config</c>).</summary>
-    /// <exception cref="ModelConfigException">The file is malformed or describes another model.</exception>
+    /// <exception cref="ModelLoadException">The file is malformed or describes another model.</exception>
     public static ClipVisionConfig Load(string path) => From(ConfigJson.Load(path));
 
     /// <summary>Parses config.json text.</summary>
@@ -44,7 +44,7 @@ public sealed record ClipVisionConfig
         var modelType = json.OptionalString("model_type");
         var vision = json.Section("vision_config");
         if (vision is null && modelType is not (null or "clip_vision_model"))
-            throw new ModelConfigException($"{json.File}: model_type '{modelType}' is not a CLIP vision model and there is no vision_config section.", json.File, "model_type");
+            throw ModelLoadException.Config($"{json.File}: model_type '{modelType}' is not a CLIP vision model and there is no vision_config section.", json.File, "model_type");
         var c = vision ?? json;
         var config = new ClipVisionConfig
         {
@@ -59,11 +59,11 @@ public sealed record ClipVisionConfig
             HiddenAct = c.OptionalString("hidden_act") ?? "quick_gelu",
         };
         if (config.HiddenSize % config.NumAttentionHeads != 0)
-            throw new ModelConfigException($"{json.File}: hidden_size {config.HiddenSize} is not divisible by num_attention_heads {config.NumAttentionHeads}.", json.File, "num_attention_heads");
+            throw ModelLoadException.Config($"{json.File}: hidden_size {config.HiddenSize} is not divisible by num_attention_heads {config.NumAttentionHeads}.", json.File, "num_attention_heads");
         if (config.ImageSize % config.PatchSize != 0)
-            throw new ModelConfigException($"{json.File}: image_size {config.ImageSize} is not a multiple of patch_size {config.PatchSize}.", json.File, "patch_size");
+            throw ModelLoadException.Config($"{json.File}: image_size {config.ImageSize} is not a multiple of patch_size {config.PatchSize}.", json.File, "patch_size");
         if (config.HiddenAct is not ("quick_gelu" or "gelu"))
-            throw new ModelConfigException($"{json.File}: hidden_act '{config.HiddenAct}' is not supported (quick_gelu or gelu).", json.File, "hidden_act");
+            throw ModelLoadException.Config($"{json.File}: hidden_act '{config.HiddenAct}' is not supported (quick_gelu or gelu).", json.File, "hidden_act");
         return config;
     }
 }

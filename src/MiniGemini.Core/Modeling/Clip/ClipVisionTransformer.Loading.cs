@@ -11,8 +11,7 @@ public sealed partial class ClipVisionTransformer
     const string ProbeKey = "embeddings.class_embedding";
 
     /// <summary>Builds and loads the tower from an HF model folder (<c>config.json</c> + weights).</summary>
-    /// <exception cref="ModelConfigException">config.json is missing or not a CLIP vision config.</exception>
-    /// <exception cref="CheckpointException">No weights in the folder, no CLIP tower in them, or keys/shapes that do not match.</exception>
+    /// <exception cref="ModelLoadException">config.json is missing or not a CLIP vision config; no weights in the folder, no CLIP tower in them, or keys/shapes that do not match.</exception>
     public static ClipVisionTransformer FromPretrained(string folder)
     {
         var config = ClipVisionConfig.Load(Path.Combine(folder, "config.json"));
@@ -27,8 +26,7 @@ public sealed partial class ClipVisionTransformer
     /// In a CLIP file, the text tower, <c>text_projection</c>, <c>visual_projection</c>, <c>logit_scale</c> and the
     /// <c>position_ids</c> buffer are skipped by rule; any other key that does not fit is an error.
     /// </summary>
-    /// <exception cref="CheckpointMismatchException">Missing, unexpected or mis-shaped keys.</exception>
-    /// <exception cref="CheckpointException">No CLIP tower found (prefix detection).</exception>
+    /// <exception cref="ModelLoadException">No CLIP tower found (prefix detection), or missing, unexpected or mis-shaped keys.</exception>
     public static ClipVisionTransformer Load(ITensorSource source, ClipVisionConfig config, string? prefix = null)
     {
         prefix ??= FindFilePrefix(source) ?? throw NotFound(source);
@@ -58,26 +56,26 @@ public sealed partial class ClipVisionTransformer
     /// Shapes cannot tell the head count: it defaults to width / 64, the head width of every OpenAI CLIP ViT
     /// (ViT-L/14-336: 1024 / 64 = 16). Activation and LayerNorm epsilon are OpenAI CLIP's (quick_gelu, 1e-5).
     /// </summary>
-    /// <exception cref="CheckpointException">A tensor the shapes are read from is missing or has an unexpected rank.</exception>
+    /// <exception cref="ModelLoadException">A tensor the shapes are read from is missing or has an unexpected rank.</exception>
     public static ClipVisionConfig InferConfig(ITensorSource source, string? prefix = null, int? numAttentionHeads = null)
     {
         prefix ??= FindFilePrefix(source) ?? throw NotFound(source);
         long[] Shape(string key, int rank) =>
             source.TryGetInfo(prefix + key, out var info) && info.Shape.Length == rank ? info.Shape
-            : throw new CheckpointException($"{source.Location}: cannot infer the CLIP architecture: '{prefix}{key}' is missing or not of rank {rank}.", source.Location, prefix + key);
+            : throw new ModelLoadException($"{source.Location}: cannot infer the CLIP architecture: '{prefix}{key}' is missing or not of rank {rank}.", source.Location, prefix + key);
 
         var patch = Shape("embeddings.patch_embedding.weight", 4);                  // [D, C, p, p]
         long positions = Shape("embeddings.position_embedding.weight", 2)[0];       // 1 + (S/p)²
         long side = (long)Math.Round(Math.Sqrt(positions - 1));
         if (side * side != positions - 1)
-            throw new CheckpointException($"{source.Location}: '{prefix}embeddings.position_embedding.weight' has {positions} positions, not 1 + a square number of patches.", source.Location, prefix + "embeddings.position_embedding.weight");
+            throw new ModelLoadException($"{source.Location}: '{prefix}embeddings.position_embedding.weight' has {positions} positions, not 1 + a square number of patches.", source.Location, prefix + "embeddings.position_embedding.weight");
         int hidden = (int)patch[0];
         int layers = source.Keys.Where(k => k.StartsWith(prefix + "encoder.layers.", StringComparison.Ordinal))
             .Select(k => k[(prefix.Length + "encoder.layers.".Length)..].Split('.')[0])
             .Distinct().Count();
         var heads = numAttentionHeads ?? Math.Max(1, hidden / 64);
         if (hidden % heads != 0)
-            throw new CheckpointException($"{source.Location}: width {hidden} is not divisible by {heads} attention heads.", source.Location, prefix + "embeddings.class_embedding");
+            throw new ModelLoadException($"{source.Location}: width {hidden} is not divisible by {heads} attention heads.", source.Location, prefix + "embeddings.class_embedding");
         return new ClipVisionConfig
         {
             HiddenSize = hidden,
@@ -101,6 +99,6 @@ public sealed partial class ClipVisionTransformer
         || key.StartsWith("visual_projection.", StringComparison.Ordinal)
         || key == "logit_scale";
 
-    internal static CheckpointException NotFound(ITensorSource source) =>
+    internal static ModelLoadException NotFound(ITensorSource source) =>
         new($"{source.Location}: no CLIP vision tower found (looked for '{ProbeKey}' with prefixes '' and 'vision_model.').", source.Location, ProbeKey);
 }

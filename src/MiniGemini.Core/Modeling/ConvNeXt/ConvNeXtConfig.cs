@@ -61,7 +61,7 @@ public sealed record ConvNeXtConfig
     /// Reads depths and widths from the keys and shapes under the stem and stage prefixes. The epsilon is not in
     /// the weights: it is the preset's when the shapes are a preset's (so convnext_xxlarge gets 1e-5), else timm's 1e-6.
     /// </summary>
-    /// <exception cref="CheckpointException">No stages, a gap in the stage numbering, or a block without its depthwise conv.</exception>
+    /// <exception cref="ModelLoadException">No stages, a gap in the stage numbering, or a block without its depthwise conv.</exception>
     public static ConvNeXtConfig Infer(ITensorSource source, string stemPrefix, string stagesPrefix)
     {
         var blocks = new SortedDictionary<int, int>(); // stage -> highest block index + 1
@@ -72,10 +72,10 @@ public sealed record ConvNeXtConfig
                 blocks[stage] = Math.Max(blocks.GetValueOrDefault(stage), block + 1);
         }
         if (blocks.Count == 0 || blocks.Keys.Last() != blocks.Count - 1)
-            throw new CheckpointException($"{source.Location}: cannot infer the ConvNeXt stages: expected '{stagesPrefix}0.blocks.0.*' … with stages numbered from 0 (found stages [{string.Join(", ", blocks.Keys)}]).", source.Location, stagesPrefix + "0.blocks.0.conv_dw.weight");
+            throw new ModelLoadException($"{source.Location}: cannot infer the ConvNeXt stages: expected '{stagesPrefix}0.blocks.0.*' … with stages numbered from 0 (found stages [{string.Join(", ", blocks.Keys)}]).", source.Location, stagesPrefix + "0.blocks.0.conv_dw.weight");
 
         long[] Shape(string key) => source.TryGetInfo(key, out var info) && info.Shape.Length == 4 ? info.Shape
-            : throw new CheckpointException($"{source.Location}: cannot infer the ConvNeXt widths: '{key}' is missing or not a 4-D conv weight.", source.Location, key);
+            : throw new ModelLoadException($"{source.Location}: cannot infer the ConvNeXt widths: '{key}' is missing or not a 4-D conv weight.", source.Location, key);
 
         var dims = blocks.Keys.Select(i => (int)Shape($"{stagesPrefix}{i}.blocks.0.conv_dw.weight")[0]).ToArray();
         var depths = blocks.Values.ToArray();

@@ -18,8 +18,7 @@ public sealed partial class ConvNeXtEncoder
     /// a checkpoint file (a config next to it is used). The architecture comes from the config's depths/dims, else
     /// from its timm model name, else from the checkpoint's keys and shapes.
     /// </summary>
-    /// <exception cref="ModelConfigException">open_clip_config.json is malformed.</exception>
-    /// <exception cref="CheckpointException">No weights, no ConvNeXt in them, or keys/shapes that do not match.</exception>
+    /// <exception cref="ModelLoadException">open_clip_config.json is malformed; no weights, no ConvNeXt in them, or keys/shapes that do not match.</exception>
     public static ConvNeXtEncoder FromPretrained(string path)
     {
         var folder = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
@@ -36,11 +35,10 @@ public sealed partial class ConvNeXtEncoder
     /// inferred from the keys when null. In an open_clip file the classifier/projection heads and the text tower are
     /// skipped by rule; any other key that does not fit is an error.
     /// </summary>
-    /// <exception cref="CheckpointMismatchException">Missing, unexpected or mis-shaped keys.</exception>
-    /// <exception cref="CheckpointException">No ConvNeXt found, or its architecture cannot be read from the keys.</exception>
+    /// <exception cref="ModelLoadException">No ConvNeXt found, its architecture cannot be read from the keys, or missing, unexpected or mis-shaped keys.</exception>
     public static ConvNeXtEncoder Load(ITensorSource source, ConvNeXtConfig? config = null, string? prefix = null)
     {
-        prefix ??= FindPrefix(source) ?? throw new CheckpointException(
+        prefix ??= FindPrefix(source) ?? throw new ModelLoadException(
             $"{source.Location}: no ConvNeXt trunk found (looked for 'stem.0.weight' under '{OpenClipPrefix}' and '').",
             source.Location, OpenClipPrefix + "stem.0.weight");
         var (stem, stages) = PartPrefixes(source, prefix);
@@ -72,7 +70,7 @@ public sealed partial class ConvNeXtEncoder
     /// </summary>
     internal static (ConvNeXtConfig Config, string Stem, string Stages) ReadFile(ITensorSource source, string folder)
     {
-        var prefix = FindPrefix(source) ?? throw new CheckpointException(
+        var prefix = FindPrefix(source) ?? throw new ModelLoadException(
             $"{source.Location}: no ConvNeXt trunk found (looked for 'stem.0.weight' under '{OpenClipPrefix}' and '').", source.Location, OpenClipPrefix + "stem.0.weight");
         var (stem, stages) = PartPrefixes(source, prefix);
         TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(stem, StringComparison.Ordinal) || k.StartsWith(stages, StringComparison.Ordinal), IsForeignKey, "open_clip ConvNeXt");

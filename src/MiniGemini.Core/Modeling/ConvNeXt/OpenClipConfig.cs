@@ -26,7 +26,7 @@ public sealed record OpenClipConfig
     internal static OpenClipConfig From(ConfigJson json)
     {
         var vision = json.Section("model_cfg")?.Section("vision_cfg")
-            ?? throw new ModelConfigException($"{json.File}: no model_cfg.vision_cfg section.", json.File, "model_cfg");
+            ?? throw ModelLoadException.Config($"{json.File}: no model_cfg.vision_cfg section.", json.File, "model_cfg");
         var preprocess = json.Section("preprocess_cfg");
         var config = new OpenClipConfig
         {
@@ -38,7 +38,7 @@ public sealed record OpenClipConfig
             Std = preprocess?.OptionalDoubles("std"),
         };
         if (config.Depths is not null && config.Dims is not null && config.Depths.Count != config.Dims.Count)
-            throw new ModelConfigException($"{json.File}: depths has {config.Depths.Count} stages but dims has {config.Dims.Count}.", json.File, "dims");
+            throw ModelLoadException.Config($"{json.File}: depths has {config.Depths.Count} stages but dims has {config.Dims.Count}.", json.File, "dims");
         return config;
     }
 }

@@ -9,7 +9,7 @@ namespace MiniGemini.Modeling;
 /// <summary>The MLP activations HF configs name (<c>hidden_act</c> / <c>hidden_activation</c>).</summary>
 internal static class Activation
 {
-    /// <exception cref="ModelConfigException">An activation this library does not implement.</exception>
+    /// <exception cref="ModelLoadException">An activation this library does not implement.</exception>
     public static Func<Tensor, Tensor> FromName(string name) => name switch
     {
         "silu" or "swish" => x => silu(x),
@@ -17,7 +17,7 @@ internal static class Activation
         // transformers' gelu_new / gelu_fast / gelu_pytorch_tanh are all the tanh approximation.
         "gelu_pytorch_tanh" or "gelu_new" or "gelu_fast" => x => gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
         "relu" => x => relu(x),
-        _ => throw new ModelConfigException(
+        _ => throw ModelLoadException.Config(
             $"hidden activation '{name}' is not supported (silu, gelu, gelu_pytorch_tanh, gelu_new, relu).", key: "hidden_act"),
     };
 }

@@ -27,7 +27,7 @@ public partial class CausalLanguageModel
     /// it at the root, beside the vision keys). Weights are converted to <paramref name="dtype"/> (default: the
     /// config's dtype, else float32) on <paramref name="device"/> (default CPU).
     /// </summary>
-    /// <exception cref="CheckpointMismatchException">Keys missing, mis-shaped or unexpected, listed in the report.</exception>
+    /// <exception cref="ModelLoadException">Keys missing, mis-shaped or unexpected, listed in the report.</exception>
     public static CausalLanguageModel Load(ITensorSource source, LlmConfig config, string prefix = "", Device? device = null,
         ScalarType? dtype = null, LlmOptions? options = null, IReadOnlyList<int>? eosTokenIds = null)
     {
@@ -64,16 +64,16 @@ public partial class CausalLanguageModel
         if (source.TryGetInfo(embed, out var info) && info.Shape is [var rows, var width])
         {
             if (width != config.HiddenSize)
-                throw new ModelConfigException($"config.json: hidden_size is {config.HiddenSize}, but {embed} in {source.Location} is {rows}×{width}.", key: "hidden_size");
+                throw ModelLoadException.Config($"config.json: hidden_size is {config.HiddenSize}, but {embed} in {source.Location} is {rows}×{width}.", key: "hidden_size");
             if (rows != config.VocabSize)
-                throw new ModelConfigException($"config.json: vocab_size is {config.VocabSize}, but {embed} in {source.Location} is {rows}×{width}.", key: "vocab_size");
+                throw ModelLoadException.Config($"config.json: vocab_size is {config.VocabSize}, but {embed} in {source.Location} is {rows}×{width}.", key: "vocab_size");
         }
         var layers = prefix + "model.layers.";
         int stored = source.Keys.Where(k => k.StartsWith(layers, StringComparison.Ordinal))
             .Select(k => k[layers.Length..]).Select(rest => int.TryParse(rest[..Math.Max(0, rest.IndexOf('.'))], out int i) ? i + 1 : 0)
             .DefaultIfEmpty(0).Max();
         if (stored > 0 && stored != config.NumHiddenLayers)
-            throw new ModelConfigException($"config.json: num_hidden_layers is {config.NumHiddenLayers}, but {source.Location} holds {stored} layers.", key: "num_hidden_layers");
+            throw ModelLoadException.Config($"config.json: num_hidden_layers is {config.NumHiddenLayers}, but {source.Location} holds {stored} layers.", key: "num_hidden_layers");
     }
 
     /// <summary>

@@ -19,7 +19,7 @@ internal abstract class LlmArchitecture(LlmConfig config, LlmOptions options)
         LlmFamily.Llama => new LlamaArchitecture(config, options ?? new()),
         LlmFamily.Gemma => new GemmaArchitecture(config, options ?? new()),
         LlmFamily.Mixtral => new MixtralArchitecture(config, options ?? new()),
-        _ => throw new ModelConfigException($"LLM family {config.Family} is not supported.", key: "model_type"),
+        _ => throw ModelLoadException.Config($"LLM family {config.Family} is not supported.", key: "model_type"),
     };
 
     /// <summary>A hidden-size norm (input, post-attention and final norms).</summary>

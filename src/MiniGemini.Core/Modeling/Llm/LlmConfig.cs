@@ -81,7 +81,7 @@ public sealed record LlmConfig
     public torch.ScalarType? DType { get; init; }
 
     /// <summary>Reads config.json.</summary>
-    /// <exception cref="ModelConfigException">Malformed, unknown model type, or a required field missing.</exception>
+    /// <exception cref="ModelLoadException">Malformed, unknown model type, or a required field missing.</exception>
     public static LlmConfig Load(string path) => From(ConfigJson.Load(path));
 
     /// <summary>Parses config.json text.</summary>
@@ -145,7 +145,7 @@ public sealed record LlmConfig
         }
         // Mini-Gemini's generic types (mgm, llava_llama, mini_gemini) are Llama-based unless the fields say otherwise.
         if (modelType is "mgm" or "mini_gemini" or "llava" or "llava_llama" or "llava_llama_uni") return LlmFamily.Llama;
-        throw new ModelConfigException(
+        throw ModelLoadException.Config(
             $"{json.File}: unknown model_type '{modelType}' (architectures: {string.Join(", ", architectures.DefaultIfEmpty("none"))}); " +
             "supported: llama, mistral, gemma, mixtral and Mini-Gemini's mgm, mgm_gemma, mgm_mixtral.", json.File, "model_type");
     }
@@ -156,7 +156,7 @@ public sealed record LlmConfig
         var type = section.OptionalString("rope_type", "type") ?? "default";
         if (type == "default") return null;
         if (type != "llama3")
-            throw new ModelConfigException($"{file}: rope type '{type}' is not supported (default or llama3).", file, "rope_scaling");
+            throw ModelLoadException.Config($"{file}: rope type '{type}' is not supported (default or llama3).", file, "rope_scaling");
         return new RopeScaling(type, section.Double("factor"), section.Double("low_freq_factor"), section.Double("high_freq_factor"),
             section.Int("original_max_position_embeddings"));
     }

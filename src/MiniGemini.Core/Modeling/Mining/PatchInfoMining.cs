@@ -35,10 +35,10 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     }
 
     /// <summary>Creates the module for an MGM config (<c>mm_hidden_size</c>, <c>mm_hidden_size_aux</c>).</summary>
-    /// <exception cref="ModelConfigException">The config has no <c>mm_hidden_size_aux</c>.</exception>
+    /// <exception cref="ModelLoadException">The config has no <c>mm_hidden_size_aux</c>.</exception>
     public static PatchInfoMining FromConfig(MgmConfig config) =>
         new(config.MmHiddenSize, config.MmHiddenSizeAux
-            ?? throw new ModelConfigException("MGM config has no 'mm_hidden_size_aux'; patch info mining needs the HR map width.", key: "mm_hidden_size_aux"));
+            ?? throw ModelLoadException.Config("MGM config has no 'mm_hidden_size_aux'; patch info mining needs the HR map width.", key: "mm_hidden_size_aux"));
 
     /// <summary>D, the width of the LR features and of the output.</summary>
     public long HiddenSize { get; }
@@ -118,13 +118,12 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     /// Loads the weights from a checkpoint holding them at the root (<c>vlm_uni_query_projector.0.weight</c>, …) or
     /// under <c>model.</c> (MGM checkpoints); every other key is left to other modules.
     /// </summary>
-    /// <exception cref="CheckpointException">Neither layout is present.</exception>
-    /// <exception cref="CheckpointMismatchException">A key is missing or has the wrong shape.</exception>
+    /// <exception cref="ModelLoadException">Neither layout is present, or a key is missing or has the wrong shape.</exception>
     public LoadReport Load(ITensorSource source)
     {
         const string probe = "vlm_uni_query_projector.0.weight";
         var prefix = StateDictLoader.FindPrefix(source, probe, "", "model.")
-            ?? throw new CheckpointException($"{source.Location} has no patch info mining weights ('{probe}' or 'model.{probe}').", source.Location, probe);
+            ?? throw new ModelLoadException($"{source.Location} has no patch info mining weights ('{probe}' or 'model.{probe}').", source.Location, probe);
         RefoldWeights();
         return StateDictLoader.Load(this, source, prefix, new LoadOptions { IsForeign = key => !key.StartsWith("vlm_uni_", StringComparison.Ordinal) });
     }

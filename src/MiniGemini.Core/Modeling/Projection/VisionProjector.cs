@@ -21,7 +21,7 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
     /// <param name="projectorType"><c>mm_projector_type</c>: <c>linear</c>, <c>mlp{N}x_gelu</c> (N ≥ 1) or <c>identity</c>.</param>
     /// <param name="mmHiddenSize">D, the width of the mined features (<c>mm_hidden_size</c>).</param>
     /// <param name="hiddenSize">H, the LLM's <c>hidden_size</c>.</param>
-    /// <exception cref="ModelConfigException">Unknown projector type.</exception>
+    /// <exception cref="ModelLoadException">Unknown projector type.</exception>
     public VisionProjector(string projectorType, long mmHiddenSize, long hiddenSize) : base(nameof(VisionProjector))
     {
         ArgumentNullException.ThrowIfNull(projectorType);
@@ -34,7 +34,7 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Creates the projector an MGM config asks for (<c>mm_projector_type</c>, <c>mm_hidden_size</c>, <c>hidden_size</c>).</summary>
-    /// <exception cref="ModelConfigException">Unknown projector type.</exception>
+    /// <exception cref="ModelLoadException">Unknown projector type.</exception>
     public static VisionProjector FromConfig(MgmConfig config) => new(config.ProjectorType, config.MmHiddenSize, config.Llm.HiddenSize);
 
     /// <summary>The layers, whose keys are a checkpoint's <c>mm_projector.*</c>.</summary>
@@ -55,14 +55,13 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
     /// Loads <c>mm_projector.*</c> from a checkpoint holding it at the root or under <c>model.</c> (MGM checkpoints);
     /// every other key is left to other modules.
     /// </summary>
-    /// <exception cref="CheckpointException">Neither layout is present.</exception>
-    /// <exception cref="CheckpointMismatchException">A key is missing, unexpected or has the wrong shape.</exception>
+    /// <exception cref="ModelLoadException">Neither layout is present, or a key is missing, unexpected or has the wrong shape.</exception>
     public LoadReport Load(ITensorSource source)
     {
         const string root = "mm_projector.";
         var prefix = new[] { "", "model." }.FirstOrDefault(p => source.Keys.Any(k => k.StartsWith(p + root, StringComparison.Ordinal)));
         if (prefix is null && state_dict().Count > 0)
-            throw new CheckpointException($"{source.Location} has no '{root}*' (or 'model.{root}*') weights for the {ProjectorType} projector.", source.Location, root);
+            throw new ModelLoadException($"{source.Location} has no '{root}*' (or 'model.{root}*') weights for the {ProjectorType} projector.", source.Location, root);
         return StateDictLoader.Load(this, source, prefix ?? "", new LoadOptions { IsForeign = key => !key.StartsWith(root, StringComparison.Ordinal) });
     }
 
@@ -81,7 +80,7 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
             }
             return nn.Sequential(layers);
         }
-        throw new ModelConfigException(
+        throw ModelLoadException.Config(
             $"Unknown mm_projector_type '{type}': expected 'linear', 'identity' or 'mlp{{N}}x_gelu' with 1 ≤ N ≤ {MaxMlpDepth} (e.g. 'mlp2x_gelu').", key: "mm_projector_type");
     }
 

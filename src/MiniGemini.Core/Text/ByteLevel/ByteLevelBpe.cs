@@ -66,7 +66,7 @@ internal sealed class ByteLevelBpe : ITokenizerModel
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new TokenizerException($"Cannot read the tiktoken file '{path}': {e.Message}", path, e);
+            throw new ModelLoadException($"Cannot read the tiktoken file '{path}': {e.Message}", path, inner: e);
         }
         var ranks = ParseTiktoken(content, path);
         return new ByteLevelBpe(CreateTiktoken(content, path, specialTokens, pattern), ToTable(ranks));
@@ -89,26 +89,26 @@ internal sealed class ByteLevelBpe : ITokenizerModel
     public static ByteLevelBpe FromTokenizerJson(string path, JsonElement root, IReadOnlyDictionary<string, int> specialTokens)
     {
         if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
-            throw new TokenizerException($"{path}: no \"model\" object.", path);
+            throw new ModelLoadException($"{path}: no \"model\" object.", path);
         var type = model.TryGetProperty("type", out var t) ? t.GetString() : null;
         if (type != "BPE")
-            throw new TokenizerException($"{path}: model.type \"{type}\" is not supported; only byte-level BPE is.", path);
+            throw new ModelLoadException($"{path}: model.type \"{type}\" is not supported; only byte-level BPE is.", path);
         if (!IsByteLevel(root))
-            throw new TokenizerException(
+            throw new ModelLoadException(
                 $"{path}: this BPE is not byte-level (SentencePiece-style); put the SentencePiece tokenizer.model next to it.", path);
         if (root.TryGetProperty("normalizer", out var normalizer) && normalizer.ValueKind != JsonValueKind.Null)
-            throw new TokenizerException($"{path}: a normalizer is not supported for byte-level BPE.", path);
+            throw new ModelLoadException($"{path}: a normalizer is not supported for byte-level BPE.", path);
 
         if (!model.TryGetProperty("vocab", out var vocabElement) || vocabElement.ValueKind != JsonValueKind.Object)
-            throw new TokenizerException($"{path}: model.vocab is missing.", path);
+            throw new ModelLoadException($"{path}: model.vocab is missing.", path);
         var vocab = new List<KeyValuePair<string, int>>();
         var ranks = new List<(byte[] Bytes, int Id)>();
         foreach (var entry in vocabElement.EnumerateObject())
         {
             if (!entry.Value.TryGetInt32(out var id) || id < 0)
-                throw new TokenizerException($"{path}: model.vocab[\"{entry.Name}\"] is not a valid id.", path);
+                throw new ModelLoadException($"{path}: model.vocab[\"{entry.Name}\"] is not a valid id.", path);
             var bytes = ByteLevelAlphabet.ToBytes(entry.Name)
-                ?? throw new TokenizerException($"{path}: vocabulary token \"{entry.Name}\" is not in the byte-level alphabet.", path);
+                ?? throw new ModelLoadException($"{path}: vocabulary token \"{entry.Name}\" is not in the byte-level alphabet.", path);
             vocab.Add(new(entry.Name, id));
             ranks.Add((bytes, id));
         }
@@ -146,7 +146,7 @@ internal sealed class ByteLevelBpe : ITokenizerModel
         }
         catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
         {
-            throw new TokenizerException($"{path}: cannot build the tiktoken tokenizer: {e.Message}", path, e);
+            throw new ModelLoadException($"{path}: cannot build the tiktoken tokenizer: {e.Message}", path, inner: e);
         }
     }
 
@@ -161,17 +161,17 @@ internal sealed class ByteLevelBpe : ITokenizerModel
             if (line.Length == 0) continue;
             var parts = line.Split(' ');
             if (parts.Length != 2 || !int.TryParse(parts[1], System.Globalization.NumberStyles.None, null, out var rank))
-                throw new TokenizerException($"{path}: line {lineNumber} is not \"<base64> <rank>\".", path);
+                throw new ModelLoadException($"{path}: line {lineNumber} is not \"<base64> <rank>\".", path);
             try
             {
                 ranks.Add((Convert.FromBase64String(parts[0]), rank));
             }
             catch (FormatException e)
             {
-                throw new TokenizerException($"{path}: line {lineNumber} has invalid base64.", path, e);
+                throw new ModelLoadException($"{path}: line {lineNumber} has invalid base64.", path, inner: e);
             }
         }
-        if (ranks.Count == 0) throw new TokenizerException($"{path}: the tiktoken file is empty.", path);
+        if (ranks.Count == 0) throw new ModelLoadException($"{path}: the tiktoken file is empty.", path);
         return ranks;
     }
 
@@ -201,7 +201,7 @@ internal sealed class ByteLevelBpe : ITokenizerModel
         e.ValueKind == JsonValueKind.Object && e.TryGetProperty("type", out var t) ? t.GetString() : null;
 
     static string FindPattern(JsonElement root, string path) =>
-        TryFindPattern(root, path) ?? throw new TokenizerException($"{path}: the pre_tokenizer has no split pattern.", path);
+        TryFindPattern(root, path) ?? throw new ModelLoadException($"{path}: the pre_tokenizer has no split pattern.", path);
 
     /// <summary>The split pattern: a Split pre-tokenizer's regex, else GPT-2's when ByteLevel splits itself; null if neither.</summary>
     internal static string? TryFindPattern(JsonElement root, string path)
@@ -217,7 +217,7 @@ internal sealed class ByteLevelBpe : ITokenizerModel
                     break;
                 case "ByteLevel":
                     if (c.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True)
-                        throw new TokenizerException($"{path}: ByteLevel add_prefix_space = true is not supported.", path);
+                        throw new ModelLoadException($"{path}: ByteLevel add_prefix_space = true is not supported.", path);
                     if (!(c.TryGetProperty("use_regex", out var ur) && ur.ValueKind == JsonValueKind.False))
                         pattern ??= Gpt2Pattern;
                     break;
@@ -236,7 +236,7 @@ internal sealed class ByteLevelBpe : ITokenizerModel
             {
                 JsonValueKind.String => merge.GetString()!,
                 JsonValueKind.Array when merge.GetArrayLength() == 2 => $"{merge[0].GetString()} {merge[1].GetString()}",
-                _ => throw new TokenizerException($"{path}: model.merges entry {merges.Count} is neither \"a b\" nor [\"a\", \"b\"].", path),
+                _ => throw new ModelLoadException($"{path}: model.merges entry {merges.Count} is neither \"a b\" nor [\"a\", \"b\"].", path),
             });
         }
         return merges;

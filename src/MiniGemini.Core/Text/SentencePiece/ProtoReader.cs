@@ -4,7 +4,7 @@ namespace MiniGemini.Text.SentencePiece;
 
 /// <summary>
 /// Just enough of the protobuf wire format to read a SentencePiece ModelProto: varints, fixed32/64 and
-/// length-delimited fields. Every read is bounds-checked; a malformed file raises <see cref="TokenizerException"/>.
+/// length-delimited fields. Every read is bounds-checked; a malformed file raises <see cref="ModelLoadException"/>.
 /// </summary>
 internal ref struct ProtoReader
 {
@@ -76,7 +76,7 @@ internal ref struct ProtoReader
         }
         catch (DecoderFallbackException e)
         {
-            throw new TokenizerException($"{_file}: invalid UTF-8 in a string field at byte {offset}.", _file, e);
+            throw new ModelLoadException($"{_file}: invalid UTF-8 in a string field at byte {offset}.", _file, inner: e);
         }
     }
 
@@ -92,7 +92,7 @@ internal ref struct ProtoReader
         }
     }
 
-    public readonly TokenizerException Corrupt(string what) =>
+    public readonly ModelLoadException Corrupt(string what) =>
         new($"{_file}: not a valid SentencePiece model ({what} at byte {_base + _pos}).", _file);
 
     ReadOnlySpan<byte> Take(int count)

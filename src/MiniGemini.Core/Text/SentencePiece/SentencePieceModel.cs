@@ -84,7 +84,7 @@ internal sealed class SentencePieceModel
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new TokenizerException($"Cannot read the SentencePiece model '{path}': {e.Message}", path, e);
+            throw new ModelLoadException($"Cannot read the SentencePiece model '{path}': {e.Message}", path, inner: e);
         }
         return Parse(bytes, path);
     }
@@ -115,17 +115,17 @@ internal sealed class SentencePieceModel
         }
 
         if (pieces.Count == 0)
-            throw new TokenizerException($"{path}: not a valid SentencePiece model (no pieces).", path);
+            throw new ModelLoadException($"{path}: not a valid SentencePiece model (no pieces).", path);
         if (trainer.ModelType != ModelTypeBpe)
-            throw new TokenizerException(
+            throw new ModelLoadException(
                 $"{path}: SentencePiece model_type {ModelTypeName(trainer.ModelType)} is not supported; only BPE models (Llama, Vicuna, Mistral, Gemma, Yi) are.", path);
         if (trainer.TreatWhitespaceAsSuffix)
-            throw new TokenizerException($"{path}: treat_whitespace_as_suffix = true is not supported.", path);
+            throw new ModelLoadException($"{path}: treat_whitespace_as_suffix = true is not supported.", path);
         if (hasCharsMap)
-            throw new TokenizerException(
+            throw new ModelLoadException(
                 $"{path}: normalizer '{model.NormalizerName}' with a precompiled character map is not supported; only identity normalization is.", path);
         if (hasDenormalizer)
-            throw new TokenizerException($"{path}: a denormalizer_spec is not supported.", path);
+            throw new ModelLoadException($"{path}: a denormalizer_spec is not supported.", path);
 
         model.Pieces = pieces.ToArray();
         model.Scores = scores.ToArray();
@@ -146,34 +146,34 @@ internal sealed class SentencePieceModel
             var piece = Pieces[id];
             var type = Types[id];
             if (piece.Length == 0)
-                throw new TokenizerException($"{FilePath}: piece {id} is empty.", FilePath);
+                throw new ModelLoadException($"{FilePath}: piece {id} is empty.", FilePath);
             var isMergeable = type is PieceType.Normal or PieceType.UserDefined or PieceType.Unused;
             if (!(isMergeable ? mergeable : reserved).TryAdd(piece, id))
-                throw new TokenizerException($"{FilePath}: piece '{piece}' (id {id}) is defined twice.", FilePath);
+                throw new ModelLoadException($"{FilePath}: piece '{piece}' (id {id}) is defined twice.", FilePath);
             switch (type)
             {
                 case PieceType.UserDefined:
                     userDefined.Add(piece);
                     break;
                 case PieceType.Unknown when UnkId >= 0:
-                    throw new TokenizerException($"{FilePath}: more than one unknown piece (ids {UnkId} and {id}).", FilePath);
+                    throw new ModelLoadException($"{FilePath}: more than one unknown piece (ids {UnkId} and {id}).", FilePath);
                 case PieceType.Unknown:
                     UnkId = id;
                     break;
                 case PieceType.Byte:
                     if (!ByteFallback)
-                        throw new TokenizerException($"{FilePath}: byte piece '{piece}' (id {id}) although byte_fallback is false.", FilePath);
+                        throw new ModelLoadException($"{FilePath}: byte piece '{piece}' (id {id}) although byte_fallback is false.", FilePath);
                     var value = ParseBytePiece(piece)
-                        ?? throw new TokenizerException($"{FilePath}: byte piece '{piece}' (id {id}) is not of the form <0xXX>.", FilePath);
+                        ?? throw new ModelLoadException($"{FilePath}: byte piece '{piece}' (id {id}) is not of the form <0xXX>.", FilePath);
                     ByteIds[value] = id;
                     _byteValues[id] = value;
                     break;
             }
         }
         if (UnkId < 0)
-            throw new TokenizerException($"{FilePath}: the model has no unknown piece.", FilePath);
+            throw new ModelLoadException($"{FilePath}: the model has no unknown piece.", FilePath);
         if (ByteFallback && Array.IndexOf(ByteIds, -1) >= 0)
-            throw new TokenizerException($"{FilePath}: byte_fallback is true but not all 256 byte pieces exist.", FilePath);
+            throw new ModelLoadException($"{FilePath}: byte_fallback is true but not all 256 byte pieces exist.", FilePath);
 
         MergesStayWithinWords = !mergeable.Keys.Any(p => HasSpaceAfterNonSpace(p, Whitespace));
         MergeablePieces = new PieceLookup(mergeable);

@@ -14,7 +14,7 @@ internal sealed class MixtralArchitecture : LlmArchitecture
     public MixtralArchitecture(LlmConfig config, LlmOptions options) : base(config, options)
     {
         if (config.SlidingWindow is { } window && window < config.MaxPositionEmbeddings)
-            throw new ModelConfigException(
+            throw ModelLoadException.Config(
                 $"sliding_window {window} is shorter than max_position_embeddings {config.MaxPositionEmbeddings}; " +
                 "windowed attention is not implemented (Mini-Gemini's Mixtral checkpoints have none).", key: "sliding_window");
     }
