@@ -14,7 +14,7 @@ sealed class ModelSession(MiniGeminiModel model, TimeSpan loadTime) : IDisposabl
     /// Builds the model off the calling thread, so Ctrl+C can abandon a long load (the process then exits; the
     /// half-loaded model goes with it).
     /// </summary>
-    public static async Task<ModelSession> LoadAsync(CommonSettings settings, SdxlBridge? imageGenerator, CancellationToken cancellationToken)
+    public static async Task<ModelSession> LoadAsync(CommonSettings settings, Txt2ImgBridge? imageGenerator, CancellationToken cancellationToken)
     {
         if (settings.IsBundledModel) settings.Note(BundledModel.Notice);
         if (settings.Device != "cpu" && !TorchSharp.torch.cuda.is_available())

@@ -100,14 +100,14 @@ public enum InvalidImageReason
     /// <summary>The input is not an image that can be read: empty, truncated, corrupt, in a format no decoder reads, or not a regular file.</summary>
     Unreadable,
 
-    /// <summary>The image's header declares more pixels than <see cref="Vision.ImagePreprocessOptions.MaxPixels"/> allows; nothing was decoded.</summary>
+    /// <summary>The image's header declares more pixels than <see cref="Vision.ImagePreprocessOptions.MaxImagePixels"/> allows; nothing was decoded.</summary>
     TooLarge,
 }
 
 /// <summary>
 /// An image input could not be used: it is empty, truncated, not an image, in a format no decoder reads, or its
 /// content is corrupt (<see cref="InvalidImageReason.Unreadable"/>); or its header declares more pixels than
-/// <see cref="Vision.ImagePreprocessOptions.MaxPixels"/> allows (<see cref="InvalidImageReason.TooLarge"/>, thrown after
+/// <see cref="Vision.ImagePreprocessOptions.MaxImagePixels"/> allows (<see cref="InvalidImageReason.TooLarge"/>, thrown after
 /// reading only the header, before any pixel data is decoded or allocated). The message names the input (a file path
 /// or the name the caller gave).
 /// </summary>
@@ -122,13 +122,13 @@ public sealed class InvalidImageException : MiniGeminiException
 
     InvalidImageException(string imageName, int width, int height, long maxPixels)
         : base($"{imageName}: the image is {width}×{height} = {(long)width * height:N0} pixels, over the budget of " +
-               $"{maxPixels:N0} pixels (ImagePreprocessOptions.MaxPixels); it was not decoded.")
+               $"{maxPixels:N0} pixels (ImagePreprocessOptions.MaxImagePixels); it was not decoded.")
     {
         ImageName = imageName;
         Reason = InvalidImageReason.TooLarge;
         Width = width;
         Height = height;
-        MaxPixels = maxPixels;
+        MaxImagePixels = maxPixels;
     }
 
     /// <summary>An image whose header declares more pixels than the budget (<see cref="InvalidImageReason.TooLarge"/>).</summary>
@@ -152,7 +152,7 @@ public sealed class InvalidImageException : MiniGeminiException
     public int? Height { get; }
 
     /// <summary>The pixel budget in force, for an image over it; null otherwise.</summary>
-    public long? MaxPixels { get; }
+    public long? MaxImagePixels { get; }
 }
 
 /// <summary>

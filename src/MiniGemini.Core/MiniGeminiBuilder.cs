@@ -88,13 +88,13 @@ public sealed class MiniGeminiBuilder
     public MiniGeminiBuilder WithPrecision(ModelPrecision precision) => Set(o => o.Precision = precision);
 
     /// <summary>Overrides the high-resolution input side (<c>image_size_aux</c>).</summary>
-    public MiniGeminiBuilder WithImageSize(int size) => Set(o => o.ImageSize = size);
+    public MiniGeminiBuilder WithImageSizeAux(int size) => Set(o => o.ImageSizeAux = size);
 
     /// <summary>Overrides the HD grid (<c>image_grid</c>) and global view (<c>image_global</c>).</summary>
     public MiniGeminiBuilder WithImageGrid(int grid, bool global) => Set(o => { o.ImageGrid = grid; o.ImageGlobal = global; });
 
     /// <summary>Refuses images with more pixels than this, before decoding them.</summary>
-    public MiniGeminiBuilder WithPixelBudget(long maxPixels) => Set(o => o.MaxImagePixels = maxPixels);
+    public MiniGeminiBuilder WithMaxImagePixels(long maxPixels) => Set(o => o.MaxImagePixels = maxPixels);
 
     /// <summary>Rotates images by their EXIF orientation first (off by default, as in Mini-Gemini).</summary>
     public MiniGeminiBuilder WithExifOrientation(bool apply = true) => Set(o => o.ApplyExifOrientation = apply);
@@ -118,7 +118,7 @@ public sealed class MiniGeminiBuilder
     public MiniGeminiBuilder WithProgress(IProgress<LoadProgress> progress) => Set(o => o.LoadProgress = progress);
 
     /// <summary>Renders the diffusion prompts of image requests with this bridge.</summary>
-    public MiniGeminiBuilder WithImageGenerator(SdxlBridge bridge) => Set(o => o.ImageGenerator = bridge);
+    public MiniGeminiBuilder WithImageGenerator(Txt2ImgBridge bridge) => Set(o => o.ImageGenerator = bridge);
 
     MiniGeminiBuilder Set(Action<MiniGeminiOptions> change)
     {
@@ -266,11 +266,11 @@ public sealed class MiniGeminiBuilder
                 var convNeXt = lrOnly ? null : resolver.ResolveConvNeXt(options.AuxVisionTowerPath, declared?.VisionTowerAux, mgmCheckpoint, opened);
 
                 var config = Configure(declared, llmFolder, clip.Config, convNeXt?.Config, multimodal);
-                if (lrOnly) config = config with { ImageSizeAux = options.ImageSize ?? clip.Config.ImageSize };
+                if (lrOnly) config = config with { ImageSizeAux = options.ImageSizeAux ?? clip.Config.ImageSize };
                 CheckFit(config, clip.Config, convNeXt?.Config);
                 var views = ImagePreprocessOptions.ForModel(config, clip.Config, PreprocessorOf(clip.Folder)) with
                 {
-                    MaxPixels = options.MaxImagePixels, ApplyExifOrientation = options.ApplyExifOrientation,
+                    MaxImagePixels = options.MaxImagePixels, ApplyExifOrientation = options.ApplyExifOrientation,
                 };
 
                 // One state-dict load through one key-rename table: the LLM from its folder, each other part from its file.
@@ -352,7 +352,7 @@ public sealed class MiniGeminiBuilder
             int grid = options.ImageGrid ?? config.ImageGrid;
             return config with
             {
-                ImageSizeAux = options.ImageSize ?? config.ImageSizeAux ?? 768,
+                ImageSizeAux = options.ImageSizeAux ?? config.ImageSizeAux ?? 768,
                 ImageGrid = grid,
                 ImageGlobal = options.ImageGlobal ?? (declared is null ? grid > 1 : config.ImageGlobal),
             };

@@ -29,14 +29,14 @@ public sealed record MiniGeminiStreamUpdate(string Text, MiniGeminiResponse? Com
 public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
 {
     readonly MiniGeminiForCausalLM _model;
-    readonly SdxlBridge? _imageGenerator;
+    readonly Txt2ImgBridge? _imageGenerator;
     readonly ILogger _logger;
     readonly SemaphoreSlim _gate = new(1, 1);
     readonly ConversationCache? _conversations;
     bool _disposed;
 
     internal MiniGeminiModel(string name, MiniGeminiForCausalLM model, MiniGeminiTokenizer tokenizer,
-        ConversationTemplate template, GenerationDefaults defaults, Device device, ModelPrecision precision, SdxlBridge? imageGenerator,
+        ConversationTemplate template, GenerationDefaults defaults, Device device, ModelPrecision precision, Txt2ImgBridge? imageGenerator,
         ILogger? logger, long conversationCacheBytes = 0)
     {
         Name = name;

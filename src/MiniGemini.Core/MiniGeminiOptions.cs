@@ -93,7 +93,7 @@ public sealed class MiniGeminiOptions
     public string? Template { get; set; }
 
     /// <summary>High-resolution input side; null = <c>image_size_aux</c> of config.json.</summary>
-    public int? ImageSize { get; set; }
+    public int? ImageSizeAux { get; set; }
 
     /// <summary>LR crops per side (2 for HD); null = <c>image_grid</c> of config.json.</summary>
     public int? ImageGrid { get; set; }
@@ -102,7 +102,7 @@ public sealed class MiniGeminiOptions
     public bool? ImageGlobal { get; set; }
 
     /// <summary>Images with more pixels than this are refused before decoding (default 64 megapixels).</summary>
-    public long MaxImagePixels { get; set; } = ImagePreprocessOptions.DefaultMaxPixels;
+    public long MaxImagePixels { get; set; } = ImagePreprocessOptions.DefaultMaxImagePixels;
 
     /// <summary>
     /// Rotate images by their EXIF orientation before preprocessing. Off by default, as in Mini-Gemini (PIL's
@@ -132,7 +132,7 @@ public sealed class MiniGeminiOptions
     public IProgress<LoadProgress>? LoadProgress { get; set; }
 
     /// <summary>Renders the captions of image-generation answers; null = no rendering (the caption is still returned).</summary>
-    public SdxlBridge? ImageGenerator { get; set; }
+    public Txt2ImgBridge? ImageGenerator { get; set; }
 
     /// <summary>A copy whose search-root list is its own.</summary>
     internal MiniGeminiOptions Copy()

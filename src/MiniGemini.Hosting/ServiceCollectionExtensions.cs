@@ -100,11 +100,11 @@ public static class ServiceCollectionExtensions
     }
 
     [SuppressMessage("Usage", "MEAI001", Justification = "IImageGenerator is experimental upstream; the bridge is how the model uses one.")]
-    static SdxlBridge? ImageGenerator(IServiceProvider services, string? key)
+    static Txt2ImgBridge? ImageGenerator(IServiceProvider services, string? key)
     {
 #pragma warning disable MEAI001
         var generator = (key is null ? null : services.GetKeyedService<IImageGenerator>(key)) ?? services.GetService<IImageGenerator>();
-        return generator is null ? null : new SdxlBridge(generator);
+        return generator is null ? null : new Txt2ImgBridge(generator);
 #pragma warning restore MEAI001
     }
 }

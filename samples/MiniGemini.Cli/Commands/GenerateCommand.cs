@@ -19,7 +19,7 @@ static class GenerateCommand
         var defaults = new Txt2ImgRequest { Prompt = "-", Seed = settings.Generation.Seed };
 #pragma warning disable MEAI001 // IImageGenerator is experimental in Microsoft.Extensions.AI
         using var shapes = drawShapes ? new MiniGemini.Training.DetailShapes.DetailShapesImageGenerator() : null;
-        var bridge = client is not null ? new SdxlBridge(client, defaults) : shapes is not null ? new SdxlBridge(shapes, defaults) : null;
+        var bridge = client is not null ? new Txt2ImgBridge(client, defaults) : shapes is not null ? new Txt2ImgBridge(shapes, defaults) : null;
 #pragma warning restore MEAI001
 
         using var session = await ModelSession.LoadAsync(settings, bridge, cancellationToken);

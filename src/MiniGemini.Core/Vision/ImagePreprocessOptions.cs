@@ -10,7 +10,7 @@ namespace MiniGemini.Vision;
 public sealed record ImagePreprocessOptions
 {
     /// <summary>Default pixel budget: 64 million pixels (an 8000×8000 image).</summary>
-    public const long DefaultMaxPixels = 64_000_000;
+    public const long DefaultMaxImagePixels = 64_000_000;
 
     /// <summary>HR side S: the padded square is resized to S×S (MGM's <c>image_size_aux</c>: 768, or 1536 for HD).</summary>
     public int HrSize { get; init; } = 768;
@@ -41,7 +41,7 @@ public sealed record ImagePreprocessOptions
     /// refused with <see cref="InvalidImageException"/> (<see cref="InvalidImageReason.TooLarge"/>) after reading only their
     /// header, so a small file that claims a huge size cannot exhaust memory. Images passed already decoded are not checked.
     /// </summary>
-    public long MaxPixels { get; init; } = DefaultMaxPixels;
+    public long MaxImagePixels { get; init; } = DefaultMaxImagePixels;
 
     /// <summary>
     /// Whether to rotate/flip the image as its EXIF orientation tag says before padding. Default <c>false</c>, the
@@ -98,7 +98,7 @@ public sealed record ImagePreprocessOptions
         Positive(HrSize, nameof(HrSize));
         Positive(LrSize, nameof(LrSize));
         Positive(Grid, nameof(Grid));
-        Positive(MaxPixels, nameof(MaxPixels));
+        Positive(MaxImagePixels, nameof(MaxImagePixels));
         if (Mean is not { Count: 3 } || Mean.Any(m => !(m >= 0 && m <= 1)))
             throw new ArgumentException($"ImagePreprocessOptions.Mean must have 3 entries in [0, 1]; got [{string.Join(", ", Mean ?? [])}].", nameof(Mean));
         if (Std is not { Count: 3 } || Std.Any(s => !(s > 0) || double.IsInfinity(s)))

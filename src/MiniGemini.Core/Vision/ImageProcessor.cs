@@ -27,7 +27,7 @@ namespace MiniGemini.Vision;
 /// </summary>
 /// <remarks>
 /// Encoded inputs are checked before decoding: only the header is read, and an image over
-/// <see cref="ImagePreprocessOptions.MaxPixels"/> is refused. Empty, truncated or corrupt data and non-image bytes
+/// <see cref="ImagePreprocessOptions.MaxImagePixels"/> is refused. Empty, truncated or corrupt data and non-image bytes
 /// raise <see cref="InvalidImageException"/>, which names the input. An instance is immutable and may be shared
 /// across threads.
 /// </remarks>

@@ -53,7 +53,7 @@ internal static class ImageReader
     }
 
     /// <summary>The most bytes an encoded image within the pixel budget can take: 8 per pixel (16-bit RGBA, uncompressed) plus 1 MiB of headers.</summary>
-    internal static long MaxEncodedBytes(ImagePreprocessOptions options) => options.MaxPixels * 8 + (1 << 20);
+    internal static long MaxEncodedBytes(ImagePreprocessOptions options) => options.MaxImagePixels * 8 + (1 << 20);
 
     public static ImageRgb8 Read(Stream stream, string name, ImagePreprocessOptions options)
     {
@@ -79,8 +79,8 @@ internal static class ImageReader
         }) ?? throw new InvalidImageException($"{name}: not an image in a format that can be read (PNG, JPEG, GIF, BMP, TIFF, WebP, TGA, PBM).", name);
         if (info.Width <= 0 || info.Height <= 0)
             throw new InvalidImageException($"{name}: the header declares an empty image ({info.Width}×{info.Height}).", name);
-        if ((long)info.Width * info.Height > options.MaxPixels)
-            throw InvalidImageException.TooLarge(name, info.Width, info.Height, options.MaxPixels);
+        if ((long)info.Width * info.Height > options.MaxImagePixels)
+            throw InvalidImageException.TooLarge(name, info.Width, info.Height, options.MaxImagePixels);
         ImageCompleteness.Check(format, data.Span, name);
 
         using var image = Guard(name, () =>

@@ -105,7 +105,7 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     public void Composed_from_parts_equals_the_pretrained_model()
     {
         using var composed = MiniGeminiBuilder.FromParts(Path.Combine(Tiny, "model"), Path.Combine(Tiny, "clip-vit"),
-            Path.Combine(Tiny, "openclip-convnext"), Path.Combine(Tiny, "model", "model.safetensors")).WithImageSize(64).Build();
+            Path.Combine(Tiny, "openclip-convnext"), Path.Combine(Tiny, "model", "model.safetensors")).WithImageSizeAux(64).Build();
         using var reference = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build();
         Assert.Equal("mlp2x_gelu", composed.Config.ProjectorType);
         Assert.Equal(Answer(reference), Answer(composed));
@@ -150,7 +150,7 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     [Fact]
     public void An_image_size_that_does_not_split_into_regions_fails_at_build()
     {
-        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithImageSize(100).Build());
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithImageSizeAux(100).Build());
         Assert.Contains("100", e.Message);
     }
 
@@ -160,7 +160,7 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     public void Overridden_image_sizes_and_grids_beyond_their_bounds_fail_at_build(int size, int grid)
     {
         var e = Assert.Throws<ModelLoadException>(() =>
-            MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithImageSize(size).WithImageGrid(grid, global: false).Build());
+            MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithImageSizeAux(size).WithImageGrid(grid, global: false).Build());
         Assert.Contains(grid > 1 ? grid.ToString() : size.ToString(), e.Message);
     }
 

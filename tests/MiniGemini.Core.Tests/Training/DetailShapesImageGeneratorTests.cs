@@ -26,7 +26,7 @@ public sealed class DetailShapesImageGeneratorTests
     public async Task The_bridge_renders_a_model_answer_with_it_end_to_end()
     {
         using var generator = new DetailShapesImageGenerator();
-        var bridge = new SdxlBridge(generator);
+        var bridge = new Txt2ImgBridge(generator);
         var image = await bridge.GenerateFromAnswerAsync("<h>a red circle with the digit 4 at the top left</h>");
 
         Assert.NotNull(image);

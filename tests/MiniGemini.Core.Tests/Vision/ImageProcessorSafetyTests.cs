@@ -101,7 +101,7 @@ public sealed class ImageProcessorSafetyTests
         var bomb = PngHeaderOnly(20000, 20000);
         var error = Assert.Throws<InvalidImageException>(() => _processor.Process(bomb, "bomb.png"));
         Assert.Equal(InvalidImageReason.TooLarge, error.Reason);
-        Assert.Equal<(int?, int?, long?)>((20000, 20000, ImagePreprocessOptions.DefaultMaxPixels), (error.Width, error.Height, error.MaxPixels));
+        Assert.Equal<(int?, int?, long?)>((20000, 20000, ImagePreprocessOptions.DefaultMaxImagePixels), (error.Width, error.Height, error.MaxImagePixels));
         Assert.Equal("bomb.png", error.ImageName);
         Assert.StartsWith("bomb.png:", error.Message);
     }
@@ -138,9 +138,9 @@ public sealed class ImageProcessorSafetyTests
     public void The_pixel_budget_is_configurable()
     {
         var png = ValidPng(40, 30); // 1200 pixels
-        var tight = new ImageProcessor(_processor.Options with { MaxPixels = 1199 });
+        var tight = new ImageProcessor(_processor.Options with { MaxImagePixels = 1199 });
         Assert.Equal(InvalidImageReason.TooLarge, Assert.Throws<InvalidImageException>(() => tight.Process(png, "small.png")).Reason);
-        using var result = new ImageProcessor(_processor.Options with { MaxPixels = 1200 }).Process(png, "small.png");
+        using var result = new ImageProcessor(_processor.Options with { MaxImagePixels = 1200 }).Process(png, "small.png");
         Assert.Equal(1, result.BatchSize);
     }
 
@@ -179,7 +179,7 @@ public sealed class ImageProcessorSafetyTests
     {
         var error = Assert.Throws<InvalidImageException>(() => _processor.Process(Bad(kind), $"upload-{kind}"));
         Assert.Equal(InvalidImageReason.Unreadable, error.Reason);
-        Assert.Null(error.MaxPixels);
+        Assert.Null(error.MaxImagePixels);
         Assert.Equal($"upload-{kind}", error.ImageName);
         Assert.StartsWith($"upload-{kind}:", error.Message);
     }
@@ -206,7 +206,7 @@ public sealed class ImageProcessorSafetyTests
         Assert.Contains("not a regular file", device.Message);
 
         using var files = new TempFiles();
-        var tight = new ImageProcessor(_processor.Options with { MaxPixels = 1000 });
+        var tight = new ImageProcessor(_processor.Options with { MaxImagePixels = 1000 });
         var big = files.Write("big.png", new byte[1000 * 8 + (1 << 20) + 1]);
         var oversized = Assert.Throws<InvalidImageException>(() => tight.Process(big));
         Assert.Contains(big, oversized.Message);

@@ -9,7 +9,7 @@ namespace MiniGemini.Training.DetailShapes;
 /// An <see cref="IImageGenerator"/> that draws what a Detail Shapes caption says, with the task's renderer:
 /// <c>a red circle with the digit 4 at the top left</c> becomes a 448 × 448 PNG with that object centred in its cell.
 /// With it, a model trained on the task answers a draw request with a picture end to end (prompt → <c>&lt;h&gt;…&lt;/h&gt;</c>
-/// → image) without a diffusion server; hand it to <see cref="SdxlBridge(IImageGenerator, Txt2ImgRequest?)"/>.
+/// → image) without a diffusion server; hand it to <see cref="Txt2ImgBridge(IImageGenerator, Txt2ImgRequest?)"/>.
 /// </summary>
 /// <remarks>The picture is always the task's size; <see cref="ImageGenerationOptions.ImageSize"/> is not used.</remarks>
 [Experimental("MEAI001")]

@@ -9,12 +9,12 @@ namespace MiniGemini.Generation;
 /// <see cref="IImageGenerator"/> (an experimental abstraction, MEAI001). MGM used SDXL base 1.0 with its fixed negative
 /// prompt; <see cref="Txt2ImgRequest"/> carries those defaults.
 /// </summary>
-public sealed class SdxlBridge
+public sealed class Txt2ImgBridge
 {
     readonly Func<Txt2ImgRequest, CancellationToken, Task<GeneratedImage>> _generate;
 
     /// <summary>Uses a txt2img web server.</summary>
-    public SdxlBridge(Txt2ImgClient client, Txt2ImgRequest? defaults = null)
+    public Txt2ImgBridge(Txt2ImgClient client, Txt2ImgRequest? defaults = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         Defaults = defaults ?? new Txt2ImgRequest { Prompt = "-" };
@@ -27,7 +27,7 @@ public sealed class SdxlBridge
     /// <c>seed</c>), since the abstraction has no fields for them.
     /// </summary>
     [Experimental("MEAI001")]
-    public SdxlBridge(IImageGenerator generator, Txt2ImgRequest? defaults = null)
+    public Txt2ImgBridge(IImageGenerator generator, Txt2ImgRequest? defaults = null)
     {
         ArgumentNullException.ThrowIfNull(generator);
         Defaults = defaults ?? new Txt2ImgRequest { Prompt = "-" };

@@ -5,7 +5,7 @@ using Xunit;
 
 namespace MiniGemini.Tests.Generation;
 
-public sealed class SdxlBridgeTests
+public sealed class Txt2ImgBridgeTests
 {
     static readonly byte[] Png = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3];
 
@@ -134,7 +134,7 @@ public sealed class SdxlBridgeTests
     {
         await using var server = new LoopbackServer((_, _) => Task.FromResult((200, ImageAnswer(), (Dictionary<string, string>?)null)));
         using var client = Client(server);
-        var bridge = new SdxlBridge(client, new Txt2ImgRequest { Prompt = "-", Steps = 8 });
+        var bridge = new Txt2ImgBridge(client, new Txt2ImgRequest { Prompt = "-", Steps = 8 });
 
         Assert.Null(await bridge.GenerateFromAnswerAsync("I can't draw that."));
         Assert.Empty(server.RequestBodies);
@@ -168,7 +168,7 @@ public sealed class SdxlBridgeTests
     public async Task Bridge_over_an_IImageGenerator_maps_the_request()
     {
         var fake = new FakeGenerator();
-        var bridge = new SdxlBridge(fake, new Txt2ImgRequest { Prompt = "-", Width = 640, Height = 480, Seed = 3 });
+        var bridge = new Txt2ImgBridge(fake, new Txt2ImgRequest { Prompt = "-", Width = 640, Height = 480, Seed = 3 });
         var image = await bridge.GenerateAsync("a lighthouse");
         Assert.Equal(Png, image.Data.ToArray());
         Assert.Equal("a lighthouse", fake.Request!.Prompt);
