@@ -204,7 +204,7 @@ sealed partial class CliDefinition
             Precision = PrecisionOf(parse.GetValue(DType), device),
             Template = parse.GetValue(Template),
             TowerSearchRoots = parse.GetValue(TowerSearchRoots) ?? [],
-            Generation = new Generation.GenerationOptions
+            Generation = new GenerationOptions
             {
                 Temperature = parse.GetValue(Temperature),
                 TopP = parse.GetValue(TopP),

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using MiniGemini.Generation;
 
 namespace MiniGemini.Cli;
 

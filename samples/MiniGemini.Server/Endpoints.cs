@@ -1,9 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
-using MiniGemini.Generation;
 using MiniGemini.Modeling;
-using MiniGemini.Vision;
 
 namespace MiniGemini.Server;
 

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.AI;
 using MiniGemini;
-using MiniGemini.Generation;
 using MiniGemini.Hosting;
 using MiniGemini.Server;
 using MiniGemini.Training.DetailShapes;

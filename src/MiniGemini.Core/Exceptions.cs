@@ -100,14 +100,14 @@ public enum InvalidImageReason
     /// <summary>The input is not an image that can be read: empty, truncated, corrupt, in a format no decoder reads, or not a regular file.</summary>
     Unreadable,
 
-    /// <summary>The image's header declares more pixels than <see cref="Vision.ImagePreprocessOptions.MaxImagePixels"/> allows; nothing was decoded.</summary>
+    /// <summary>The image's header declares more pixels than <see cref="ImagePreprocessOptions.MaxImagePixels"/> allows; nothing was decoded.</summary>
     TooLarge,
 }
 
 /// <summary>
 /// An image input could not be used: it is empty, truncated, not an image, in a format no decoder reads, or its
 /// content is corrupt (<see cref="InvalidImageReason.Unreadable"/>); or its header declares more pixels than
-/// <see cref="Vision.ImagePreprocessOptions.MaxImagePixels"/> allows (<see cref="InvalidImageReason.TooLarge"/>, thrown after
+/// <see cref="ImagePreprocessOptions.MaxImagePixels"/> allows (<see cref="InvalidImageReason.TooLarge"/>, thrown after
 /// reading only the header, before any pixel data is decoded or allocated). The message names the input (a file path
 /// or the name the caller gave).
 /// </summary>

@@ -289,7 +289,7 @@ public sealed class MiniGeminiBuilder
                 MiniGeminiForCausalLM model;
                 // The towers' large layers are made in the model's precision (see LoadingLayers); the LLM is made on its device.
                 using (LoadingLayers.ForLoading(dtype))
-                    model = Keep(new MiniGeminiForCausalLM(config, clip.Config, convNeXt?.Config, views, new LlmOptions(), device, dtype, generation?.EosTokenIds));
+                    model = Keep(new MiniGeminiForCausalLM(config, clip.Config, convNeXt?.Config, views, new LlmOptions(), device, dtype));
                 model.To(device, dtype);
                 bool tied = model.TiedHead;
                 bool map = options.MapWeights ?? CausalLanguageModel.StoredBytes(source, "", tied) >= LlmOptions.MapFromBytes;

@@ -124,7 +124,7 @@ public sealed record MiniGeminiResponse
     /// <summary>For image requests: the diffusion prompt the model wrote (last complete <c>&lt;h&gt;…&lt;/h&gt;</c>), if any.</summary>
     public string? ImagePrompt { get; init; }
     /// <summary>For image requests with a configured generator: the rendered image.</summary>
-    public Generation.GeneratedImage? Image { get; init; }
+    public GeneratedImage? Image { get; init; }
     /// <summary>Generated tokens.</summary>
     public int CompletionTokens => TokenIds.Count;
 }

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using MiniGemini.Generation;
 using MiniGemini.Training.DetailShapes;
 
 namespace MiniGemini.Cli.Commands;

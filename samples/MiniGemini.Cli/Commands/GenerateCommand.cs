@@ -1,4 +1,3 @@
-using MiniGemini.Generation;
 
 namespace MiniGemini.Cli.Commands;
 

@@ -1,7 +1,7 @@
 namespace MiniGemini.Checkpoints;
 
 /// <summary>Opens any supported checkpoint by path.</summary>
-public static class Checkpoint
+internal static class Checkpoint
 {
     /// <summary>
     /// Opens a checkpoint: a <c>.safetensors</c> file, a sharded index (<c>*.index.json</c>), a zip-format PyTorch

@@ -5,7 +5,7 @@ using TorchSharp;
 namespace MiniGemini.Checkpoints;
 
 /// <summary>How tensor bytes travel from disk into tensors.</summary>
-public enum TensorReadMode
+internal enum TensorReadMode
 {
     /// <summary>Map the file into memory and copy each tensor straight from the mapping (the default).</summary>
     MemoryMapped,
@@ -17,7 +17,7 @@ public enum TensorReadMode
 /// A single <c>.safetensors</c> file. The header is parsed and validated when the file is opened; tensor data is read
 /// on demand, one tensor at a time, straight into the destination tensor (no intermediate managed copy).
 /// </summary>
-public sealed class SafetensorsFile : ITensorSource
+internal sealed class SafetensorsFile : ITensorSource
 {
     readonly Dictionary<string, SafetensorsEntry> _entries;
     readonly long _dataStart;

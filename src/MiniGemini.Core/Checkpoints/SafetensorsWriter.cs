@@ -9,7 +9,7 @@ namespace MiniGemini.Checkpoints;
 /// key within a type (so every tensor starts on a whole element and can be memory-mapped as a view), and the header
 /// padded to a multiple of 8 bytes.
 /// </summary>
-public static class SafetensorsWriter
+internal static class SafetensorsWriter
 {
     /// <summary>Writes <paramref name="tensors"/> (any device; copied to the CPU as needed) to <paramref name="path"/>.</summary>
     public static void Write(string path, IReadOnlyDictionary<string, torch.Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)

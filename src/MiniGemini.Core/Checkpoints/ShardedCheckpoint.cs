@@ -7,7 +7,7 @@ namespace MiniGemini.Checkpoints;
 /// A checkpoint split over several files, described by <c>model.safetensors.index.json</c> or
 /// <c>pytorch_model.bin.index.json</c> (<c>{"weight_map": {"key": "shard file"}}</c>). Every shard is opened and validated up front.
 /// </summary>
-public sealed class ShardedCheckpoint : ITensorSource
+internal sealed class ShardedCheckpoint : ITensorSource
 {
     readonly Dictionary<string, ITensorSource> _shardOf = new(StringComparer.Ordinal);
     readonly List<ITensorSource> _shards = [];

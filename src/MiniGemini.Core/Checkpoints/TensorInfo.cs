@@ -7,7 +7,7 @@ namespace MiniGemini.Checkpoints;
 /// <param name="DType">The stored element type.</param>
 /// <param name="Shape">The stored shape.</param>
 /// <param name="FilePath">The file that holds the data.</param>
-public sealed record TensorInfo(string Name, torch.ScalarType DType, long[] Shape, string FilePath)
+internal sealed record TensorInfo(string Name, torch.ScalarType DType, long[] Shape, string FilePath)
 {
     /// <summary>Number of elements.</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
@@ -27,7 +27,7 @@ public sealed record TensorInfo(string Name, torch.ScalarType DType, long[] Shap
 }
 
 /// <summary>A set of named tensors on disk: a safetensors file, a sharded folder, or a PyTorch pickle.</summary>
-public interface ITensorSource : IDisposable
+internal interface ITensorSource : IDisposable
 {
     /// <summary>The file or folder the tensors come from, for messages.</summary>
     string Location { get; }

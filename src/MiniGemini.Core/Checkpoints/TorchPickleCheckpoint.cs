@@ -8,7 +8,7 @@ namespace MiniGemini.Checkpoints;
 /// state dict. The pickle is interpreted by a restricted unpickler that refuses anything but tensor data, so loading a
 /// hostile file cannot run code. Tensor data is read entry by entry on demand.
 /// </summary>
-public sealed class TorchPickleCheckpoint : ITensorSource
+internal sealed class TorchPickleCheckpoint : ITensorSource
 {
     readonly ZipArchive _zip;
     readonly string _prefix;

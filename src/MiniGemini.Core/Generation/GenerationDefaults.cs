@@ -1,8 +1,9 @@
 using MiniGemini.Checkpoints;
+using MiniGemini.Generation;
 using MiniGemini.Modeling;
 using MiniGemini.Text;
 
-namespace MiniGemini.Generation;
+namespace MiniGemini;
 
 /// <summary>
 /// What a loaded model generates with when a request says nothing else, computed once at load from config.json,

@@ -1,7 +1,8 @@
 using MiniGemini.Checkpoints;
+using MiniGemini.Generation;
 using MiniGemini.Modeling;
 
-namespace MiniGemini.Generation;
+namespace MiniGemini;
 
 /// <summary>
 /// How text is generated: token budget, sampling (with transformers' semantics and processor order: repetition
@@ -66,7 +67,7 @@ public sealed record GenerationOptions
     /// The defaults a model ships in generation_config.json (stop ids, token budget, and the sampling settings when
     /// <c>do_sample</c> is true), on top of <paramref name="baseline"/> (or the defaults above).
     /// </summary>
-    public static GenerationOptions FromGenerationConfig(GenerationConfig config, GenerationOptions? baseline = null)
+    internal static GenerationOptions FromGenerationConfig(GenerationConfig config, GenerationOptions? baseline = null)
     {
         var options = baseline ?? new GenerationOptions();
         if (config.EosTokenIds.Count > 0) options = options with { EosTokenIds = config.EosTokenIds };

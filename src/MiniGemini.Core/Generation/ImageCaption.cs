@@ -4,7 +4,7 @@ namespace MiniGemini.Generation;
 /// Mini-Gemini's image-generation convention: a request appends <c>" &lt;GEN&gt;"</c> to the user text, and the model
 /// answers with a diffusion prompt wrapped in <c>&lt;h&gt;…&lt;/h&gt;</c>.
 /// </summary>
-public static class ImageCaption
+internal static class ImageCaption
 {
     /// <summary>The literal suffix MGM appends to the user's text to ask for an image.</summary>
     public const string GenerationSuffix = " <GEN>";

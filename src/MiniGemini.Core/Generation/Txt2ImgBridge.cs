@@ -1,7 +1,8 @@
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.AI;
+using MiniGemini.Generation;
 
-namespace MiniGemini.Generation;
+namespace MiniGemini;
 
 /// <summary>
 /// Hands the diffusion prompt that Mini-Gemini writes inside <c>&lt;h&gt;…&lt;/h&gt;</c> to an image generator: a

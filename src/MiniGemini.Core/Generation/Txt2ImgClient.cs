@@ -4,8 +4,9 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.AI;
+using MiniGemini.Generation;
 
-namespace MiniGemini.Generation;
+namespace MiniGemini;
 
 /// <summary>Parameters of one text-to-image request.</summary>
 public sealed record Txt2ImgRequest

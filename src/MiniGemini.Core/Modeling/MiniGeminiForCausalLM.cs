@@ -51,10 +51,9 @@ public sealed class MiniGeminiForCausalLM : CausalLanguageModel
     /// <param name="options">Decoder switches.</param>
     /// <param name="device">The language model's device (CPU by default).</param>
     /// <param name="dtype">The language model's dtype.</param>
-    /// <param name="eosTokenIds">Stop ids (generation_config.json's); config.json's when null.</param>
     public MiniGeminiForCausalLM(MgmConfig config, ClipVisionConfig clip, ConvNeXtConfig? convNeXt, ImagePreprocessOptions views,
-        LlmOptions? options = null, Device? device = null, ScalarType dtype = ScalarType.Float32, IReadOnlyList<int>? eosTokenIds = null)
-        : base(config.Llm, options, device ?? CPU, dtype, eosTokenIds, arch => new MiniGeminiBackbone(arch, device ?? CPU, dtype,
+        LlmOptions? options = null, Device? device = null, ScalarType dtype = ScalarType.Float32)
+        : base(config.Llm, options, device ?? CPU, dtype, null, arch => new MiniGeminiBackbone(arch, device ?? CPU, dtype,
             new ClipVisionTransformer(clip), convNeXt is null ? null : new ConvNeXtEncoder(convNeXt),
             convNeXt is null ? null : PatchInfoMining.FromConfig(config), VisionProjector.FromConfig(config)))
     {

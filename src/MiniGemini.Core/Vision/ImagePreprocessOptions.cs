@@ -1,7 +1,8 @@
 using MiniGemini.Checkpoints;
 using MiniGemini.Modeling;
+using MiniGemini.Vision;
 
-namespace MiniGemini.Vision;
+namespace MiniGemini;
 
 /// <summary>
 /// How <see cref="ImageProcessor"/> turns an image into MGM's two inputs (the <c>pad</c> aspect-ratio path of every
@@ -71,7 +72,7 @@ public sealed record ImagePreprocessOptions
     /// <param name="clip">The CLIP tower's vision config.</param>
     /// <param name="processor">The CLIP tower's preprocessor_config.json, if it has one.</param>
     /// <exception cref="ModelLoadException">The MGM config has no <c>image_size_aux</c>.</exception>
-    public static ImagePreprocessOptions ForModel(MgmConfig model, ClipVisionConfig clip, PreprocessorConfig? processor = null)
+    internal static ImagePreprocessOptions ForModel(MgmConfig model, ClipVisionConfig clip, PreprocessorConfig? processor = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(clip);

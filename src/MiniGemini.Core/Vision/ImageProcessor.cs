@@ -31,7 +31,7 @@ namespace MiniGemini.Vision;
 /// raise <see cref="InvalidImageException"/>, which names the input. An instance is immutable and may be shared
 /// across threads.
 /// </remarks>
-public sealed class ImageProcessor
+internal sealed class ImageProcessor
 {
     readonly float[][] _normalize; // per channel: uint8 value → normalized float
 

@@ -6,7 +6,7 @@ namespace MiniGemini.Vision;
 /// A preprocessed batch: MGM's two image inputs, float32 on the CPU. The caller owns both tensors; disposing this
 /// object disposes them.
 /// </summary>
-public sealed class ImageTensors : IDisposable
+internal sealed class ImageTensors : IDisposable
 {
     internal ImageTensors(Tensor hr, Tensor lr, int viewsPerImage)
     {

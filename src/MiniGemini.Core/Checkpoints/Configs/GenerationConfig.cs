@@ -1,7 +1,7 @@
 namespace MiniGemini.Checkpoints;
 
 /// <summary>HF <c>generation_config.json</c>: stop ids and sampling defaults shipped with a model.</summary>
-public sealed record GenerationConfig
+internal sealed record GenerationConfig
 {
     /// <summary>EOS ids (Llama-3 lists both <c>&lt;|end_of_text|&gt;</c> and <c>&lt;|eot_id|&gt;</c>).</summary>
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];

@@ -1,7 +1,7 @@
 namespace MiniGemini.Checkpoints;
 
 /// <summary>HF <c>preprocessor_config.json</c> of a CLIP image processor: sizes, resampling and normalization.</summary>
-public sealed record PreprocessorConfig
+internal sealed record PreprocessorConfig
 {
     /// <summary>OpenAI CLIP mean (RGB), the default.</summary>
     public static readonly IReadOnlyList<double> ClipMean = [0.48145466, 0.4578275, 0.40821073];

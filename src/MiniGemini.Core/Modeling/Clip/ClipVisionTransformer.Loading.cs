@@ -27,7 +27,7 @@ public sealed partial class ClipVisionTransformer
     /// <c>position_ids</c> buffer are skipped by rule; any other key that does not fit is an error.
     /// </summary>
     /// <exception cref="ModelLoadException">No CLIP tower found (prefix detection), or missing, unexpected or mis-shaped keys.</exception>
-    public static ClipVisionTransformer Load(ITensorSource source, ClipVisionConfig config, string? prefix = null)
+    internal static ClipVisionTransformer Load(ITensorSource source, ClipVisionConfig config, string? prefix = null)
     {
         prefix ??= FindFilePrefix(source) ?? throw NotFound(source);
         if (FilePrefixes.Contains(prefix))
@@ -57,7 +57,7 @@ public sealed partial class ClipVisionTransformer
     /// (ViT-L/14-336: 1024 / 64 = 16). Activation and LayerNorm epsilon are OpenAI CLIP's (quick_gelu, 1e-5).
     /// </summary>
     /// <exception cref="ModelLoadException">A tensor the shapes are read from is missing or has an unexpected rank.</exception>
-    public static ClipVisionConfig InferConfig(ITensorSource source, string? prefix = null, int? numAttentionHeads = null)
+    internal static ClipVisionConfig InferConfig(ITensorSource source, string? prefix = null, int? numAttentionHeads = null)
     {
         prefix ??= FindFilePrefix(source) ?? throw NotFound(source);
         long[] Shape(string key, int rank) =>

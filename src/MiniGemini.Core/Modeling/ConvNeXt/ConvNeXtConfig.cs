@@ -50,7 +50,7 @@ public sealed record ConvNeXtConfig
     /// From open_clip_config.json: explicit <c>depths</c>/<c>dims</c> when present, else the preset of
     /// <c>timm_model_name</c>; null when the file says neither (then infer from the checkpoint).
     /// </summary>
-    public static ConvNeXtConfig? FromOpenClip(OpenClipConfig config)
+    internal static ConvNeXtConfig? FromOpenClip(OpenClipConfig config)
     {
         var named = config.TimmModelName is null ? null : FromName(config.TimmModelName);
         if (config.Depths is null || config.Dims is null) return named;
@@ -62,7 +62,7 @@ public sealed record ConvNeXtConfig
     /// the weights: it is the preset's when the shapes are a preset's (so convnext_xxlarge gets 1e-5), else timm's 1e-6.
     /// </summary>
     /// <exception cref="ModelLoadException">No stages, a gap in the stage numbering, or a block without its depthwise conv.</exception>
-    public static ConvNeXtConfig Infer(ITensorSource source, string stemPrefix, string stagesPrefix)
+    internal static ConvNeXtConfig Infer(ITensorSource source, string stemPrefix, string stagesPrefix)
     {
         var blocks = new SortedDictionary<int, int>(); // stage -> highest block index + 1
         foreach (var key in source.Keys.Where(k => k.StartsWith(stagesPrefix, StringComparison.Ordinal)))

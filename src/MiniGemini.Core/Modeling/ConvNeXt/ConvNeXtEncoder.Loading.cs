@@ -36,7 +36,7 @@ public sealed partial class ConvNeXtEncoder
     /// skipped by rule; any other key that does not fit is an error.
     /// </summary>
     /// <exception cref="ModelLoadException">No ConvNeXt found, its architecture cannot be read from the keys, or missing, unexpected or mis-shaped keys.</exception>
-    public static ConvNeXtEncoder Load(ITensorSource source, ConvNeXtConfig? config = null, string? prefix = null)
+    internal static ConvNeXtEncoder Load(ITensorSource source, ConvNeXtConfig? config = null, string? prefix = null)
     {
         prefix ??= FindPrefix(source) ?? throw new ModelLoadException(
             $"{source.Location}: no ConvNeXt trunk found (looked for 'stem.0.weight' under '{OpenClipPrefix}' and '').",

@@ -5,7 +5,7 @@ namespace MiniGemini.Modeling;
 /// The parts of an open_clip <c>open_clip_config.json</c> the ConvNeXt tower needs: the timm model name, the image
 /// size, explicit depths/dims when the config carries them, and the preprocessing mean/std.
 /// </summary>
-public sealed record OpenClipConfig
+internal sealed record OpenClipConfig
 {
     /// <summary>timm model name, e.g. <c>convnext_large</c> (open_clip's convnext_large_d_320 uses it).</summary>
     public string? TimmModelName { get; init; }

@@ -28,7 +28,7 @@ public partial class CausalLanguageModel
     /// config's dtype, else float32) on <paramref name="device"/> (default CPU).
     /// </summary>
     /// <exception cref="ModelLoadException">Keys missing, mis-shaped or unexpected, listed in the report.</exception>
-    public static CausalLanguageModel Load(ITensorSource source, LlmConfig config, string prefix = "", Device? device = null,
+    internal static CausalLanguageModel Load(ITensorSource source, LlmConfig config, string prefix = "", Device? device = null,
         ScalarType? dtype = null, LlmOptions? options = null, IReadOnlyList<int>? eosTokenIds = null)
     {
         RequireSizesOfTheWeights(source, config, prefix);

@@ -119,7 +119,7 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     /// under <c>model.</c> (MGM checkpoints); every other key is left to other modules.
     /// </summary>
     /// <exception cref="ModelLoadException">Neither layout is present, or a key is missing or has the wrong shape.</exception>
-    public LoadReport Load(ITensorSource source)
+    internal LoadReport Load(ITensorSource source)
     {
         const string probe = "vlm_uni_query_projector.0.weight";
         var prefix = StateDictLoader.FindPrefix(source, probe, "", "model.")

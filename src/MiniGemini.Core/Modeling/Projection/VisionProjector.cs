@@ -56,7 +56,7 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
     /// every other key is left to other modules.
     /// </summary>
     /// <exception cref="ModelLoadException">Neither layout is present, or a key is missing, unexpected or has the wrong shape.</exception>
-    public LoadReport Load(ITensorSource source)
+    internal LoadReport Load(ITensorSource source)
     {
         const string root = "mm_projector.";
         var prefix = new[] { "", "model." }.FirstOrDefault(p => source.Keys.Any(k => k.StartsWith(p + root, StringComparison.Ordinal)));
