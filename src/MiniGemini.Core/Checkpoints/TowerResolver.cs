@@ -1,4 +1,3 @@
-using MiniGemini.Checkpoints;
 using MiniGemini.Modeling;
 using MiniGemini.Vision;
 

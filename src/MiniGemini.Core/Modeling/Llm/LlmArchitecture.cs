@@ -1,5 +1,4 @@
 using MiniGemini.Checkpoints;
-using MiniGemini.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -3,7 +3,6 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using MiniGemini.Checkpoints;
-using MiniGemini.Modeling;
 using static TorchSharp.torch;
 
 namespace MiniGemini.Modeling;

@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using MiniGemini.Checkpoints;
-using MiniGemini.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 namespace MiniGemini.Tests.Vision;
 
-public sealed class ViTEncoderTests(ITestOutputHelper output) : IDisposable
+public sealed class ClipVisionTransformerTests(ITestOutputHelper output) : IDisposable
 {
     readonly string _dir = Directory.CreateTempSubdirectory("mgm-vit-").FullName;
 
