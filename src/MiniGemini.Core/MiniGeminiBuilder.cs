@@ -274,7 +274,9 @@ public sealed class MiniGeminiBuilder
                 };
 
                 // One state-dict load through one key-rename table: the LLM from its folder, each other part from its file.
-                var multimodalPrefix = StateDictLoader.FindPrefix(multimodal, "mm_projector.", "model.", "") is { } found ? found : "model.";
+                // Multimodal weights sit under model. (an MGM checkpoint) or at the root of a file of their own.
+                var multimodalPrefix = multimodal.Keys.Any(k => k.StartsWith(MgmCheckpointKeys.Mining, StringComparison.Ordinal) ||
+                                                                 k.StartsWith(MgmCheckpointKeys.Projector, StringComparison.Ordinal)) ? "model." : "";
                 var table = new List<KeyRename>(clip.Rows);
                 if (convNeXt is not null) table.AddRange(convNeXt.Rows);
                 table.Add(new KeyRename(MgmCheckpointKeys.Mining, multimodal, multimodalPrefix + "vlm_uni_"));

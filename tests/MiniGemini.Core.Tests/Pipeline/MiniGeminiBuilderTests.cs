@@ -112,6 +112,23 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     }
 
     [Fact]
+    public void Multimodal_weights_at_the_root_of_their_own_file_compose_as_those_under_model()
+    {
+        var file = Path.Combine(_dir, "multimodal.safetensors");
+        using (var source = Checkpoint.Open(Path.Combine(Tiny, "model")))
+        {
+            var tensors = source.Keys.Where(k => k.StartsWith("model.vlm_uni_", StringComparison.Ordinal) || k.StartsWith("model.mm_projector.", StringComparison.Ordinal))
+                .ToDictionary(k => k["model.".Length..], source.Load);
+            SafetensorsWriter.Write(file, tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            foreach (var tensor in tensors.Values) tensor.Dispose();
+        }
+        using var composed = MiniGeminiBuilder.FromParts(Path.Combine(Tiny, "model"), Path.Combine(Tiny, "clip-vit"),
+            Path.Combine(Tiny, "openclip-convnext"), file).WithImageSizeAux(64).Build();
+        using var reference = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build();
+        Assert.Equal(Answer(reference), Answer(composed));
+    }
+
+    [Fact]
     public void Mismatched_widths_fail_at_build()
     {
         var model = ModelCopy(c => c["mm_hidden_size"] = 128);
