@@ -108,9 +108,6 @@ public sealed class MiniGeminiBuilder
     /// <summary>Memory-maps the LLM's weights (true) or copies them (false); see <see cref="MiniGeminiOptions.MapWeights"/>.</summary>
     public MiniGeminiBuilder WithMappedWeights(bool map = true) => Set(o => o.MapWeights = map);
 
-    /// <summary>Selects the patch-info-mining implementation (the fast one by default).</summary>
-    public MiniGeminiBuilder WithMining(MiningImplementation implementation) => Set(o => o.Mining = implementation);
-
     /// <summary>Logs loading and generation diagnostics.</summary>
     public MiniGeminiBuilder WithLogger(ILoggerFactory loggerFactory) => Set(o => o.LoggerFactory = loggerFactory);
 

@@ -122,9 +122,6 @@ public sealed class MiniGeminiOptions
     /// <summary>The default of <see cref="ConversationCacheBytes"/>: 1 GiB.</summary>
     public const long DefaultConversationCacheBytes = 1L << 30;
 
-    /// <summary>Patch-info-mining implementation.</summary>
-    public MiningImplementation Mining { get; set; } = MiningImplementation.Fast;
-
     /// <summary>Receives load and generation diagnostics.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 

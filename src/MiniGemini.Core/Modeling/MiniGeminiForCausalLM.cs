@@ -141,7 +141,7 @@ public sealed class MiniGeminiForCausalLM : CausalLanguageModel
         using var _ = inference_mode(!training);
         var (lrFeatures, fused) = Towers(hr);                                                                       // [B, N, D], [B, Da, S/4, S/4]
         if (fused is null || Mining is null) return (lrFeatures.MoveToOuterDisposeScope(), null);
-        // One view per image: mining is LR + attended value (ReferenceMining.Encode with grid 1), scores computed once.
+        // One view per image: mining is LR + attended value (PatchInfoMining.Encode with grid 1, in its train-mode form), scores computed once.
         var (scores, standardised) = ReferenceMining.FactoredScores(Mining, lrFeatures, fused);                     // [B, N, s²], [B, N, s², Da]
         var mined = lrFeatures.Plus(ReferenceMining.AttendedValues(Mining, scores, standardised));                   // [B, N, D]
         return (mined.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope());

@@ -153,8 +153,8 @@ public sealed class PatchInfoMiningTests : IDisposable
         var c = randn([images, patches * patches, 1], generator: generator);
         var queries = cat([u - u.mean([-1], keepdim: true), c, zeros(images, patches * patches, 3)], -1);
         var grid = new RegionGrid(patches, patches, block);
-        var expected = RegionAttention.Run(TokenExtension.GlobalMap(map, 2), queries, grid, 1e-5, RegionBackend.CpuKernel, mining.Folded);
-        var actual = RegionAttention.Run(map, queries, grid, 1e-5, RegionBackend.CpuKernel, mining.Folded, halfScale: true);
+        var expected = RegionAttention.Run(PatchInfoMining.GlobalMap(map, 2), queries, grid, 1e-5, RegionBackend.Auto, mining.Folded);
+        var actual = RegionAttention.Run(map, queries, grid, 1e-5, RegionBackend.Auto, mining.Folded, halfScale: true);
         TensorAssert.Close(expected, actual, "half scale on the fly", relative: 1e-5);
         var tensorOps = RegionAttention.Run(map, queries, grid, 1e-5, RegionBackend.TensorOps, mining.Folded, halfScale: true);
         TensorAssert.Close(expected, Centred(tensorOps), "half scale, tensor operations");
@@ -223,7 +223,7 @@ public sealed class PatchInfoMiningTests : IDisposable
         var pooled = RegionAttention.HalfScale(map, mining.Folded);
         Assert.Equal(dtype, pooled.dtype);
         Assert.Equal(new long[] { 2, 7, 12, 12 }, pooled.shape);
-        Assert.True(pooled.Equals(TokenExtension.GlobalMap(map, 2)), $"{dtype}: pooling differs from the interpolation");
+        Assert.True(pooled.Equals(PatchInfoMining.GlobalMap(map, 2)), $"{dtype}: pooling differs from the interpolation");
     }
 
     static Tensor Centred(Tensor t) => t - t.mean([-1], keepdim: true);

@@ -1,6 +1,7 @@
 using MiniGemini.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
+using static TorchSharp.torch.nn.functional;
 
 namespace MiniGemini.Modeling;
 
@@ -45,19 +46,132 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Da, the channel count of the HR map.</summary>
     public long AuxHiddenSize { get; }
 
-    /// <summary>Which formulation runs; <see cref="MiningImplementation.Fast"/> unless set.</summary>
-    public MiningImplementation Implementation { get; set; } = MiningImplementation.Fast;
+    /// <summary>Which formulation an eval-mode forward runs; tests and benchmarks set it to compare the two.</summary>
+    internal MiningImplementation Implementation { get; set; } = MiningImplementation.Fast;
 
+    /// <summary>
+    /// The fast path (<see cref="FastMining"/>, in Accelerated/) computes the function written out below without
+    /// projecting a single HR feature. Its folded weights and CPU kernel record no gradients, so train mode never
+    /// takes it.
+    /// </summary>
+    bool UseAccelerated => !training && Implementation == MiningImplementation.Fast;
+
+    /// <summary>
+    /// Lets tests run the fast path's tensor operations, which a GPU runs, where the CPU kernel would run.
+    /// </summary>
     internal RegionBackend Backend { get; set; } = RegionBackend.Auto;
+
     internal NormLinear Query => vlm_uni_query_projector;
     internal NormLinear Key => vlm_uni_aux_projector;
     internal NormLinear Value => vlm_uni_val_projector;
 
+    /// <summary>One view per LR entry: <see cref="Encode"/> with image_grid 1 and no global view.</summary>
+    /// <param name="lrFeatures"><c>[N, P², D]</c>.</param>
+    /// <param name="hrMap"><c>[N, Da, P·s, P·s]</c>.</param>
+    /// <returns>LR + mined, <c>[N, P², D]</c>.</returns>
+    public override Tensor forward(Tensor lrFeatures, Tensor hrMap) => Encode(lrFeatures, hrMap);
+
+    /// <summary>
+    /// Mining with MGM's visual token extension, for any batch. LR features arrive as <c>[B·g² crops ; B globals]</c>
+    /// (globals only when <paramref name="imageGlobal"/>); crop k of an image mines against the k-th of the g×g
+    /// row-major tiles of its HR map, the global view against the map bilinearly downsampled by 1/g.
+    /// </summary>
+    /// <param name="lrFeatures"><c>[B·(g² + global), P², D]</c>, e.g. CLIP patch features.</param>
+    /// <param name="hrMap"><c>[B, Da, g·P·s, g·P·s]</c>, the fused ConvNeXt map (NCHW, as the fusion hands it over).</param>
+    /// <param name="imageGrid">g, <c>image_grid</c> (1 normal, 2 HD).</param>
+    /// <param name="imageGlobal">Whether a global view is present (<c>image_global</c>).</param>
+    /// <returns>LR + mined, <c>[B, (global + g²)·P², D]</c>, per image in the order [global, crop00, crop01, …].</returns>
+    /// <exception cref="ArgumentException">Shapes, view counts, dtypes or devices do not fit together.</exception>
+    public Tensor Encode(Tensor lrFeatures, Tensor hrMap, int imageGrid = 1, bool imageGlobal = false)
+    {
+        using var _ = inference_mode(!training);
+        var layout = ViewLayout.Describe(lrFeatures, hrMap, imageGrid, imageGlobal, HiddenSize, AuxHiddenSize);
+        var weight = vlm_uni_aux_projector.linear.weight;
+        if (lrFeatures.dtype != weight.dtype || !TensorHelpers.SameDevice(lrFeatures.device, weight.device))
+            throw new ArgumentException($"{nameof(PatchInfoMining)}: inputs are {lrFeatures.dtype} on {lrFeatures.device} but the weights are {weight.dtype} on {weight.device}.", nameof(lrFeatures));
+        if (UseAccelerated) return FastMining.Encode(this, lrFeatures, hrMap, layout);
+
+        using var scope = NewDisposeScope();
+        var crops = layout.Crops(lrFeatures);                                                    // [B·g², P², D]
+        var hrCrops = imageGrid > 1 ? SplitCrops(hrMap, imageGrid) : hrMap;                      // [B·g², Da, P·s, P·s]
+        var mined = crops.Plus(Resample(crops, hrCrops))                                         // [B·g², P², D]
+            .reshape(layout.Batch, imageGrid * imageGrid * layout.TokensPerView, -1);            // [B, g²·P², D]
+        if (imageGlobal)
+        {
+            var globals = layout.Globals(lrFeatures);                                            // [B, P², D]
+            var hrGlobal = GlobalMap(hrMap, imageGrid);                                          // [B, Da, P·s, P·s]
+            mined = cat([globals.Plus(Resample(globals, hrGlobal)), mined], dim: 1);             // [B, (1+g²)·P², D]
+        }
+        return mined.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// MGM's <c>unified_resampler</c> in eval mode; in train mode the same function in a factored form
+    /// (<see cref="ReferenceMining.FactoredResampler"/>), because autograd would otherwise keep a key and a value
+    /// for every HR feature.
+    /// </summary>
+    Tensor Resample(Tensor images, Tensor imagesAux) =>
+        training ? ReferenceMining.FactoredResampler(this, images, imagesAux) : UnifiedResampler(images, imagesAux);
+
+    /// <summary>
+    /// MGM's <c>unified_resampler</c> as written: every HR feature of a token's block is projected to a key and a
+    /// value, then softmax(nan_to_num(q·kᵀ/√D))·v, averaged over the query's single row.
+    /// </summary>
+    /// <param name="images">LR features <c>[N, P², D]</c>.</param>
+    /// <param name="imagesAux">HR maps <c>[N, Da, P·s, P·s]</c>.</param>
+    /// <returns>The attended HR information per LR token, <c>[N, P², D]</c> (MGM returns it beside the unchanged LR features).</returns>
+    Tensor UnifiedResampler(Tensor images, Tensor imagesAux)
+    {
+        using var scope = NewDisposeScope();
+        var aux = Regions(images, imagesAux).contiguous();                                       // [N, P², s², Da]
+        var query = vlm_uni_query_projector.call(images);                                        // [N, P², D]
+        var key = vlm_uni_aux_projector.call(aux);                                               // [N, P², s², D]
+        var value = vlm_uni_val_projector.call(aux);                                             // [N, P², s², D]
+        using var scale = Math.Sqrt(key.shape[^1]).ToScalar();
+        var attention = query.unsqueeze(2).matmul(key.transpose(-1, -2).div(scale));            // [N, P², 1, s²]
+        attention = attention.nan_to_num();
+        return attention.softmax(-1).matmul(value).mean([2]).MoveToOuterDisposeScope();          // [N, P², D]
+    }
+
+    /// <summary>The HR map <c>[N, Da, P·s, P·s]</c> as the s×s block of each of the P² LR tokens, <c>[N, P², s², Da]</c>.</summary>
+    internal static Tensor Regions(Tensor images, Tensor imagesAux)
+    {
+        long n = imagesAux.shape[0], channels = imagesAux.shape[1];
+        long patchNum = (long)Math.Round(Math.Sqrt(images.shape[1]));
+        long patchSize = imagesAux.shape[^1] / patchNum;
+        return imagesAux.permute(0, 2, 3, 1)                                                     // [N, H, W, Da]
+            .reshape(n, patchNum, patchSize, patchNum, patchSize, channels)                     // [N, P, s, P, s, Da]
+            .permute(0, 1, 3, 2, 4, 5)                                                           // [N, P, P, s, s, Da]
+            .reshape(n, patchNum * patchNum, patchSize * patchSize, channels);                   // [N, P², s², Da]
+    }
+
+    /// <summary>MGM's split of the HR map into g×g row-major crops, <c>[B·g², Da, H/g, W/g]</c> (a copy).</summary>
+    static Tensor SplitCrops(Tensor hrMap, int grid)
+    {
+        long b = hrMap.shape[0], c = hrMap.shape[1], h = hrMap.shape[2] / grid, w = hrMap.shape[3] / grid;
+        return hrMap.reshape(b, c, grid, h, grid, w)                                             // [B, Da, gi, h, gj, w]
+            .permute(0, 2, 4, 1, 3, 5)                                                           // [B, gi, gj, Da, h, w]
+            .reshape(b * grid * grid, c, h, w)                                                   // [B·g², Da, h, w]
+            .contiguous();
+    }
+
+    /// <summary>
+    /// The global view's HR map: the whole map bilinearly downsampled by 1/g (<c>F.interpolate(scale_factor=1/g,
+    /// align_corners=False)</c>) in float32, as MGM does, then back in the map's dtype.
+    /// </summary>
+    internal static Tensor GlobalMap(Tensor hrMap, int grid)
+    {
+        using var scope = NewDisposeScope();
+        var scale = 1.0 / grid;
+        var resized = interpolate(hrMap.to(ScalarType.Float32), scale_factor: [scale, scale], mode: InterpolationMode.Bilinear, align_corners: false);
+        return resized.to(hrMap.dtype).MoveToOuterDisposeScope();                                // [B, Da, H/g, W/g]
+    }
+
     FoldedWeights? _folded;
 
     /// <summary>
-    /// The fast path's products of the weights, folded again whenever a parameter object was replaced (<c>to()</c>)
-    /// or the weights were loaded (<see cref="Load"/>, <c>load_state_dict</c>, <c>load</c>).
+    /// The fast path's products of the weights, folded again whenever a parameter object was replaced
+    /// (<c>to()</c>) or the weights were loaded (<see cref="Load"/>, <c>load_state_dict</c>, <c>load</c>).
     /// </summary>
     internal FoldedWeights Folded
     {
@@ -80,37 +194,6 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     {
         _folded?.Dispose();
         _folded = null;
-    }
-
-    /// <summary>One view per LR entry: <see cref="Encode"/> with image_grid 1 and no global view.</summary>
-    /// <param name="lrFeatures"><c>[N, P², D]</c>.</param>
-    /// <param name="hrMap"><c>[N, Da, P·s, P·s]</c>.</param>
-    /// <returns>LR + mined, <c>[N, P², D]</c>.</returns>
-    public override Tensor forward(Tensor lrFeatures, Tensor hrMap) => Encode(lrFeatures, hrMap);
-
-    /// <summary>
-    /// Mining with MGM's visual token extension, for any batch. LR features arrive as <c>[B·g² crops ; B globals]</c>
-    /// (globals only when <paramref name="imageGlobal"/>); crop k of an image mines against the k-th of the g×g
-    /// row-major tiles of its HR map, the global view against the map bilinearly downsampled by 1/g.
-    /// </summary>
-    /// <param name="lrFeatures"><c>[B·(g² + global), P², D]</c>, e.g. CLIP patch features.</param>
-    /// <param name="hrMap"><c>[B, Da, g·P·s, g·P·s]</c>, the fused ConvNeXt map (NCHW, as the fusion hands it over).</param>
-    /// <param name="imageGrid">g, <c>image_grid</c> (1 normal, 2 HD).</param>
-    /// <param name="imageGlobal">Whether a global view is present (<c>image_global</c>).</param>
-    /// <returns>LR + mined, <c>[B, (global + g²)·P², D]</c>, per image in the order [global, crop00, crop01, …].</returns>
-    /// <exception cref="ArgumentException">Shapes, view counts, dtypes or devices do not fit together.</exception>
-    public Tensor Encode(Tensor lrFeatures, Tensor hrMap, int imageGrid = 1, bool imageGlobal = false)
-    {
-        using var _ = inference_mode(!training);
-        var layout = TokenExtension.Describe(lrFeatures, hrMap, imageGrid, imageGlobal, HiddenSize, AuxHiddenSize);
-        var weight = vlm_uni_aux_projector.linear.weight;
-        if (lrFeatures.dtype != weight.dtype || !TensorHelpers.SameDevice(lrFeatures.device, weight.device))
-            throw new ArgumentException($"{nameof(PatchInfoMining)}: inputs are {lrFeatures.dtype} on {lrFeatures.device} but the weights are {weight.dtype} on {weight.device}.", nameof(lrFeatures));
-        // Training needs autograd: the fast path's folded weights and kernel have none, the factored formulation does.
-        if (training) return ReferenceMining.Encode(this, lrFeatures, hrMap, layout, ReferenceMining.FactoredResampler);
-        return Implementation == MiningImplementation.Reference
-            ? ReferenceMining.Encode(this, lrFeatures, hrMap, layout, ReferenceMining.UnifiedResampler)
-            : FastMining.Encode(this, lrFeatures, hrMap, layout, Backend);
     }
 
     /// <summary>

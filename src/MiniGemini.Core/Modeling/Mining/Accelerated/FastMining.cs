@@ -19,32 +19,38 @@ namespace MiniGemini.Modeling;
 /// </summary>
 internal static class FastMining
 {
-    /// <summary>LR + mined features in output token order (<c>[global, crop00, crop01, …]</c> per image).</summary>
-    public static Tensor Encode(PatchInfoMining mining, Tensor lrFeatures, Tensor hrMap, ViewLayout layout, RegionBackend backend)
+    /// <summary>
+    /// LR + mined features in output token order (<c>[global, crop00, crop01, …]</c> per image): what
+    /// <see cref="PatchInfoMining.Encode"/> computes, the same way on the views.
+    /// </summary>
+    public static Tensor Encode(PatchInfoMining mining, Tensor lrFeatures, Tensor hrMap, ViewLayout layout)
     {
         using var scope = NewDisposeScope();
-        var crops = TokenExtension.Crops(lrFeatures, layout);
+        var backend = mining.Backend;
+        var crops = layout.Crops(lrFeatures);
+        var cropGrid = new RegionGrid(layout.Patches, layout.Patches, layout.Block);
         Tensor mined;
         Tensor? global = null;
         if (layout.Grid == 1)
-            mined = Mine(mining, crops, hrMap, layout.CropGrid, backend);                        // [B, P², D]
+            mined = Mine(mining, crops, hrMap, cropGrid, backend);                                // [B, P², D]
         else
         {
             // The crops tile the HR map exactly, so all of an image's crops are one finer grid over the whole map.
-            var picture = TokenExtension.CropsToPicture(crops, layout);                           // [B, (gP)², D]
+            var picture = CropsToPicture(crops, layout);                                          // [B, (gP)², D]
+            var pictureGrid = new RegionGrid(layout.Grid * layout.Patches, layout.Grid * layout.Patches, layout.Block);
             Tensor minedPicture;
             if (layout.Global && layout.Grid == 2)
                 // The global view is the map's 1/2 downsample: it is read from the full map on the fly, in the same
                 // sweeps as the crops, rather than stored (425 MB at MGM-HD size) and read again.
-                (minedPicture, global) = MineWithHalfScale(mining, picture, layout.PictureGrid,
-                    TokenExtension.Globals(lrFeatures, layout), layout.CropGrid, hrMap, backend);
+                (minedPicture, global) = MineWithHalfScale(mining, picture, pictureGrid,
+                    layout.Globals(lrFeatures), cropGrid, hrMap, backend);
             else
-                minedPicture = Mine(mining, picture, hrMap, layout.PictureGrid, backend);
-            mined = TokenExtension.PictureToCrops(minedPicture, layout);                          // [B, g²·P², D]
+                minedPicture = Mine(mining, picture, hrMap, pictureGrid, backend);
+            mined = PictureToCrops(minedPicture, layout);                                         // [B, g²·P², D]
         }
         if (layout.Global)
         {
-            global ??= Mine(mining, TokenExtension.Globals(lrFeatures, layout), TokenExtension.GlobalMap(hrMap, layout.Grid), layout.CropGrid, backend);
+            global ??= Mine(mining, layout.Globals(lrFeatures), PatchInfoMining.GlobalMap(hrMap, layout.Grid), cropGrid, backend);
             mined = cat([global, mined], dim: 1);                                                 // [B, (1+g²)·P², D]
         }
         return mined.MoveToOuterDisposeScope();
@@ -85,5 +91,23 @@ internal static class FastMining
     {
         var folded = mining.Folded;
         return linear(attended, folded.Values, folded.ValuesBias).PlusInPlace(lr);
+    }
+
+    /// <summary>Crop-major tokens <c>[B·g², P², D]</c> → one row-major grid over each whole picture <c>[B, (gP)², D]</c>.</summary>
+    static Tensor CropsToPicture(Tensor crops, ViewLayout layout)
+    {
+        long b = layout.Batch, g = layout.Grid, p = layout.Patches;
+        return crops.reshape(b, g, g, p, p, -1)        // [B, gi, gj, r, c, D]
+            .permute(0, 1, 3, 2, 4, 5)                  // [B, gi, r, gj, c, D]
+            .reshape(b, g * p * g * p, -1);             // [B, (gP)², D]
+    }
+
+    /// <summary>Inverse of <see cref="CropsToPicture"/>, with each image's crops concatenated: <c>[B, g²·P², D]</c>.</summary>
+    static Tensor PictureToCrops(Tensor picture, ViewLayout layout)
+    {
+        long b = layout.Batch, g = layout.Grid, p = layout.Patches;
+        return picture.reshape(b, g, p, g, p, -1)      // [B, gi, r, gj, c, D]
+            .permute(0, 1, 3, 2, 4, 5)                  // [B, gi, gj, r, c, D]
+            .reshape(b, g * g * p * p, -1);             // [B, g²·P², D]
     }
 }

@@ -62,10 +62,7 @@ internal static class RegionAttention
         if (backend == RegionBackend.TensorOps) return null;
         var kernelMap = map.device_type == DeviceType.CPU && map.dtype is ScalarType.BFloat16 or ScalarType.Float16
             ? map.to(ScalarType.Float32) : map;
-        if (RegionAttentionKernel.Supports(kernelMap)) return kernelMap;
-        if (backend == RegionBackend.CpuKernel)
-            throw new InvalidOperationException($"The CPU mining kernel needs a float32 CPU map with unit stride along W; got {map.dtype} on {map.device}.");
-        return null;
+        return RegionAttentionKernel.Supports(kernelMap) ? kernelMap : null;
     }
 
     /// <summary><c>[ũ | c | …]</c> → u <c>[N, T, Da]</c> and c <c>[N, T]</c>.</summary>
@@ -112,7 +109,7 @@ internal static class RegionAttention
     }
 
     /// <summary>
-    /// MGM's bilinear 1/2 downsample (<see cref="TokenExtension.GlobalMap"/>), without its float32 round trip where
+    /// MGM's bilinear 1/2 downsample (<see cref="PatchInfoMining.GlobalMap"/>), without its float32 round trip where
     /// that changes nothing: at scale 1/2 (align_corners=False) each output is the mean of a 2×2 cell. For 16-bit maps
     /// it is one matrix product: map rows 2i and 2i+1 side by side, <c>[2W]</c>, times a <c>[2W, W/2]</c> matrix of ¼
     /// (<see cref="FoldedWeights.HalfScalePool"/>), accumulated in float32 and rounded once. That gives the reference's
@@ -123,7 +120,7 @@ internal static class RegionAttention
     /// </summary>
     internal static Tensor HalfScale(Tensor map, FoldedWeights constants)
     {
-        if (map.dtype is not (ScalarType.BFloat16 or ScalarType.Float16)) return TokenExtension.GlobalMap(map, 2);
+        if (map.dtype is not (ScalarType.BFloat16 or ScalarType.Float16)) return PatchInfoMining.GlobalMap(map, 2);
         using var scope = NewDisposeScope();
         long n = map.shape[0], channels = map.shape[1], height = map.shape[2], width = map.shape[3];
         var rowPairs = map.reshape(n * channels * height / 2, 2 * width);                     // [N·Da·H/2, 2W]

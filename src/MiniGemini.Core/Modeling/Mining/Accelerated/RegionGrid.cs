@@ -13,10 +13,8 @@ internal readonly record struct RegionGrid(long Rows, long Cols, long Block)
 /// <summary>How the fast path computes its attention over HR regions.</summary>
 internal enum RegionBackend
 {
-    /// <summary>The CPU kernel where it applies (float32 on the CPU), tensor operations elsewhere.</summary>
+    /// <summary>The CPU kernel where it applies (float32 and 16-bit maps on the CPU), tensor operations elsewhere.</summary>
     Auto,
-    /// <summary>Tensor operations only (any device and dtype).</summary>
+    /// <summary>Tensor operations only (any device and dtype): the GPU's formulation, also on a CPU.</summary>
     TensorOps,
-    /// <summary>The CPU kernel only; an error where it does not apply.</summary>
-    CpuKernel,
 }
