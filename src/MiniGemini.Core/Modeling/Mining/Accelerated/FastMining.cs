@@ -20,8 +20,8 @@ namespace MiniGemini.Modeling;
 internal static class FastMining
 {
     /// <summary>
-    /// LR + mined features in output token order (<c>[global, crop00, crop01, …]</c> per image): what
-    /// <see cref="PatchInfoMining.Encode"/> computes, the same way on the views.
+    /// LR + mined features in output token order (<c>[global, crop00, crop01, …]</c> per image): the function
+    /// <see cref="PatchInfoMining.Encode"/> writes out.
     /// </summary>
     public static Tensor Encode(PatchInfoMining mining, Tensor lrFeatures, Tensor hrMap, ViewLayout layout)
     {
