@@ -294,7 +294,10 @@ public sealed class MiniGeminiBuilder
                 bool map = options.MapWeights ?? CausalLanguageModel.StoredBytes(source, "", tied) >= LlmOptions.MapFromBytes;
                 StateDictLoader.Load(model, source, "", new LoadOptions
                 {
-                    IsForeign = key => key.StartsWith("model.image_newline", StringComparison.Ordinal) || CausalLanguageModel.IsForeign(key, tied),
+                    // LLaVA-style checkpoints may store an image_newline MGM does not use, CLIP towers an unused position_ids buffer. Any other
+                    // key the tree lacks is an error.
+                    IsForeign = key => key.StartsWith("model.image_newline", StringComparison.Ordinal) || ClipVisionTransformer.IsForeignKey(key) ||
+                                       CausalLanguageModel.IsSkippedByRule(key, tied),
                     MayMap = key => map && !MgmCheckpointKeys.Vision.Any(p => key.StartsWith(p, StringComparison.Ordinal)),
                 });
                 if (map) model.SeparateIfLoadedApart();

@@ -36,9 +36,6 @@ internal sealed class RenamedSource : ITensorSource
 
     public IReadOnlyCollection<string> Keys => _keys.Keys;
 
-    /// <summary>The file a module key is read from.</summary>
-    public string LocationOf(string key) => _keys.TryGetValue(key, out var entry) ? entry.Row.Source.Location : Location;
-
     public bool TryGetInfo(string key, out TensorInfo info)
     {
         if (_keys.TryGetValue(key, out var entry)) return entry.Row.Source.TryGetInfo(entry.Key, out info);

@@ -11,13 +11,8 @@ internal sealed class ClipVisionTower : nn.Module
 {
     public ClipVisionTower(ClipVisionTransformer transformer) : base("CLIPVisionTower")
     {
-        // Registration by field scan is done first, while there is nothing to find: the child is registered by name.
-        RegisterComponents();
-        Transformer = transformer;
         register_module("vision_tower", new Nested("CLIPVisionModel", "vision_model", transformer));
     }
-
-    public ClipVisionTransformer Transformer { get; }
 
     /// <summary>A module with one named child, for a level of keys with no code of its own.</summary>
     sealed class Nested : nn.Module

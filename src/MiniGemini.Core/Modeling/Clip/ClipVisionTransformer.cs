@@ -20,7 +20,7 @@ public sealed partial class ClipVisionTransformer : nn.Module<Tensor, ClipVision
     [ComponentName(Name = "encoder")] readonly ClipEncoder _encoder;
     [ComponentName(Name = "post_layernorm")] readonly LayerNorm _postLayernorm;
 
-    /// <summary>Builds a randomly initialised tower; load weights with <see cref="Load"/> or use <see cref="FromPretrained"/>.</summary>
+    /// <summary>Builds a randomly initialised tower; <see cref="FromPretrained"/> builds and loads one from its files.</summary>
     public ClipVisionTransformer(ClipVisionConfig config) : base(nameof(ClipVisionTransformer))
     {
         Config = config;

@@ -18,7 +18,7 @@ public sealed partial class ConvNeXtEncoder : nn.Module<Tensor, IReadOnlyList<Te
     [ComponentName(Name = "stem")] readonly Sequential _stem;
     [ComponentName(Name = "stages")] readonly ModuleList<ConvNeXtStage> _stages;
 
-    /// <summary>Builds a randomly initialised trunk; load weights with <see cref="Load"/> or use <see cref="FromPretrained"/>.</summary>
+    /// <summary>Builds a randomly initialised trunk; <see cref="FromPretrained"/> builds and loads one from its files.</summary>
     public ConvNeXtEncoder(ConvNeXtConfig config) : base(nameof(ConvNeXtEncoder))
     {
         if (config.Depths.Count == 0 || config.Depths.Count != config.Dims.Count)

@@ -8,16 +8,16 @@ namespace MiniGemini.Modeling;
 public partial class CausalLanguageModel
 {
     /// <summary>
-    /// Prefixes of the Mini-Gemini parts that share the checkpoint root with the LLM (vision towers, patch info
-    /// mining, projector). The LLM skips them by this rule; any other key it does not own is an error.
+    /// Keys an LLM loaded alone skips by rule: the Mini-Gemini parts that share the checkpoint root with it (vision
+    /// towers, patch info mining, projector) and <see cref="IsSkippedByRule"/>; any other key it does not own is an error.
     /// </summary>
-    static readonly string[] VisionPrefixes = MgmCheckpointKeys.Vision;
-
-    /// <summary>Keys under the LLM's prefix that it does not load, by rule.</summary>
     internal static bool IsForeign(string key, bool tiedHead) =>
-        VisionPrefixes.Any(p => key.StartsWith(p, StringComparison.Ordinal))
+        MgmCheckpointKeys.Vision.Any(p => key.StartsWith(p, StringComparison.Ordinal)) || IsSkippedByRule(key, tiedHead);
+
+    /// <summary>Keys a decoder's checkpoint holds that it does not load, by rule.</summary>
+    internal static bool IsSkippedByRule(string key, bool tiedHead) =>
         // Checkpoints saved by transformers before 4.31 store the (recomputed) rotary frequencies.
-        || key.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
+        key.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
         // A tied head reads the embeddings; a stored copy is ignored, as transformers does.
         || (tiedHead && key == "lm_head.weight");
 

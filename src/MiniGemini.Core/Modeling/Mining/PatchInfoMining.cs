@@ -18,7 +18,7 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     readonly NormLinear vlm_uni_aux_projector;
     readonly NormLinear vlm_uni_val_projector;
 
-    /// <summary>Creates the module with default-initialised weights (load them with <see cref="Load"/>).</summary>
+    /// <summary>Creates the module with default-initialised weights (a model built by <see cref="MiniGeminiBuilder"/> loads them, or <c>load_state_dict</c>).</summary>
     /// <param name="mmHiddenSize">D, the width of the LR (CLIP) features: <c>mm_hidden_size</c>, 1024 in MGM.</param>
     /// <param name="mmHiddenSizeAux">Da, the width of the HR (ConvNeXt) map: <c>mm_hidden_size_aux</c>, 2880 in MGM.</param>
     public PatchInfoMining(long mmHiddenSize, long mmHiddenSizeAux) : base(nameof(PatchInfoMining))
@@ -171,7 +171,7 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
 
     /// <summary>
     /// The fast path's products of the weights, folded again whenever a parameter object was replaced
-    /// (<c>to()</c>) or the weights were loaded (<see cref="Load"/>, <c>load_state_dict</c>, <c>load</c>).
+    /// (<c>to()</c>) or the weights were loaded (<c>load_state_dict</c>, <c>load</c>; a model refolds after its load).
     /// </summary>
     internal FoldedWeights Folded
     {

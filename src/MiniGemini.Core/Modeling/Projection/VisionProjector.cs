@@ -16,7 +16,7 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
 {
     readonly nn.Module<Tensor, Tensor> mm_projector;
 
-    /// <summary>Creates the projector with default-initialised weights (load them with <see cref="Load"/>).</summary>
+    /// <summary>Creates the projector with default-initialised weights (a model built by <see cref="MiniGeminiBuilder"/> loads them, or <c>load_state_dict</c>).</summary>
     /// <param name="projectorType"><c>mm_projector_type</c>: <c>linear</c>, <c>mlp{N}x_gelu</c> (N ≥ 1) or <c>identity</c>.</param>
     /// <param name="mmHiddenSize">D, the width of the mined features (<c>mm_hidden_size</c>).</param>
     /// <param name="hiddenSize">H, the LLM's <c>hidden_size</c>.</param>
