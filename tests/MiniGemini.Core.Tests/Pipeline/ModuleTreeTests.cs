@@ -51,6 +51,24 @@ public sealed class ModuleTreeTests : IDisposable
         Assert.Equal([stray], e.Report!.Unexpected);
     }
 
+    [Fact]
+    public void EmbedInputs_splices_each_row_and_pads_the_shorter_on_the_left()
+    {
+        using var model = MiniGeminiBuilder.FromPretrained(TinyModelFixture.ModelFolder).Build();
+        using var scope = NewDisposeScope();
+        var image = ImageInput.FromFile(TinyModelFixture.ImagePath);
+        var withImage = model.Processor.Tokenize(MiniGeminiPrompt.Ask("Describe the picture.", image));
+        var textOnly = model.Processor.Tokenize(MiniGeminiPrompt.Ask("Hi"));
+        var tokens = model.Module.GetImageFeatures(model.Processor.PreprocessImages([image]));              // [1, N, H]
+        var (embeds, mask) = model.Module.EmbedInputs([withImage, textOnly], tokens);
+        long length = model.Processor.CountPositions(withImage), shorter = textOnly.Length;
+        Assert.Equal(new[] { 2, length, model.Config.Llm.HiddenSize }, embeds.shape);
+        Assert.Equal(length - shorter, (long)(mask!.shape[1] - mask[1].sum().item<long>()));
+        Assert.True(embeds[0].allclose(model.Module.Splice(withImage, tokens)));
+        Assert.True(embeds[1].narrow(0, length - shorter, shorter).allclose(model.Module.Splice(textOnly, null)));
+        Assert.Throws<ArgumentException>(() => model.Module.EmbedInputs([withImage, withImage], tokens));
+    }
+
     static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);
