@@ -102,7 +102,9 @@ public sealed class Txt2ImgBridgeTests
         using var client = Client(server, retries: 1, timeoutSeconds: 0.2);
         var e = await Assert.ThrowsAsync<ImageGenerationException>(() => client.GenerateAsync(new Txt2ImgRequest { Prompt = "x" }));
         Assert.Contains("did not answer", e.Message);
-        Assert.Equal(2, calls);
+        // Counted by the client: the second request may time out before the busy server's handler sees it.
+        Assert.Contains("Gave up after 2 attempts", e.Message);
+        Assert.InRange(calls, 1, 2);
     }
 
     [Fact]
