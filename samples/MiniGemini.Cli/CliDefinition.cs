@@ -157,7 +157,7 @@ sealed partial class CliDefinition
         {
             var name = r.GetValueOrDefault<string?>();
             if (name is null) return;
-            try { Text.ConversationTemplate.Get(name); }
+            try { ConversationTemplate.Get(name); }
             catch (ArgumentException e) { r.AddError(e.Message.Split(" (Parameter", 2)[0]); }
         });
 

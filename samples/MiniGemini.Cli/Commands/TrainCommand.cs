@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Text.Json;
-using MiniGemini.Text;
 using MiniGemini.Training;
 using MiniGemini.Training.DetailShapes;
 

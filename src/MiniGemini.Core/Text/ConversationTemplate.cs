@@ -1,6 +1,7 @@
 using MiniGemini.Generation;
+using MiniGemini.Text;
 
-namespace MiniGemini.Text;
+namespace MiniGemini;
 
 /// <summary>One exchange of a conversation: the user's text and images and, once answered, the assistant's text.</summary>
 /// <param name="User">The user's text, without any <c>&lt;image&gt;</c> prefix (see <see cref="ConversationTemplate.BuildPrompt"/>).</param>

@@ -1,4 +1,6 @@
-namespace MiniGemini.Text;
+using MiniGemini.Text;
+
+namespace MiniGemini;
 
 /// <summary>
 /// MGM's <c>tokenizer_image_token</c> (<c>mgm/mm_utils.py</c>): the prompt is split on the literal

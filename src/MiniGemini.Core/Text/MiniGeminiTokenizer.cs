@@ -1,9 +1,10 @@
 using System.Text;
 using System.Text.Json;
+using MiniGemini.Text;
 using MiniGemini.Text.ByteLevel;
 using MiniGemini.Text.SentencePiece;
 
-namespace MiniGemini.Text;
+namespace MiniGemini;
 
 /// <summary>
 /// The tokenizer of a Mini-Gemini language model, loaded from its folder and exact to the Python reference.

@@ -1,4 +1,6 @@
-namespace MiniGemini.Text;
+using MiniGemini.Text;
+
+namespace MiniGemini;
 
 /// <summary>
 /// A piece of a rendered prompt. Scaffold is what the conversation template writes (role headers, separators,

@@ -1,6 +1,7 @@
 using System.Text;
+using MiniGemini.Text;
 
-namespace MiniGemini.Text;
+namespace MiniGemini;
 
 /// <summary>
 /// Decodes generated ids one at a time into text deltas. A delta never splits a character: bytes of an unfinished

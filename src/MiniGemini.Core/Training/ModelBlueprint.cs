@@ -70,7 +70,7 @@ public sealed record ModelBlueprint
             throw new MiniGeminiTrainingException($"The model folder {Path.GetFullPath(folder)} already exists and is not empty.");
         Directory.CreateDirectory(Path.Combine(folder, VisionTowerName));
         SentencePieceModelWriter.WriteWordLevel(Path.Combine(folder, "tokenizer.model"), tokenizerCorpus);
-        var tokenizer = Text.MiniGeminiTokenizer.FromFolder(folder);
+        var tokenizer = MiniGeminiTokenizer.FromFolder(folder);
         File.WriteAllText(Path.Combine(folder, VisionTowerName, "config.json"), ClipConfigJson().ToJsonString(Indented));
         File.WriteAllText(Path.Combine(folder, "config.json"), ModelConfigJson(tokenizer.VocabSize).ToJsonString(Indented));
 
