@@ -8,7 +8,7 @@ namespace MiniGemini.Training.DetailShapes;
 /// <param name="Color">The colour word.</param>
 /// <param name="Shape">The shape word.</param>
 /// <param name="Digit">The number after "with the digit".</param>
-public sealed record DescribedObject(Cell Cell, string Color, string Shape, int Digit);
+internal sealed record DescribedObject(Cell Cell, string Color, string Shape, int Digit);
 
 /// <summary>How many of a describe answer's expected objects were described right (colour, shape and digit).</summary>
 /// <param name="Correct">Expected objects whose colour, shape and digit the prediction all got right.</param>
@@ -19,7 +19,7 @@ public readonly record struct DescribeScore(int Correct, int Total);
 /// Scores answers as the spec does: correct when equal to the expected answer after trimming whitespace, lower-casing
 /// and removing one trailing period; describe answers also per object.
 /// </summary>
-public static partial class AnswerScorer
+internal static partial class AnswerScorer
 {
     /// <summary>Trims whitespace, lower-cases (invariant culture) and removes one trailing period.</summary>
     public static string Normalize(string? text)

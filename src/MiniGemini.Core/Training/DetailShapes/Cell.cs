@@ -1,7 +1,7 @@
 namespace MiniGemini.Training.DetailShapes;
 
 /// <summary>One cell of the 2 × 2 grid: column <see cref="X"/> and row <see cref="Y"/>, each 0 or 1.</summary>
-public readonly record struct Cell
+internal readonly record struct Cell
 {
     /// <summary>A cell by column and row.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A coordinate is not 0 or 1.</exception>

@@ -23,7 +23,7 @@ public sealed partial class DetailShapesImageGenerator : IImageGenerator
 
     /// <summary>The scene a caption describes.</summary>
     /// <exception cref="ImageGenerationException">The caption is not of the form <c>a {color} {shape} with the digit {d} at the {position}</c> with names of the task.</exception>
-    public static Scene SceneOf(string caption)
+    internal static Scene SceneOf(string caption)
     {
         ArgumentNullException.ThrowIfNull(caption);
         var match = CaptionPattern().Match(caption);

@@ -6,7 +6,7 @@ namespace MiniGemini.Training.DetailShapes;
 /// The fixed numbers of the Detail Shapes task (docs: detail-shapes-task.md): a 448 × 448 picture, a 2 × 2 grid of
 /// 224 px cells, one object per occupied cell with a 7-segment digit on it.
 /// </summary>
-public static class DetailShapesSpec
+internal static class DetailShapesSpec
 {
     /// <summary>Side of the (square) picture in pixels.</summary>
     public const int ImageSize = 448;

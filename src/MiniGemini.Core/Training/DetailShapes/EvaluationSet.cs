@@ -15,7 +15,7 @@ namespace MiniGemini.Training.DetailShapes;
 public sealed record EvaluationItem(string Type, string Question, string Answer, string? Image = null)
 {
     /// <summary>An item for a generated question.</summary>
-    public static EvaluationItem From(TaskQuestion question, string? image) =>
+    internal static EvaluationItem From(TaskQuestion question, string? image) =>
         new(question.Type, question.Question, question.Answer, image);
 }
 

@@ -5,7 +5,7 @@ namespace MiniGemini.Training.DetailShapes;
 /// <summary>
 /// Writes the task's questions and answers: every question the spec allows for a scene, and image-generation requests.
 /// </summary>
-public static class QuestionWriter
+internal static class QuestionWriter
 {
     /// <summary>The count question.</summary>
     public const string CountQuestion = "How many shapes are there?";

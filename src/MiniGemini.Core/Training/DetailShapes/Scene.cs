@@ -3,7 +3,7 @@ using SixLabors.ImageSharp.PixelFormats;
 namespace MiniGemini.Training.DetailShapes;
 
 /// <summary>A picture of the task: a background colour and at most one object per cell, kept in reading order.</summary>
-public sealed record Scene
+internal sealed record Scene
 {
     /// <summary>A scene; the objects are put in reading order (top left, top right, bottom left, bottom right).</summary>
     /// <exception cref="ArgumentException">Two objects are in the same cell.</exception>

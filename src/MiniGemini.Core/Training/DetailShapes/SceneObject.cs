@@ -8,7 +8,7 @@ namespace MiniGemini.Training.DetailShapes;
 /// <param name="Size">Side of its bounding box, <c>s</c> (the spec samples 110–160).</param>
 /// <param name="CenterX">Centre column <c>cx</c> in pixels (<c>224·i + 112 + jx</c>).</param>
 /// <param name="CenterY">Centre row <c>cy</c> in pixels (<c>224·j + 112 + jy</c>).</param>
-public sealed record SceneObject(Cell Cell, ShapeKind Shape, ShapeColor Color, int Digit, int Size, int CenterX, int CenterY)
+internal sealed record SceneObject(Cell Cell, ShapeKind Shape, ShapeColor Color, int Digit, int Size, int CenterX, int CenterY)
 {
     readonly ShapeKind _shape = CheckShape(Shape);
     readonly ShapeColor _color = CheckColor(Color);

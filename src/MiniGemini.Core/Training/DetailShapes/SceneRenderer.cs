@@ -11,7 +11,7 @@ namespace MiniGemini.Training.DetailShapes;
 /// ink colour over it, the 8 × 14 box's top-left pixel at (round(gx) − 4, round(gy) − 7), rounding half away from zero,
 /// where (gx, gy) is the centroid ((cx, cy + s / 6) for the triangle).
 /// </summary>
-public static class SceneRenderer
+internal static class SceneRenderer
 {
     /// <summary>Side of the rendered picture (448).</summary>
     public const int Size = DetailShapesSpec.ImageSize;

@@ -5,7 +5,7 @@ namespace MiniGemini.Training.DetailShapes;
 /// 0.6, whose shape, colour, digit, size (110–160) and jitters (−20…20) are uniform and independent; a scene with no
 /// object is drawn again. Deterministic for a seed.
 /// </summary>
-public sealed class SceneSampler
+internal sealed class SceneSampler
 {
     readonly Random _random;
 

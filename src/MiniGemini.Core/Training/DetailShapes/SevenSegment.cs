@@ -4,7 +4,7 @@ namespace MiniGemini.Training.DetailShapes;
 /// The task's 7-segment digits: an 8 × 14 px box, 2 px strokes. Segments (columns × rows, inclusive): a 0–7 × 0–1,
 /// b 6–7 × 0–7, c 6–7 × 6–13, d 0–7 × 12–13, e 0–1 × 6–13, f 0–1 × 0–7, g 0–7 × 6–7.
 /// </summary>
-public static class SevenSegment
+internal static class SevenSegment
 {
     /// <summary>Box width in pixels.</summary>
     public const int Width = 8;

@@ -6,7 +6,7 @@ namespace MiniGemini.Training.DetailShapes;
 /// <param name="Name">Lower-case name used in questions and answers.</param>
 /// <param name="Fill">The shape's colour.</param>
 /// <param name="Ink">The digit's colour: white or black.</param>
-public sealed record ShapeColor(string Name, Rgb24 Fill, Rgb24 Ink)
+internal sealed record ShapeColor(string Name, Rgb24 Fill, Rgb24 Ink)
 {
     /// <summary>Digit ink on dark colours.</summary>
     public static readonly Rgb24 White = new(255, 255, 255);

@@ -1,7 +1,7 @@
 namespace MiniGemini.Training.DetailShapes;
 
 /// <summary>The four shapes of the Detail Shapes task.</summary>
-public enum ShapeKind
+internal enum ShapeKind
 {
     /// <summary><c>(px − cx)² + (py − cy)² ≤ r²</c>.</summary>
     Circle,
@@ -14,7 +14,7 @@ public enum ShapeKind
 }
 
 /// <summary>The names the questions and answers use for <see cref="ShapeKind"/>.</summary>
-public static class ShapeKinds
+internal static class ShapeKinds
 {
     /// <summary>All shapes, in the spec's order (circle, square, triangle, diamond).</summary>
     public static IReadOnlyList<ShapeKind> All { get; } = [ShapeKind.Circle, ShapeKind.Square, ShapeKind.Triangle, ShapeKind.Diamond];

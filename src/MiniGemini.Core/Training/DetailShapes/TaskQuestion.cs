@@ -5,10 +5,10 @@ namespace MiniGemini.Training.DetailShapes;
 /// <param name="Question">The question text (asked after the image as <c>&lt;image&gt;\n{question}</c>).</param>
 /// <param name="Answer">The expected answer.</param>
 /// <param name="About">The cell of the one object the question is about (shape, color, digit, digit_at), else null.</param>
-public sealed record TaskQuestion(string Type, string Question, string Answer, Cell? About = null);
+internal sealed record TaskQuestion(string Type, string Question, string Answer, Cell? About = null);
 
 /// <summary>The question types and how the report groups them.</summary>
-public static class QuestionType
+internal static class QuestionType
 {
     /// <summary><c>How many shapes are there?</c> (coarse).</summary>
     public const string Count = "count";
