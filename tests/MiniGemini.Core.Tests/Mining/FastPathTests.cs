@@ -48,7 +48,7 @@ public sealed class FastPathTests(ITestOutputHelper output) : IDisposable
             var path = Path.Combine(_dir, "other.safetensors");
             SafetensorsWriter.Write(path, other.state_dict().ToDictionary(kv => "model." + kv.Key, kv => kv.Value));
             using var checkpoint = Checkpoint.Open(path);
-            mining.Load(checkpoint);
+            mining.Load(checkpoint, "model.");
         }
         Assert.False(before.Equals(Run(mining, MiningVariant.FastTensorOps, lr, hr)), "new weights, new result");
         AssertFollowsReference(mining, lr, hr, "after Load");

@@ -45,8 +45,7 @@ public sealed class PatchInfoMiningTests : IDisposable
 
         using var checkpoint = Checkpoint.Open(path);
         using var mining = new PatchInfoMining(8, 12);
-        var report = mining.Load(checkpoint);
-        Assert.Equal("model.", report.Prefix);
+        var report = mining.Load(checkpoint, "model.");
         Assert.Equal(12, report.Loaded.Count);
         Assert.Equal(2, report.Skipped.Count);
         foreach (var (key, value) in source.state_dict())

@@ -85,17 +85,17 @@ public sealed class VisionProjectorTests : IDisposable
             SafetensorsWriter.Write(path, tensors);
             using var checkpoint = Checkpoint.Open(path);
             using var projector = new VisionProjector("mlp2x_gelu", 6, 5);
-            Assert.Equal(prefix, projector.Load(checkpoint).Prefix);
+            Assert.Equal(prefix, projector.Load(checkpoint, prefix).Prefix);
             foreach (var (key, value) in source.state_dict())
                 Assert.True(projector.state_dict()[key].Equals(value), key);
 
             // A checkpoint made for another projector type does not fit.
             using var linear = new VisionProjector("linear", 6, 5);
-            var e = Assert.Throws<ModelLoadException>(() => linear.Load(checkpoint));
+            var e = Assert.Throws<ModelLoadException>(() => linear.Load(checkpoint, prefix));
             Assert.NotNull(e.Report);
             Assert.Contains("mm_projector.weight", e.Message);
             using var identity = new VisionProjector("identity", 6, 6);
-            Assert.NotNull(Assert.Throws<ModelLoadException>(() => identity.Load(checkpoint)).Report);
+            Assert.NotNull(Assert.Throws<ModelLoadException>(() => identity.Load(checkpoint, prefix)).Report);
         }
         var none = Path.Combine(_dir, "none.safetensors");
         SafetensorsWriter.Write(none, new Dictionary<string, Tensor> { ["model.norm.weight"] = ones(4) });

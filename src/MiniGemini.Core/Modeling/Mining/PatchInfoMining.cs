@@ -197,15 +197,12 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     }
 
     /// <summary>
-    /// Loads the weights from a checkpoint holding them at the root (<c>vlm_uni_query_projector.0.weight</c>, …) or
-    /// under <c>model.</c> (MGM checkpoints); every other key is left to other modules.
+    /// Loads the weights stored under <paramref name="prefix"/> of a file of weights (<c>vlm_uni_query_projector.0.weight</c>,
+    /// …); every other key is left to other modules.
     /// </summary>
-    /// <exception cref="ModelLoadException">Neither layout is present, or a key is missing or has the wrong shape.</exception>
-    internal LoadReport Load(ITensorSource source)
+    /// <exception cref="ModelLoadException">A key is missing or has the wrong shape.</exception>
+    internal LoadReport Load(ITensorSource source, string prefix = "")
     {
-        const string probe = "vlm_uni_query_projector.0.weight";
-        var prefix = StateDictLoader.FindPrefix(source, probe, "", "model.")
-            ?? throw new ModelLoadException($"{source.Location} has no patch info mining weights ('{probe}' or 'model.{probe}').", source.Location, probe);
         RefoldWeights();
         return StateDictLoader.Load(this, source, prefix, new LoadOptions { IsForeign = key => !key.StartsWith("vlm_uni_", StringComparison.Ordinal) });
     }

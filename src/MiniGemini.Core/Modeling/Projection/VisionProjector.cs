@@ -51,18 +51,12 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Loads <c>mm_projector.*</c> from a checkpoint holding it at the root or under <c>model.</c> (MGM checkpoints);
-    /// every other key is left to other modules.
+    /// Loads <c>mm_projector.*</c> stored under <paramref name="prefix"/> of a file of weights; every other key is left
+    /// to other modules.
     /// </summary>
-    /// <exception cref="ModelLoadException">Neither layout is present, or a key is missing, unexpected or has the wrong shape.</exception>
-    internal LoadReport Load(ITensorSource source)
-    {
-        const string root = "mm_projector.";
-        var prefix = new[] { "", "model." }.FirstOrDefault(p => source.Keys.Any(k => k.StartsWith(p + root, StringComparison.Ordinal)));
-        if (prefix is null && state_dict().Count > 0)
-            throw new ModelLoadException($"{source.Location} has no '{root}*' (or 'model.{root}*') weights for the {ProjectorType} projector.", source.Location, root);
-        return StateDictLoader.Load(this, source, prefix ?? "", new LoadOptions { IsForeign = key => !key.StartsWith(root, StringComparison.Ordinal) });
-    }
+    /// <exception cref="ModelLoadException">A key is missing, unexpected or has the wrong shape.</exception>
+    internal LoadReport Load(ITensorSource source, string prefix = "") =>
+        StateDictLoader.Load(this, source, prefix, new LoadOptions { IsForeign = key => !key.StartsWith("mm_projector.", StringComparison.Ordinal) });
 
     static nn.Module<Tensor, Tensor> Build(string type, long inFeatures, long outFeatures)
     {
