@@ -296,7 +296,7 @@ public sealed class MiniGeminiBuilder
                 {
                     // LLaVA-style checkpoints may store an image_newline MGM does not use, CLIP towers an unused position_ids buffer. Any other
                     // key the tree lacks is an error.
-                    IsForeign = key => key.StartsWith("model.image_newline", StringComparison.Ordinal) || ClipVisionTransformer.IsForeignKey(key) ||
+                    IsForeign = key => key.StartsWith(MgmCheckpointKeys.ImageNewline, StringComparison.Ordinal) || ClipVisionTransformer.IsForeignKey(key) ||
                                        CausalLanguageModel.IsSkippedByRule(key, tied),
                     MayMap = key => map && !MgmCheckpointKeys.Vision.Any(p => key.StartsWith(p, StringComparison.Ordinal)),
                 });

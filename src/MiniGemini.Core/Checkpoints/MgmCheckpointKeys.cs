@@ -6,6 +6,15 @@ namespace MiniGemini.Checkpoints;
 /// </summary>
 internal static class MgmCheckpointKeys
 {
+    /// <summary>MGM's CLIP tower wrapper.</summary>
+    public const string VisionTower = "model.vision_tower.";
+
+    /// <summary>MGM's ConvNeXt tower wrapper.</summary>
+    public const string AuxVisionTower = "model.vision_tower_aux.";
+
+    /// <summary>A learned separator some LLaVA-style checkpoints store and MGM does not use.</summary>
+    public const string ImageNewline = "model.image_newline";
+
     /// <summary>HF's CLIPVisionTransformer inside CLIPVisionModel inside MGM's tower wrapper.</summary>
     public const string ClipTower = "model.vision_tower.vision_tower.vision_model.";
 
@@ -22,5 +31,5 @@ internal static class MgmCheckpointKeys
     public const string Projector = "model.mm_projector.";
 
     /// <summary>Every vision prefix: an LLM loaded alone from an MGM checkpoint skips these keys.</summary>
-    public static readonly string[] Vision = ["model.vision_tower.", "model.vision_tower_aux.", Mining, Projector, "model.image_newline"];
+    public static readonly string[] Vision = [VisionTower, AuxVisionTower, Mining, Projector, ImageNewline];
 }

@@ -1,3 +1,5 @@
+using MiniGemini.Checkpoints;
+
 namespace MiniGemini.Training;
 
 /// <summary>What a stage learns from.</summary>
@@ -28,13 +30,13 @@ public enum TrainingObjective
 public sealed record TrainingStage
 {
     /// <summary>Patch info mining (<c>model.vlm_uni_*</c>).</summary>
-    public const string MiningPrefix = "model.vlm_uni_";
+    public const string MiningPrefix = MgmCheckpointKeys.Mining;
     /// <summary>The projector (<c>model.mm_projector.</c>).</summary>
-    public const string ProjectorPrefix = "model.mm_projector.";
+    public const string ProjectorPrefix = MgmCheckpointKeys.Projector;
     /// <summary>The CLIP (LR) tower (<c>model.vision_tower.</c>).</summary>
-    public const string VisionTowerPrefix = "model.vision_tower.";
+    public const string VisionTowerPrefix = MgmCheckpointKeys.VisionTower;
     /// <summary>The ConvNeXt (HR) tower (<c>model.vision_tower_aux.</c>).</summary>
-    public const string AuxVisionTowerPrefix = "model.vision_tower_aux.";
+    public const string AuxVisionTowerPrefix = MgmCheckpointKeys.AuxVisionTower;
     /// <summary>The language model: embeddings, layers, final norm (<c>model.embed_tokens.</c>, …) and <c>lm_head.</c>.</summary>
     public static IReadOnlyList<string> LanguageModelPrefixes { get; } = ["model.embed_tokens.", "model.layers.", "model.norm.", "lm_head."];
 
