@@ -67,14 +67,14 @@ public static class AtSizeConsole
             imageTokens?.Dispose();
             clock.Restart();
             using var pixels = model.Processor.PreprocessImages([input]);
-            using var features = model.EncodeImages(pixels);
+            using var features = model.Module.Encode(pixels);
             imageTokens = features.Tokens.clone(); // [1, N, H]
             Console.WriteLine($"encode one image ({(run == 0 ? "first" : "again")}): {clock.Elapsed.TotalMilliseconds:F0} ms, {features.Tokens.shape[1]} image tokens");
         }
 
         var prompt = MiniGeminiPrompt.Ask("Describe this image in detail.", input);
         var ids = model.Processor.Tokenize(prompt);
-        using var embeddings = model.Splice(ids, imageTokens).unsqueeze(0); // [1, L, H]
+        using var embeddings = model.Module.Splice(ids, imageTokens).unsqueeze(0); // [1, L, H]
         var options = new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = [] };
         LlmDecodeConsole.Measure(model.Module, embeddings, options with { MaxNewTokens = 2 }, CPU); // warm-up
         long faultsBefore = MajorFaults();

@@ -262,7 +262,8 @@ public sealed class MiniGeminiBuilder
                         "mm_vision_tower_aux is not set, the checkpoint embeds none, and no path was given (WithAuxVisionTower).");
                 var convNeXt = lrOnly ? null : resolver.ResolveConvNeXt(options.AuxVisionTowerPath, declared?.VisionTowerAux, mgmCheckpoint, opened);
 
-                var config = Configure(declared, llmFolder, clip.Config, convNeXt?.Config, multimodal);
+                var multimodalPrefix = MultimodalPrefix(multimodal);
+                var config = Configure(declared, llmFolder, clip.Config, convNeXt?.Config, multimodal, multimodalPrefix);
                 if (lrOnly) config = config with { ImageSizeAux = options.ImageSizeAux ?? clip.Config.ImageSize };
                 CheckFit(config, clip.Config, convNeXt?.Config);
                 var views = ImagePreprocessOptions.ForModel(config, clip.Config, PreprocessorOf(clip.Folder)) with
@@ -271,9 +272,6 @@ public sealed class MiniGeminiBuilder
                 };
 
                 // One state-dict load through one key-rename table: the LLM from its folder, each other part from its file.
-                // Multimodal weights sit under model. (an MGM checkpoint) or at the root of a file of their own.
-                var multimodalPrefix = multimodal.Keys.Any(k => k.StartsWith(MgmCheckpointKeys.Mining, StringComparison.Ordinal) ||
-                                                                 k.StartsWith(MgmCheckpointKeys.Projector, StringComparison.Ordinal)) ? "model." : "";
                 var table = new List<KeyRename>(clip.Rows);
                 if (convNeXt is not null) table.AddRange(convNeXt.Rows);
                 table.Add(new KeyRename(MgmCheckpointKeys.Mining, multimodal, multimodalPrefix + "vlm_uni_"));
@@ -290,18 +288,7 @@ public sealed class MiniGeminiBuilder
                 using (LoadingLayers.ForLoading(dtype))
                     model = Keep(new MiniGeminiForCausalLM(config, clip.Config, convNeXt?.Config, views, new LlmOptions(), device, dtype));
                 model.To(device, dtype);
-                bool tied = model.TiedHead;
-                bool map = options.MapWeights ?? CausalLanguageModel.StoredBytes(source, "", tied) >= LlmOptions.MapFromBytes;
-                StateDictLoader.Load(model, source, "", new LoadOptions
-                {
-                    // LLaVA-style checkpoints may store an image_newline MGM does not use, CLIP towers an unused position_ids buffer. Any other
-                    // key the tree lacks is an error.
-                    IsForeign = key => key.StartsWith(MgmCheckpointKeys.ImageNewline, StringComparison.Ordinal) || ClipVisionTransformer.IsForeignKey(key) ||
-                                       CausalLanguageModel.IsSkippedByRule(key, tied),
-                    MayMap = key => map && !MgmCheckpointKeys.Vision.Any(p => key.StartsWith(p, StringComparison.Ordinal)),
-                });
-                if (map) model.SeparateIfLoadedApart();
-                model.RefoldMining();
+                model.Load(source, options.MapWeights);
 
                 var template = chosen ?? ConversationTemplate.Select(tokenizer, config.Llm.ModelType, config.Llm.Architectures);
                 foreach (var file in _loaded.OfType<ITensorSource>().ToList())
@@ -339,14 +326,15 @@ public sealed class MiniGeminiBuilder
         }
 
         /// <summary>The MGM config with builder overrides; for compositions, derived from the parts.</summary>
-        MgmConfig Configure(MgmConfig? declared, string llmFolder, ClipVisionConfig clip, ConvNeXtConfig? convNeXt, ITensorSource multimodal)
+        MgmConfig Configure(MgmConfig? declared, string llmFolder, ClipVisionConfig clip, ConvNeXtConfig? convNeXt, ITensorSource multimodal,
+            string multimodalPrefix)
         {
             var config = declared ?? new MgmConfig
             {
                 Llm = LlmConfig.Load(Path.Combine(llmFolder, "config.json")),
                 MmHiddenSize = clip.HiddenSize,
                 MmHiddenSizeAux = convNeXt?.FusedChannels,
-                ProjectorType = ProjectorTypeOf(multimodal),
+                ProjectorType = ProjectorTypeOf(multimodal, multimodalPrefix),
                 ImageSizeAux = 768,
             };
             if (options.LanguageModelPath is not null && declared is not null)
@@ -360,16 +348,18 @@ public sealed class MiniGeminiBuilder
             };
         }
 
-        static string ProjectorTypeOf(ITensorSource source)
+        /// <summary>Multimodal weights sit under <c>model.</c> (an MGM checkpoint) or at the root of a file of their own.</summary>
+        static string MultimodalPrefix(ITensorSource source) =>
+            source.Keys.Any(k => k.StartsWith(MgmCheckpointKeys.Mining, StringComparison.Ordinal) || k.StartsWith(MgmCheckpointKeys.Projector, StringComparison.Ordinal))
+                ? "model." : "";
+
+        static string ProjectorTypeOf(ITensorSource source, string prefix)
         {
-            var prefix = StateDictLoader.FindPrefix(source, "mm_projector.0.weight", "", "model.");
-            if (prefix is not null)
-            {
-                int linears = source.Keys.Count(k => k.StartsWith(prefix + "mm_projector.", StringComparison.Ordinal) && k.EndsWith(".weight", StringComparison.Ordinal));
-                return $"mlp{linears}x_gelu";
-            }
-            if (StateDictLoader.FindPrefix(source, "mm_projector.weight", "", "model.") is not null) return "linear";
-            throw new ModelLoadException($"{source.Location}: no projector weights (mm_projector.*).", source.Location, "mm_projector.0.weight");
+            var projector = prefix + "mm_projector.";
+            if (source.TryGetInfo(projector + "0.weight", out _))
+                return $"mlp{source.Keys.Count(k => k.StartsWith(projector, StringComparison.Ordinal) && k.EndsWith(".weight", StringComparison.Ordinal))}x_gelu";
+            if (source.TryGetInfo(projector + "weight", out _)) return "linear";
+            throw new ModelLoadException($"{source.Location}: no projector weights (mm_projector.*).", source.Location, projector + "0.weight");
         }
 
         static void CheckFit(MgmConfig config, ClipVisionConfig clip, ConvNeXtConfig? convNeXt)

@@ -236,14 +236,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         using var scope = NewDisposeScope();
         var hashes = new string?[images.Count];
         var imageTokens = images.Count == 0 ? null : EncodeImageInputs(images, hashes);
-        var rows = new List<Tensor>();
-        int imageIndex = 0;
-        foreach (var row in ids)
-        {
-            int count = ImageSlotTokenizer.CountImages(row);
-            rows.Add(Splice(row, imageTokens?.narrow(0, imageIndex, count)));
-            imageIndex += count;
-        }
+        var rows = _model.SpliceRows(ids, imageTokens);                                          // [L_b, H] each
         var answers = new AnswerRows(Tokenizer, [.. Template.StopStrings, .. generation.StopStrings], rows.Select(r => (int)r.shape[0]));
         var reuse = ids.Count == 1 ? Reuse(ids[0], hashes, answers, rows) : null;
         var (embeds, mask) = MiniGeminiForCausalLM.LeftPad(rows);
@@ -347,34 +340,6 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         for (int j = 0; j < missing.Count; j++) _conversations.AddImage(hashes[missing[j]]!, fresh![j]);
         return tokens;
     }
-
-    /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens (and the intermediates, for parity checks).</summary>
-    internal ImageFeatures EncodeImages(Tensor hr, bool keepIntermediates = false) => _model.Encode(hr, keepIntermediates);
-
-    /// <summary>Normalized HR pixels <c>[B, 3, S, S]</c> → image tokens before the projector, <c>[B, N, D]</c>.</summary>
-    internal Tensor EncodeUnprojected(Tensor hr) => _model.EncodeUnprojected(hr);
-
-    /// <summary><see cref="EncodeUnprojected"/> with mining's attention scores <c>[B, N, s²]</c> (null without mining).</summary>
-    internal (Tensor Mined, Tensor? MiningScores) EncodeWithMiningScores(Tensor hr) => _model.EncodeWithMiningScores(hr);
-
-    /// <summary>Image tokens before the projector <c>[I, N, D]</c> → projected, ready to splice <c>[I, N, H]</c>.</summary>
-    internal Tensor ProjectImageTokens(Tensor unprojected) => _model.Projector.call(unprojected);
-
-    /// <summary>
-    /// The fused ConvNeXt map of each crop, its maximum over the positions per channel, <c>[B, Da]</c>: a detail a few
-    /// features wide is what a channel fires on, and an average would dilute it in the crop's background.
-    /// </summary>
-    internal Tensor EncodeHrPooled(Tensor crops)
-    {
-        using var scope = NewDisposeScope();
-        return EncodeHrFused(crops).amax([2, 3]).MoveToOuterDisposeScope(); // [B, Da]
-    }
-
-    /// <summary>The fused ConvNeXt map of each crop, <c>[B, Da, h/4, w/4]</c>.</summary>
-    internal Tensor EncodeHrFused(Tensor crops) => _model.EncodeHrFused(crops);
-
-    /// <summary>One row's ids with image slots → embeddings <c>[L, H]</c> (see <see cref="MiniGeminiForCausalLM.EmbedInputs"/>).</summary>
-    internal Tensor Splice(IReadOnlyList<int> ids, Tensor? imageTokens) => _model.Splice(ids, imageTokens);
 
     /// <summary>Waits for the call in progress, if any, to end, then frees the model's native memory.</summary>
     public async ValueTask DisposeAsync()

@@ -82,7 +82,7 @@ public sealed class MiniGeminiProcessor
     public int CountPositions(IReadOnlyList<int> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        int images = ids.Count(id => id == ImageSlotTokenizer.ImageTokenIndex);
+        int images = ImageSlotTokenizer.CountImages(ids);
         return ids.Count - images + images * ImageTokensPerImage;
     }
 
@@ -101,9 +101,7 @@ public sealed class MiniGeminiProcessor
     internal Tensor NormalizeCrops(IReadOnlyList<ImageInput> crops) => _images.NormalizeAsIs(crops.Select(Read).ToList());
 
     /// <summary>Decodes one image, within the pixel budget.</summary>
-    internal ImageRgb8 Read(ImageInput input) => input.Path is { } path
-        ? ImageReader.Read(path, ImageOptions)
-        : ImageReader.Read(input.Bytes, input.Name, ImageOptions);
+    internal ImageRgb8 Read(ImageInput input) => Decode(BytesOf(input), input);
 
     /// <summary>An image's bytes as given (read from its file when it has a path).</summary>
     internal ReadOnlyMemory<byte> BytesOf(ImageInput input) => input.Path is { } path ? ImageReader.ReadBytes(path, ImageOptions) : input.Bytes;

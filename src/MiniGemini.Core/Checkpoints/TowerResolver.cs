@@ -69,9 +69,7 @@ internal sealed class TowerResolver
             if (embedded) return new(config, folder, embeddedRows);
             var source = Checkpoint.Open(folder);
             opened.Add(source);
-            var prefix = ClipVisionTransformer.FindFilePrefix(source) ?? throw ClipVisionTransformer.NotFound(source);
-            TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(prefix, StringComparison.Ordinal), ClipVisionTransformer.IsForeignKey, "CLIP");
-            return new(config, folder, [new KeyRename(MgmCheckpointKeys.ClipTower, source, prefix)]);
+            return new(config, folder, [new KeyRename(MgmCheckpointKeys.ClipTower, source, ClipVisionTransformer.Locate(source))]);
         }
         if (embedded)
         {

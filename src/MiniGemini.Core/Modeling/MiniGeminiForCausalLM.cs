@@ -92,8 +92,17 @@ public sealed class MiniGeminiForCausalLM : CausalLanguageModel
         return named_parameters().Select(x => (x.name, x.parameter)).OrderBy(x => Group(x.name));
     }
 
-    /// <summary>Lets mining fold its weights again (after they were written in place, e.g. loaded).</summary>
-    internal void RefoldMining() => Mining?.RefoldWeights();
+    /// <summary>
+    /// Fills the whole tree from <paramref name="source"/>, whose keys are the tree's (a checkpoint, or files seen through
+    /// a key-rename table), in one load. LLaVA-style checkpoints may store an image_newline MGM does not use, CLIP towers
+    /// an unused position_ids buffer; any other key the tree lacks is an error.
+    /// </summary>
+    internal void Load(ITensorSource source, bool? mapWeights)
+    {
+        LoadWeights(source, "", mapWeights, key => key.StartsWith(MgmCheckpointKeys.ImageNewline, StringComparison.Ordinal) ||
+            ClipVisionTransformer.IsForeignKey(key) || IsSkippedByRule(key, TiedHead));
+        Mining?.RefoldWeights(); // the weights were written in place, where mining's folded products cannot see it
+    }
 
     /// <summary>Image tokens each image becomes: (g² + global) views × (CLIP patches).</summary>
     public int TokensPerImage => Views.ViewsPerImage * VisionTower.Config.PatchesPerSide * VisionTower.Config.PatchesPerSide;
@@ -106,7 +115,7 @@ public sealed class MiniGeminiForCausalLM : CausalLanguageModel
     }
 
     /// <summary>HR pixels → image tokens and, on request, the intermediates.</summary>
-    internal ImageFeatures Encode(Tensor hr, bool keepIntermediates)
+    internal ImageFeatures Encode(Tensor hr, bool keepIntermediates = false)
     {
         using var scope = NewDisposeScope();
         using var _ = inference_mode(!training);
@@ -183,20 +192,27 @@ public sealed class MiniGeminiForCausalLM : CausalLanguageModel
     public (Tensor InputsEmbeds, Tensor? AttentionMask) EmbedInputs(IReadOnlyList<IReadOnlyList<int>> rows, Tensor? imageTokens)
     {
         using var scope = NewDisposeScope();
-        var embedded = new List<Tensor>();
+        var (embeds, mask) = LeftPad(SpliceRows(rows, imageTokens));
+        return (embeds.MoveToOuterDisposeScope(), mask?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Each row spliced (<see cref="Splice"/>), the images taken in order across the rows → <c>[L_b, H]</c> per row.</summary>
+    /// <exception cref="ArgumentException">The slots and the images do not match in number.</exception>
+    internal List<Tensor> SpliceRows(IReadOnlyList<IReadOnlyList<int>> rows, Tensor? imageTokens)
+    {
+        var embedded = new List<Tensor>(rows.Count);
         int image = 0;
         foreach (var row in rows)
         {
-            int count = row.Count(id => id == ImageSlotTokenizer.ImageTokenIndex);
+            int count = ImageSlotTokenizer.CountImages(row);
             if (count > 0 && (imageTokens is null || image + count > imageTokens.shape[0]))
                 throw new ArgumentException($"The prompts have more image slots than images ({imageTokens?.shape[0] ?? 0}).", nameof(imageTokens));
-            embedded.Add(Splice(row, count == 0 ? null : imageTokens!.narrow(0, image, count)));
+            embedded.Add(Splice(row, count == 0 ? null : imageTokens!.narrow(0, image, count)));            // [L_b, H]
             image += count;
         }
         if (imageTokens is not null && image != imageTokens.shape[0])
             throw new ArgumentException($"The prompts have {image} image slots but {imageTokens.shape[0]} images were given.", nameof(imageTokens));
-        var (embeds, mask) = LeftPad(embedded);
-        return (embeds.MoveToOuterDisposeScope(), mask?.MoveToOuterDisposeScope());
+        return embedded;
     }
 
     /// <summary>One row: text ids embedded, image tokens in their slots → <c>[L, H]</c>.</summary>

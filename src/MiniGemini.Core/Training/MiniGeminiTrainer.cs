@@ -171,7 +171,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         using var recording = probe is null ? null : AttentionProbe.Record(probe);
         using var scope = NewDisposeScope();
         var tokens = withImages.Count == 0 ? null
-            : _imageTokens is null ? _model.EncodeImages(Preprocess(withImages)).Tokens : _model.ProjectImageTokens(CachedUnprojected(withImages));
+            : _imageTokens is null ? _model.Module.Encode(Preprocess(withImages)).Tokens : _model.Module.Projector.call(CachedUnprojected(withImages));
         return LossOfTokens(_model, rows, tokens, names).MoveToOuterDisposeScope();
     }
 
@@ -202,7 +202,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         using var mode = no_grad();
         using var scope = NewDisposeScope();
         var tokens = cat(images.Chunk(batchSize).Select(chunk =>
-            _model.EncodeUnprojected(_model.Processor.PreprocessImages(chunk)).flatten(0, 1).to(float64)).ToList()); // [M, D]
+            _model.Module.EncodeUnprojected(_model.Processor.PreprocessImages(chunk)).flatten(0, 1).to(float64)).ToList()); // [M, D]
         long width = tokens.shape[1];
         if (tokens.shape[0] <= width)
             throw new MiniGeminiTrainingException($"{tokens.shape[0]} image tokens cannot whiten tokens of width {width}: give more pictures.");
@@ -299,7 +299,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         var missing = Enumerable.Range(0, samples.Count).Where(i => tokens[i] is null).ToList();
         if (missing.Count == 0) return stack(tokens!);                                          // [I, N, D]
         using var _ = no_grad();
-        var fresh = _model.EncodeUnprojected(Preprocess(missing.Select(i => samples[i]).ToList())); // [M, N, D]
+        var fresh = _model.Module.EncodeUnprojected(Preprocess(missing.Select(i => samples[i]).ToList())); // [M, N, D]
         for (int m = 0; m < missing.Count; m++) tokens[missing[m]] = fresh[m];
         var batch = stack(tokens!);                                                             // [I, N, D]
         // Added only now: making room may release an entry this batch still reads.
@@ -420,11 +420,13 @@ public sealed class MiniGeminiTrainer : IDisposable
     {
         var crops = PreprocessCrops(batch);                                                       // [B, 3, h, w]
         int boxed = batch.Count(s => s.MiningFocus is not null);
-        if (boxed == 0) return (_model.EncodeHrPooled(crops).unsqueeze(1), null);                 // [B, 1, Da]
+        // A channel's maximum over the positions: a detail a few features wide is what a channel fires on, and an
+        // average would dilute it in the crop's background.
+        if (boxed == 0) return (_model.Module.EncodeHrFused(crops).amax([2, 3]).unsqueeze(1), null); // [B, 1, Da]
         if (boxed != batch.Count)
             throw new TrainingDataException(string.Join(", ", batch.Where(s => s.MiningFocus is null).Select(s => s.Name)), "crops with and without a focus box cannot share a batch.");
         if (crops.shape[2] != crops.shape[3]) throw new TrainingDataException(batch[0].Name, $"a crop with a focus box must be square, not {crops.shape[3]}×{crops.shape[2]} pixels.");
-        return _tokenHead!.Attend(_model.EncodeHrFused(crops));                                   // [B, 1, Da], [B, 1, h·w]
+        return _tokenHead!.Attend(_model.Module.EncodeHrFused(crops));                                   // [B, 1, Da], [B, 1, h·w]
     }
 
     /// <summary>
@@ -460,7 +462,7 @@ public sealed class MiniGeminiTrainer : IDisposable
             }
         }
         var (tokens, miningScores) = crops ? PooledCrops(batch)                                // [B, 1, Da], [B, 1, h·w]
-            : _model.EncodeWithMiningScores(Preprocess(batch));                                 // [B, N, D], [B, N, s²]
+            : _model.Module.EncodeWithMiningScores(Preprocess(batch));                                 // [B, N, D], [B, N, s²]
         var logits = _tokenHead!.Classify(tokens);                                               // [B, N, ΣC]
         return (logits, tensor(labels, device: logits.device).view(batch.Count, perImage, classes.Count), miningScores);
     }
@@ -506,7 +508,7 @@ public sealed class MiniGeminiTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(samples);
         return MeanShare(samples.Where(s => s.MiningFocus is not null), batchSize, chunk =>
         {
-            var (_, scores) = _model.EncodeWithMiningScores(Preprocess(chunk));
+            var (_, scores) = _model.Module.EncodeWithMiningScores(Preprocess(chunk));
             return scores is null ? null : MiningFocusLogShares(chunk, scores);                    // [K]; null: no mining
         });
     }
@@ -516,7 +518,7 @@ public sealed class MiniGeminiTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         using var mode = inference_mode(!model.Module.training);
-        return LossOfTokens(model, rows, hr is null ? null : model.EncodeImages(hr).Tokens, names).MoveToOuterDisposeScope(); // tokens [I, N, H]
+        return LossOfTokens(model, rows, hr is null ? null : model.Module.Encode(hr).Tokens, names).MoveToOuterDisposeScope(); // tokens [I, N, H]
     }
 
     /// <summary>The loss of labelled rows whose image slots take, in order, the projected image tokens <c>[I, N, H]</c>.</summary>
@@ -524,23 +526,14 @@ public sealed class MiniGeminiTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         var llm = model.Module;
-        using var mode = inference_mode(!((nn.Module)llm).training);
+        using var mode = inference_mode(!llm.training);
         int perImage = model.ImageTokensPerImage;
 
-        var embeds = new List<Tensor>();
-        var labels = new List<long[]>();
-        int image = 0;
-        for (int i = 0; i < rows.Count; i++)
-        {
-            var (ids, rowLabels) = rows[i];
-            int images = ImageSlotTokenizer.CountImages(ids);
-            embeds.Add(model.Splice(ids, images == 0 ? null : imageTokens!.narrow(0, image, images))); // [L, H]
-            image += images;
-            labels.Add(ExpandLabels(ids, rowLabels, perImage));
-        }
+        var labels = rows.Select(row => ExpandLabels(row.Ids, row.Labels, perImage)).ToList();
         // Checked on the host labels, before any LLM work: the first position of a row is never a target.
         if (labels.All(l => l.Skip(1).All(label => label == LabelledConversation.IgnoreIndex)))
             throw new TrainingDataException(names, "the batch has no answer tokens to learn.");
+        var embeds = llm.SpliceRows([.. rows.Select(r => r.Ids)], imageTokens);                 // [L_b, H] each
         long length = embeds.Max(e => e.shape[0]), hidden = embeds[0].shape[1];
         var padded = stack(embeds.Select(e => e.shape[0] == length ? e
             : cat([e, zeros([length - e.shape[0], hidden], e.dtype, e.device)], 0)).ToArray()); // [B, T, H]

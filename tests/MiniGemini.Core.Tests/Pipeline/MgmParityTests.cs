@@ -29,7 +29,7 @@ public sealed class MgmParityTests(ITestOutputHelper output)
         var hr = io["pixel_values_hr"];
         var options = model.ImageOptions;
         Report(TensorAssert.Close(io["pixel_values_lr"], ImageProcessor.LowResolutionViews(hr, options.LrSize, options.Grid, options.Global), "pixel_values_lr"), "pixel_values_lr");
-        using var features = model.EncodeImages(hr, keepIntermediates: true);
+        using var features = model.Module.Encode(hr, keepIntermediates: true);
         Report(TensorAssert.Close(io["lr_features"], features.LrFeatures!, "lr_features"), "lr_features");
         Report(TensorAssert.Close(io["hr_fused"], features.HrFused!, "hr_fused"), "hr_fused");
         Report(TensorAssert.Close(io["mined"], features.Mined!, "mined"), "mined");
@@ -50,8 +50,8 @@ public sealed class MgmParityTests(ITestOutputHelper output)
         var ids = ImageSlotTokenizer.Tokenize(model.Tokenizer, fixture.Prompt);
         Assert.Equal(fixture.InputIds, ids);
 
-        using var features = model.EncodeImages(io["pixel_values_hr"]);
-        var embeds = model.Splice(ids, features.Tokens).unsqueeze(0); // [1, L, H]
+        using var features = model.Module.Encode(io["pixel_values_hr"]);
+        var embeds = model.Module.Splice(ids, features.Tokens).unsqueeze(0); // [1, L, H]
         Report(TensorAssert.Close(io["input_embeds"], embeds, "input_embeds"), "input_embeds");
 
         var length = embeds.shape[1];

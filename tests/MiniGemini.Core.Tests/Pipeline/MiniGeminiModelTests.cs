@@ -260,14 +260,14 @@ public sealed class MiniGeminiModelTests(TinyModelFixture tiny)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        using var features = Model.EncodeImages(Model.Processor.PreprocessImages([Image]));
+        using var features = Model.Module.Encode(Model.Processor.PreprocessImages([Image]));
         var twoSlots = Model.Processor.Tokenize(MiniGeminiPrompt.Ask("Compare them.", Image, Image));
-        var tooFew = Assert.Throws<ArgumentException>(() => Model.Splice(twoSlots, features.Tokens));
+        var tooFew = Assert.Throws<ArgumentException>(() => Model.Module.Splice(twoSlots, features.Tokens));
         Assert.Contains("more image slots than images (1)", tooFew.Message);
         var noSlot = Model.Processor.Tokenize(MiniGeminiPrompt.Ask("No picture here."));
-        var tooMany = Assert.Throws<ArgumentException>(() => Model.Splice(noSlot, features.Tokens));
+        var tooMany = Assert.Throws<ArgumentException>(() => Model.Module.Splice(noSlot, features.Tokens));
         Assert.Contains("0 image slots but 1 images", tooMany.Message);
-        Assert.Throws<ArgumentException>(() => Model.Splice(twoSlots, null));
+        Assert.Throws<ArgumentException>(() => Model.Module.Splice(twoSlots, null));
     }
 
     [Fact]

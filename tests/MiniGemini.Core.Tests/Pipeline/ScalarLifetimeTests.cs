@@ -95,14 +95,14 @@ public sealed class ScalarLifetimeTests(ITestOutputHelper output)
     {
         using var scope = NewDisposeScope();
         var mining = model.Module.Mining!;
-        using var autoFeatures = model.EncodeImages(hr);
+        using var autoFeatures = model.Module.Encode(hr);
         ImageFeatures features;
         mining.Backend = RegionBackend.TensorOps;
-        try { features = model.EncodeImages(hr); }
+        try { features = model.Module.Encode(hr); }
         finally { mining.Backend = RegionBackend.Auto; }
         using var _ = features;
 
-        var embeds = model.Splice(ids, features.Tokens).unsqueeze(0);                      // [1, L, H]
+        var embeds = model.Module.Splice(ids, features.Tokens).unsqueeze(0);                      // [1, L, H]
         long length = embeds.shape[1];
         var logits = model.Module.Forward(embeds, arange(length).unsqueeze(0), allLogits: true); // [1, L, V]
 

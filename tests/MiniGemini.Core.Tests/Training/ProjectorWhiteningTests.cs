@@ -27,7 +27,7 @@ public sealed class ProjectorWhiteningTests : IDisposable
         Tensor Tokens()
         {
             using var mode = no_grad();
-            return model.EncodeUnprojected(model.Processor.PreprocessImages(pictures)).flatten(0, 1).to(float64); // [M, D]
+            return model.Module.EncodeUnprojected(model.Processor.PreprocessImages(pictures)).flatten(0, 1).to(float64); // [M, D]
         }
         var tokens = Tokens();
         const double ridge = 0.01;
@@ -35,7 +35,7 @@ public sealed class ProjectorWhiteningTests : IDisposable
         trainer.WhitenProjectorInput(pictures, ridge);
 
         Tensor projected;
-        using (no_grad()) projected = model.ProjectImageTokens(Tokens().to(float32)).to(float64); // [M, H]
+        using (no_grad()) projected = model.Module.Projector.call(Tokens().to(float32)).to(float64); // [M, H]
         var centred = tokens - tokens.mean([0]);
         var covariance = centred.t().matmul(centred) / (tokens.shape[0] - 1);                  // [D, D]
         var damping = ridge * linalg.eigvalsh(covariance).clamp_min(0).mean();

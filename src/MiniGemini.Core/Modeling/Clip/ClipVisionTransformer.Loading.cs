@@ -28,9 +28,7 @@ public sealed partial class ClipVisionTransformer
     /// <exception cref="ModelLoadException">No CLIP tower found (prefix detection), or missing, unexpected or mis-shaped keys.</exception>
     internal static ClipVisionTransformer Load(ITensorSource source, ClipVisionConfig config, string? prefix = null)
     {
-        prefix ??= FindFilePrefix(source) ?? throw NotFound(source);
-        if (FilePrefixes.Contains(prefix))
-            TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(prefix, StringComparison.Ordinal), IsForeignKey, "CLIP");
+        prefix = Locate(source, prefix);
         ClipVisionTransformer encoder;
         using (LoadingLayers.ForLoading()) encoder = new ClipVisionTransformer(config);
         try
@@ -48,6 +46,18 @@ public sealed partial class ClipVisionTransformer
 
     /// <summary>The prefix the CLIP tower's keys have in a CLIP file (none or <c>vision_model.</c>), or null when it holds none.</summary>
     internal static string? FindFilePrefix(ITensorSource source) => StateDictLoader.FindPrefix(source, ProbeKey, FilePrefixes);
+
+    /// <summary>
+    /// <paramref name="prefix"/>, or the CLIP file's own when null; in a CLIP file, every key outside the tower must be
+    /// one that MGM drops.
+    /// </summary>
+    internal static string Locate(ITensorSource source, string? prefix = null)
+    {
+        prefix ??= FindFilePrefix(source) ?? throw NotFound(source);
+        if (FilePrefixes.Contains(prefix))
+            TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(prefix, StringComparison.Ordinal), IsForeignKey, "CLIP");
+        return prefix;
+    }
 
     /// <summary>
     /// Reads the architecture from the tensor shapes under <paramref name="prefix"/> (detected when null), for
@@ -98,6 +108,6 @@ public sealed partial class ClipVisionTransformer
         || key.StartsWith("visual_projection.", StringComparison.Ordinal)
         || key == "logit_scale";
 
-    internal static ModelLoadException NotFound(ITensorSource source) =>
+    static ModelLoadException NotFound(ITensorSource source) =>
         new($"{source.Location}: no CLIP vision tower found (looked for '{ProbeKey}' with prefixes '' and 'vision_model.').", source.Location, ProbeKey);
 }

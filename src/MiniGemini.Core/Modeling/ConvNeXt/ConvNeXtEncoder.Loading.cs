@@ -20,9 +20,7 @@ public sealed partial class ConvNeXtEncoder
     /// <exception cref="ModelLoadException">open_clip_config.json is malformed; no weights, no ConvNeXt in them, or keys/shapes that do not match.</exception>
     public static ConvNeXtEncoder FromPretrained(string path)
     {
-        var folder = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
-        var configFile = Path.Combine(folder, OpenClipConfigFile);
-        var config = File.Exists(configFile) ? ConvNeXtConfig.FromOpenClip(OpenClipConfig.Load(configFile)) : null;
+        var config = ConfigBeside(Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!);
         using var source = Checkpoint.Open(path);
         return Load(source, config);
     }
@@ -37,13 +35,8 @@ public sealed partial class ConvNeXtEncoder
     /// <exception cref="ModelLoadException">No ConvNeXt found, its architecture cannot be read from the keys, or missing, unexpected or mis-shaped keys.</exception>
     internal static ConvNeXtEncoder Load(ITensorSource source, ConvNeXtConfig? config = null, string? prefix = null)
     {
-        prefix ??= FindPrefix(source) ?? throw new ModelLoadException(
-            $"{source.Location}: no ConvNeXt trunk found (looked for 'stem.0.weight' under '{OpenClipPrefix}' and '').",
-            source.Location, OpenClipPrefix + "stem.0.weight");
-        var (stem, stages) = PartPrefixes(source, prefix);
+        var (stem, stages) = Locate(source, prefix);
         config ??= ConvNeXtConfig.Infer(source, stem, stages);
-        if (FilePrefixes.Contains(prefix))
-            TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(stem, StringComparison.Ordinal) || k.StartsWith(stages, StringComparison.Ordinal), IsForeignKey, "open_clip ConvNeXt");
         ConvNeXtEncoder encoder;
         using (LoadingLayers.ForLoading()) encoder = new ConvNeXtEncoder(config);
         try
@@ -69,13 +62,30 @@ public sealed partial class ConvNeXtEncoder
     /// </summary>
     internal static (ConvNeXtConfig Config, string Stem, string Stages) ReadFile(ITensorSource source, string folder)
     {
-        var prefix = FindPrefix(source) ?? throw new ModelLoadException(
-            $"{source.Location}: no ConvNeXt trunk found (looked for 'stem.0.weight' under '{OpenClipPrefix}' and '').", source.Location, OpenClipPrefix + "stem.0.weight");
+        var (stem, stages) = Locate(source, prefix: null);
+        return (ConfigBeside(folder) ?? ConvNeXtConfig.Infer(source, stem, stages), stem, stages);
+    }
+
+    /// <summary>The architecture <c>open_clip_config.json</c> in <paramref name="folder"/> names, or null without one.</summary>
+    static ConvNeXtConfig? ConfigBeside(string folder)
+    {
+        var file = Path.Combine(folder, OpenClipConfigFile);
+        return File.Exists(file) ? ConvNeXtConfig.FromOpenClip(OpenClipConfig.Load(file)) : null;
+    }
+
+    /// <summary>
+    /// The prefixes of stem and stages under <paramref name="prefix"/> (detected when null); in an open_clip or timm
+    /// file, every other key must be one that MGM drops.
+    /// </summary>
+    static (string Stem, string Stages) Locate(ITensorSource source, string? prefix)
+    {
+        prefix ??= FindPrefix(source) ?? throw new ModelLoadException(
+            $"{source.Location}: no ConvNeXt trunk found (looked for 'stem.0.weight' under '{OpenClipPrefix}' and '').",
+            source.Location, OpenClipPrefix + "stem.0.weight");
         var (stem, stages) = PartPrefixes(source, prefix);
-        TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(stem, StringComparison.Ordinal) || k.StartsWith(stages, StringComparison.Ordinal), IsForeignKey, "open_clip ConvNeXt");
-        var configFile = Path.Combine(folder, OpenClipConfigFile);
-        var config = File.Exists(configFile) ? ConvNeXtConfig.FromOpenClip(OpenClipConfig.Load(configFile)) : null;
-        return (config ?? ConvNeXtConfig.Infer(source, stem, stages), stem, stages);
+        if (FilePrefixes.Contains(prefix))
+            TowerCheckpoint.RequireOnlyForeignBesides(source, k => k.StartsWith(stem, StringComparison.Ordinal) || k.StartsWith(stages, StringComparison.Ordinal), IsForeignKey, "open_clip ConvNeXt");
+        return (stem, stages);
     }
 
     /// <summary>Where stem and stages are: timm names them <c>stem</c>/<c>stages</c>, MGM <c>vision_stem</c>/<c>vision_stages</c>.</summary>

@@ -34,10 +34,7 @@ public partial class CausalLanguageModel
         var model = new CausalLanguageModel(config, options, device ?? CPU, dtype ?? config.DType ?? ScalarType.Float32, eosTokenIds);
         try
         {
-            bool tied = model.TiedHead;
-            bool map = options?.MapWeights ?? StoredBytes(source, prefix, tied) >= LlmOptions.MapFromBytes;
-            StateDictLoader.Load(model, source, prefix, new LoadOptions { IsForeign = key => IsForeign(key, tied), MayMap = _ => map });
-            if (map) model.SeparateIfLoadedApart();
+            model.LoadWeights(source, prefix, options?.MapWeights, key => IsForeign(key, model.TiedHead));
             return model;
         }
         catch
@@ -47,8 +44,24 @@ public partial class CausalLanguageModel
         }
     }
 
+    /// <summary>
+    /// Fills the model from <paramref name="source"/> in one load, skipping the keys <paramref name="isForeign"/> names.
+    /// The decoder's weights become views of the memory-mapped files when <paramref name="mapWeights"/> says so (by
+    /// default from <see cref="LlmOptions.MapFromBytes"/> of them); vision parts are always copied.
+    /// </summary>
+    internal void LoadWeights(ITensorSource source, string prefix, bool? mapWeights, Func<string, bool> isForeign)
+    {
+        bool map = mapWeights ?? StoredBytes(source, prefix, TiedHead) >= LlmOptions.MapFromBytes;
+        StateDictLoader.Load(this, source, prefix, new LoadOptions
+        {
+            IsForeign = isForeign,
+            MayMap = key => map && !MgmCheckpointKeys.Vision.Any(p => key.StartsWith(p, StringComparison.Ordinal)),
+        });
+        if (map) SeparateIfLoadedApart();
+    }
+
     /// <summary>Bytes of the LLM's tensors in the checkpoint.</summary>
-    internal static long StoredBytes(ITensorSource source, string prefix, bool tiedHead) =>
+    static long StoredBytes(ITensorSource source, string prefix, bool tiedHead) =>
         source.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && !IsForeign(k[prefix.Length..], tiedHead))
             .Sum(k => source.TryGetInfo(k, out var info) ? info.ByteLength : 0);
 
