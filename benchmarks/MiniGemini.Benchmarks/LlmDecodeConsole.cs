@@ -9,9 +9,10 @@ namespace MiniGemini.Benchmarks;
 
 /// <summary>
 /// Decoding speed outside BenchmarkDotNet, for GPUs and large shapes:
-/// <c>llm-decode [--device cpu|cuda] [--dtype fp32|bf16|fp16] [--shape 7b|mid|tiny|deep-narrow] [--prompt 600] [--new 128] [--batch 1] [--runs 3] [--threads n]</c>.
+/// <c>llm-decode [--device cpu|cuda] [--dtype fp32|bf16|fp16] [--shape 7b|mid|tiny|deep-narrow] [--prompt 600] [--new 128] [--batch 1] [--runs 3] [--threads n] [--step compiled|eager|both]</c>.
 /// Builds a random-weight Llama of the shape directly on the device in the dtype, prefills a random prompt and
-/// decodes greedily with the token generator, printing prefill time and decode tokens/s.
+/// decodes greedily with the token generator, printing prefill time and decode tokens/s: with the compiled decode step,
+/// op by op (eager), or both alternating run by run on the same weights (the default), so their ratio is of one run.
 /// </summary>
 public static class LlmDecodeConsole
 {
@@ -39,34 +40,52 @@ public static class LlmDecodeConsole
         Console.WriteLine($"device {device} ({(device.type == DeviceType.CUDA ? "CUDA" : $"{get_num_threads()} of {Environment.ProcessorCount} CPU threads")}), dtype {dtype}, " +
                           $"hidden {config.HiddenSize}, layers {config.NumHiddenLayers}, heads {config.NumAttentionHeads}, ffn {config.IntermediateSize}, vocab {config.VocabSize}");
 
+        var steps = arguments.Get("step", "both") switch
+        {
+            "both" => new[] { true, false },
+            "compiled" => [true],
+            "eager" => [false],
+            var other => throw new ArgumentException($"--step {other}: use compiled, eager or both."),
+        };
+
         var clock = Stopwatch.StartNew();
-        using var llm = CausalLanguageModel.CreateRandom(config, seed: 1, device, dtype);
-        long parameters = ((nn.Module)llm).parameters().Sum(p => p.numel());
+        // One model per step kind, with the same random weights (same seed).
+        var models = steps.Select(compiled => CausalLanguageModel.CreateRandom(config, seed: 1, device, dtype,
+            options: new LlmOptions { CompileDecodeStep = compiled })).ToArray();
+        long parameters = ((nn.Module)models[0]).parameters().Sum(p => p.numel());
         Synchronize(device);
         Console.WriteLine($"built {parameters / 1e9:F2}B parameters in {clock.Elapsed.TotalSeconds:F1} s");
 
         using var generator = new Generator(2); // TorchSharp makes CPU generators only: draw on the CPU, then move
         using var ids = randint(0, config.VocabSize, [batch, promptLength], generator: generator).to(device);
-        using var prompt = llm.Embed(ids, validate: false);
+        using var prompt = models[0].Embed(ids, validate: false);
         var options = new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = [] };
 
-        Measure(llm, prompt, options with { MaxNewTokens = Math.Min(8, newTokens) }, device); // warm-up: kernels, allocator
-        var decodeRates = new List<double>();
+        foreach (var llm in models) Measure(llm, prompt, options with { MaxNewTokens = Math.Min(8, newTokens) }, device); // warm-up: kernels, allocator, script
+        var decodeRates = models.Select(_ => new List<double>()).ToArray();
         for (int run = 0; run < runs; run++)
+            for (int m = 0; m < models.Length; m++)
+            {
+                var (prefill, decode) = Measure(models[m], prompt, options, device);
+                double rate = (newTokens - 1) * batch / decode.TotalSeconds;
+                decodeRates[m].Add(rate);
+                Console.WriteLine($"run {run + 1} {Step(steps[m])}: prompt {promptLength} × {batch}: prefill + first token {prefill.TotalMilliseconds:F1} ms; " +
+                                  $"{newTokens - 1} more tokens in {decode.TotalMilliseconds:F0} ms = {rate:F1} tok/s " +
+                                  $"({decode.TotalMilliseconds / (newTokens - 1):F2} ms/token)");
+            }
+        for (int m = 0; m < models.Length; m++)
         {
-            var (prefill, decode) = Measure(llm, prompt, options, device);
-            double rate = (newTokens - 1) * batch / decode.TotalSeconds;
-            decodeRates.Add(rate);
-            Console.WriteLine($"run {run + 1}: prompt {promptLength} × {batch}: prefill + first token {prefill.TotalMilliseconds:F1} ms; " +
-                              $"{newTokens - 1} more tokens in {decode.TotalMilliseconds:F0} ms = {rate:F1} tok/s " +
-                              $"({decode.TotalMilliseconds / (newTokens - 1):F2} ms/token)");
+            decodeRates[m].Sort();
+            Console.WriteLine($"{Step(steps[m])} step: decode tokens/s best of {runs} {decodeRates[m][^1]:F1}, median {decodeRates[m][runs / 2]:F1}; " +
+                              $"tensor handles created per decoded token: {HandlesPerToken(models[m], prompt, options):F0}");
         }
-        decodeRates.Sort();
-        Console.WriteLine($"decode tokens/s: best of {runs} {decodeRates[^1]:F1}, median {decodeRates[runs / 2]:F1}");
-        Console.WriteLine($"tensor handles created per decoded token: {HandlesPerToken(llm, prompt, options):F0} " +
-                          "(new tensors and views, each from an op dispatched through TorchSharp; in-place ops create none)");
+        if (models.Length == 2)
+            Console.WriteLine($"compiled / eager, median decode tokens/s: {decodeRates[0][runs / 2] / decodeRates[1][runs / 2]:F2}");
+        foreach (var llm in models) llm.Dispose();
         return 0;
     }
+
+    static string Step(bool compiled) => compiled ? "compiled" : "eager";
 
     /// <summary>
     /// <c>llm-parity [--device cuda] [--dtype fp32|bf16|fp16] folder…</c>: loads each LLM fixture folder on the device and prints

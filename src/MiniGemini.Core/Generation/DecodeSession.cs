@@ -100,8 +100,7 @@ internal sealed class DecodeSession : IDisposable
     {
         int length = _cache.Length + 1;
         _mask?.narrow(1, length - 1, 1).fill_(Scalars.True);
-        var embeds = _llm.Embed(last.view(-1, 1), validate: false);                 // [B, 1, H]
-        var logits = _llm.Forward(embeds, _positions, _mask?.narrow(1, 0, length), _cache);
+        var logits = _llm.DecodeStep(last.view(-1, 1), _positions, _mask?.narrow(1, 0, length), _cache);
         _positions.add_(Scalars.One, Scalars.One);
         return logits;
     }

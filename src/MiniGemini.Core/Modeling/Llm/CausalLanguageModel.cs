@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using MiniGemini.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -16,6 +17,9 @@ public partial class CausalLanguageModel : nn.Module
 {
     internal readonly DecoderStack model;
     readonly Linear? lm_head;
+    readonly object _stepLock = new();
+    CompiledDecodeStep? _compiledStep;
+    Exception? _compiledStepFailure;
 
     /// <summary>Builds the model for <paramref name="config"/>, uninitialised, on <paramref name="device"/> in <paramref name="dtype"/>.</summary>
     public CausalLanguageModel(LlmConfig config, LlmOptions? options = null, Device? device = null, ScalarType dtype = ScalarType.Float32,
@@ -96,11 +100,75 @@ public partial class CausalLanguageModel : nn.Module
         using var scope = NewDisposeScope();
         var hidden = model.call(inputsEmbeds, positionIds, attentionMask, cache);      // [B, T, H]
         if (!allLogits) hidden = hidden.select(1, -1);                                 // [B, H]
-        var logits = RowLinear.Linear(hidden, lm_head is null ? model.embed_tokens.weight : lm_head.weight!);
+        var logits = RowLinear.Linear(hidden, HeadWeight);
         // Half-precision logits are widened for sampling and the loss; float64 (gradient checks) stays float64.
         if (logits.dtype is ScalarType.BFloat16 or ScalarType.Float16) logits = logits.to(ScalarType.Float32);
         return logits.MoveToOuterDisposeScope();                                       // [B, V] or [B, T, V]
     }
+
+    /// <summary>
+    /// One decode step for generation: ids [B, 1] (produced by the model, not validated) at positions [B, 1], key mask
+    /// [B, cached + 1] or null, the cache (advanced by one) → float32 logits [B, V]. Runs the compiled step where
+    /// <see cref="LlmOptions.CompileDecodeStep"/> lets it, else <see cref="Embed"/> and <see cref="Forward"/>.
+    /// </summary>
+    /// <remarks>
+    /// By default a libtorch error from the compiled step (a fuser that cannot generate code for this device, say)
+    /// switches the model to the eager step for good, and this step is run again eagerly: the cache has not advanced,
+    /// and the eager step overwrites whatever the failed one wrote at the new position.
+    /// </remarks>
+    internal Tensor DecodeStep(Tensor ids, Tensor positions, Tensor? keyMask, KvCache cache)
+    {
+        if (!training && CompiledStep() is { } step)
+        {
+            using var _ = inference_mode();
+            try
+            {
+                return step.Run(this, ids, positions, keyMask, cache);
+            }
+            catch (ExternalException e) when (Architecture.Options.CompileDecodeStep is null)
+            {
+                _compiledStepFailure = e;
+            }
+        }
+        return Forward(Embed(ids, validate: false), positions, keyMask, cache);
+    }
+
+    /// <summary>The libtorch error that switched the model to the eager step (by default), or null.</summary>
+    internal Exception? CompiledStepFailure => _compiledStepFailure;
+
+    /// <summary>
+    /// The compiled step for the model as it is now (written again after a move to another dtype or device), or null
+    /// where the eager step runs: switched off, not the default here, not supported, or failed.
+    /// </summary>
+    internal CompiledDecodeStep? CompiledStep()
+    {
+        bool? wanted = Architecture.Options.CompileDecodeStep;
+        if (wanted == false || !CompiledDecodeStep.Supports(this) || _compiledStepFailure is not null
+            || (wanted is null && !CompiledDecodeStep.IsDefaultFor(this))) return null;
+        lock (_stepLock)
+        {
+            var layout = CompiledDecodeStep.LayoutOf(this);
+            if (_compiledStep?.Compiled != layout)
+            {
+                _compiledStep?.Dispose();
+                _compiledStep = CompiledDecodeStep.Compile(this);
+            }
+            return _compiledStep;
+        }
+    }
+
+    /// <summary>Puts <paramref name="step"/> in the place of the compiled step for the current layout (tests).</summary>
+    internal void UseCompiledStep(CompiledDecodeStep step)
+    {
+        lock (_stepLock)
+        {
+            _compiledStep?.Dispose();
+            _compiledStep = step;
+        }
+    }
+
+    /// <summary>The head's weight: <c>lm_head.weight</c>, or the embeddings when tied.</summary>
+    internal Tensor HeadWeight => lm_head is null ? model.embed_tokens.weight : lm_head.weight!;
 
     /// <summary>A cache for <paramref name="batch"/> rows of up to <paramref name="maxLength"/> positions, on the model's device and dtype.</summary>
     public KvCache CreateCache(int batch, int maxLength) =>
@@ -111,6 +179,14 @@ public partial class CausalLanguageModel : nn.Module
     {
         this.to(device, dtype);
         (Device, DType) = (device, dtype);
+    }
+
+    /// <summary>Frees the weights and the compiled decode step.</summary>
+    /// <param name="disposing">True from <see cref="IDisposable.Dispose"/>.</param>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _compiledStep?.Dispose();
+        base.Dispose(disposing);
     }
 
     void ValidateIds(Tensor ids)

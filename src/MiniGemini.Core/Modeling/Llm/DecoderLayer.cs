@@ -28,6 +28,14 @@ internal sealed class DecoderLayer : nn.Module<Tensor, AttentionContext, Tensor>
         RegisterComponents();
     }
 
+    internal SelfAttention Attention => self_attn;
+
+    /// <summary>The dense MLP, or null in a sparse (Mixtral) layer.</summary>
+    internal GatedMlp? Mlp => mlp as GatedMlp;
+
+    internal Tensor InputNormWeight => ((nn.Module)input_layernorm).get_parameter("weight")!;
+    internal Tensor PostAttentionNormWeight => ((nn.Module)post_attention_layernorm).get_parameter("weight")!;
+
     public override Tensor forward(Tensor x, AttentionContext context)
     {
         using var scope = NewDisposeScope();

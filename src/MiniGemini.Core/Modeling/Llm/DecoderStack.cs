@@ -32,6 +32,11 @@ internal class DecoderStack : nn.Module<Tensor, Tensor, Tensor?, KvCache?, Tenso
 
     public int LayerCount => layers.Count;
 
+    internal IList<DecoderLayer> Layers => layers;
+
+    /// <summary>The final norm's weight.</summary>
+    internal Tensor NormWeight => ((nn.Module)norm).get_parameter("weight")!;
+
     /// <summary>
     /// Input embeddings [B, T, H] at positions [B, T], key mask [B, past + T] or null, optional cache (advanced by T)
     /// → final-normed hidden states [B, T, H].
@@ -59,7 +64,7 @@ internal class DecoderStack : nn.Module<Tensor, Tensor, Tensor?, KvCache?, Tenso
     /// HF multiplies by the scale as a tensor of the activation dtype (√2048 is 45.25 in bf16, not 45.2548…); the
     /// same rounding, done on the CPU, so no scalar tensor is sent to the device per forward.
     /// </summary>
-    static double RoundedTo(double value, ScalarType dtype)
+    internal static double RoundedTo(double value, ScalarType dtype)
     {
         using var scope = NewDisposeScope();
         return tensor(value, dtype).to(ScalarType.Float64).item<double>();

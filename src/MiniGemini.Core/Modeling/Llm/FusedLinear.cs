@@ -36,6 +36,13 @@ internal sealed class FusedLinear : IDisposable
         }
     }
 
+    /// <summary>Whether the parts are views of one joint tensor (false once <see cref="SeparateIfLoadedApart"/> released it).</summary>
+    public bool IsJoint => _weight is not null;
+
+    /// <summary>The joint weight [Σ out, in] and bias [Σ out], while <see cref="IsJoint"/>.</summary>
+    public Tensor? JointWeight => _weight;
+    public Tensor? JointBias => _bias;
+
     /// <summary>The layers, in the order of their outputs.</summary>
     public IReadOnlyList<Linear> Parts => _parts;
 

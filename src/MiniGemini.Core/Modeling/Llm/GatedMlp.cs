@@ -35,6 +35,9 @@ internal sealed class GatedMlp : nn.Module<Tensor, Tensor>
     // The projections are registered above under their checkpoint names; registering fields would add "_down".
     protected override void RegisterComponents() { }
 
+    internal FusedLinear GateUp => _gateUp;
+    internal Linear Down => _down;
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();

@@ -37,6 +37,9 @@ public sealed class KvCache : IDisposable
         Allocate(Math.Min(capacity, InitialPositions));
     }
 
+    /// <summary>Each layer's storage [B, allocated, 2·kv, d], for a compiled step that writes it itself.</summary>
+    internal Tensor[] Entries => _entries;
+
     /// <summary>Rows (sequences) the cache holds.</summary>
     public int Batch { get; }
 

@@ -35,5 +35,18 @@ internal abstract class LlmArchitecture(LlmConfig config, LlmOptions options)
     /// <summary>Factor applied to every input embedding inside the forward (Gemma: √hidden), or null.</summary>
     public virtual double? EmbeddingScale => null;
 
-    protected Func<Tensor, Tensor> MlpActivation => Activation.FromName(Options.HiddenActOverride ?? Config.HiddenAct);
+    /// <summary>The MLP activation's config name (the override, else <c>hidden_act</c>).</summary>
+    public string MlpActivationName => Options.HiddenActOverride ?? Config.HiddenAct;
+
+    protected Func<Tensor, Tensor> MlpActivation => Activation.FromName(MlpActivationName);
+
+    /// <summary>
+    /// TorchScript <c>def norm(x: Tensor, w: Tensor) -&gt; Tensor</c> doing what <see cref="Norm"/>'s module does, op for op
+    /// (for <see cref="CompiledDecodeStep"/>).
+    /// </summary>
+    public virtual string NormScript => $$"""
+        def norm(x: Tensor, w: Tensor) -> Tensor:
+            x32 = x.float()
+            return (x32 * x32.pow(2).mean([-1], keepdim=True).add({{Config.RmsNormEps.ToString("E17", System.Globalization.CultureInfo.InvariantCulture)}}).rsqrt()).to(x.dtype) * w
+        """;
 }

@@ -37,6 +37,9 @@ internal sealed class SelfAttention : nn.Module<Tensor, AttentionContext, Tensor
         RegisterComponents();
     }
 
+    internal FusedLinear Qkv => _qkv;
+    internal Linear OutProj => o_proj;
+
     public override Tensor forward(Tensor x, AttentionContext context)
     {
         using var scope = NewDisposeScope();
