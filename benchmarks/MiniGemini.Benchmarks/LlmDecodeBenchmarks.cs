@@ -39,7 +39,8 @@ public static class LlmShapes
 /// Greedy decoding of <see cref="NewTokens"/> tokens after a <see cref="PromptLength"/>-token prompt, on CPU in float32 (one thread).
 /// Baseline: no cache, the whole sequence re-run for every token (the sequence grows by concatenation). The cached
 /// forward loop is the model alone; the generator adds sampling, EOS bookkeeping and the per-token host read, so
-/// their difference is the loop's per-token overhead. Times are per generated token.
+/// their difference is the loop's per-token overhead. The generator runs each decode step op by op (eager) and as one
+/// compiled TorchScript function, on the same weights. Times are per generated token.
 /// </summary>
 [MemoryDiagnoser]
 [SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 6)]
@@ -48,7 +49,8 @@ public class LlmDecodeBenchmarks
     const int PromptLength = 32;
     const int NewTokens = 32;
 
-    CausalLanguageModel _llm = null!;
+    CausalLanguageModel _llm = null!;      // op by op
+    CausalLanguageModel _compiled = null!; // the same weights, compiled decode step
     Tensor _prompt = null!;
 
     /// <summary>Model size.</summary>
@@ -62,7 +64,9 @@ public class LlmDecodeBenchmarks
         // One intra-op thread: on a small shared VM, OpenMP threads that wait on each other at every op cost far more
         // than splitting the small ops of a decode step gains (docs/benchmarks.md has the measurement).
         torch.set_num_threads(1);
-        _llm = CausalLanguageModel.CreateRandom(Size == "mid" ? LlmShapes.Mid : LlmShapes.Tiny, seed: 1);
+        var config = Size == "mid" ? LlmShapes.Mid : LlmShapes.Tiny;
+        _llm = CausalLanguageModel.CreateRandom(config, seed: 1, options: new LlmOptions { CompileDecodeStep = false });
+        _compiled = CausalLanguageModel.CreateRandom(config, seed: 1, options: new LlmOptions { CompileDecodeStep = true });
         using var generator = new Generator(2);
         _prompt = _llm.Embed(randint(0, _llm.Config.VocabSize, [1, PromptLength], generator: generator)).DetachFromDisposeScope();
     }
@@ -73,6 +77,7 @@ public class LlmDecodeBenchmarks
     {
         _prompt.Dispose();
         _llm.Dispose();
+        _compiled.Dispose();
     }
 
     /// <summary>No cache: every token re-runs the whole, growing sequence.</summary>
@@ -111,13 +116,19 @@ public class LlmDecodeBenchmarks
         return last;
     }
 
-    /// <summary>The token generator (greedy), as the pipeline runs it.</summary>
+    /// <summary>The token generator (greedy), as the pipeline runs it, each decode step op by op.</summary>
     [Benchmark(OperationsPerInvoke = NewTokens)]
-    public int TokenGenerator()
+    public int TokenGenerator() => Generate(_llm);
+
+    /// <summary>The token generator with the compiled decode step.</summary>
+    [Benchmark(OperationsPerInvoke = NewTokens)]
+    public int CompiledTokenGenerator() => Generate(_compiled);
+
+    int Generate(CausalLanguageModel llm)
     {
         var options = new GenerationOptions { MaxNewTokens = NewTokens, EosTokenIds = [] };
         int last = 0;
-        foreach (var step in MiniGemini.Generation.TokenGenerator.Generate(_llm, _prompt, null, options)) last = step.TokenIds[0];
+        foreach (var step in MiniGemini.Generation.TokenGenerator.Generate(llm, _prompt, null, options)) last = step.TokenIds[0];
         return last;
     }
 }

@@ -79,10 +79,40 @@ public static class LlmDecodeConsole
             Console.WriteLine($"{Step(steps[m])} step: decode tokens/s best of {runs} {decodeRates[m][^1]:F1}, median {decodeRates[m][runs / 2]:F1}; " +
                               $"tensor handles created per decoded token: {HandlesPerToken(models[m], prompt, options):F0}");
         }
+        if (models[0].CompiledStepFailure is { } failure) Console.WriteLine($"the compiled step failed and was replaced by the eager one: {failure.Message}");
         if (models.Length == 2)
+        {
             Console.WriteLine($"compiled / eager, median decode tokens/s: {decodeRates[0][runs / 2] / decodeRates[1][runs / 2]:F2}");
+            Console.WriteLine($"compiled vs eager logits over 16 steps fed the same tokens: max |Δ| / max |logits| = {StepAgreement(models[0], models[1], prompt, 16):E2}");
+        }
         foreach (var llm in models) llm.Dispose();
         return 0;
+    }
+
+    /// <summary>
+    /// Prefills both models (same weights) with <paramref name="prompt"/>, then runs <paramref name="steps"/> decode
+    /// steps on each, both fed the eager model's greedy token: the largest logit difference relative to the logits' scale.
+    /// </summary>
+    static double StepAgreement(CausalLanguageModel compiled, CausalLanguageModel eager, Tensor prompt, int steps)
+    {
+        using var _ = inference_mode();
+        using var scope = NewDisposeScope();
+        long batch = prompt.shape[0], length = prompt.shape[1];
+        using var compiledCache = compiled.CreateCache((int)batch, (int)length + steps);
+        using var eagerCache = eager.CreateCache((int)batch, (int)length + steps);
+        var positions = arange(length, device: prompt.device).expand(batch, length);
+        compiled.Forward(prompt, positions, cache: compiledCache);
+        var next = eager.Forward(prompt, positions, cache: eagerCache).argmax(-1).view(batch, 1);
+        double worst = 0;
+        for (int i = 0; i < steps; i++)
+        {
+            var position = full(batch, 1, length + i, device: prompt.device);
+            var a = compiled.DecodeStep(next, position, null, compiledCache);
+            var b = eager.DecodeStep(next, position, null, eagerCache);
+            worst = Math.Max(worst, (a - b).abs().max().item<float>() / b.abs().max().item<float>());
+            next = b.argmax(-1).view(batch, 1);
+        }
+        return worst;
     }
 
     static string Step(bool compiled) => compiled ? "compiled" : "eager";
@@ -115,7 +145,9 @@ public static class LlmDecodeConsole
             bool same = tokens.Equals(expected);
             bool pass = e1 <= 1e-4 && e2 <= 1e-4 && same;
             ok &= pass || dtype != ScalarType.Float32;
-            Console.WriteLine($"{Path.GetFileName(folder)} on {device} {dtype}: logits max |Δ|/max(1,|ref|) {e1:E2}, masked {e2:E2}, greedy tokens {(same ? "identical" : "DIFFERENT")}");
+            string step = llm.CompiledStepFailure is { } failure ? $"eager after the compiled step failed: {failure.Message}"
+                : llm.CompiledStep() is null ? "eager" : "compiled";
+            Console.WriteLine($"{Path.GetFileName(folder)} on {device} {dtype}: logits max |Δ|/max(1,|ref|) {e1:E2}, masked {e2:E2}, greedy tokens {(same ? "identical" : "DIFFERENT")} ({step} decode step)");
         }
         return ok ? 0 : 1;
     }

@@ -108,6 +108,9 @@ public sealed class MiniGeminiBuilder
     /// <summary>Memory-maps the LLM's weights (true) or copies them (false); see <see cref="MiniGeminiOptions.MapWeights"/>.</summary>
     public MiniGeminiBuilder WithMappedWeights(bool map = true) => Set(o => o.MapWeights = map);
 
+    /// <summary>Runs decode steps compiled (true) or op by op (false); see <see cref="MiniGeminiOptions.CompileDecodeStep"/>.</summary>
+    public MiniGeminiBuilder WithCompiledDecodeStep(bool compile = true) => Set(o => o.CompileDecodeStep = compile);
+
     /// <summary>Logs loading and generation diagnostics.</summary>
     public MiniGeminiBuilder WithLogger(ILoggerFactory loggerFactory) => Set(o => o.LoggerFactory = loggerFactory);
 
@@ -286,7 +289,7 @@ public sealed class MiniGeminiBuilder
                 MiniGeminiForCausalLM model;
                 // The towers' large layers are made in the model's precision (see LoadingLayers); the LLM is made on its device.
                 using (LoadingLayers.ForLoading(dtype))
-                    model = Keep(new MiniGeminiForCausalLM(config, clip.Config, convNeXt?.Config, views, new LlmOptions(), device, dtype));
+                    model = Keep(new MiniGeminiForCausalLM(config, clip.Config, convNeXt?.Config, views, new LlmOptions { CompileDecodeStep = options.CompileDecodeStep }, device, dtype));
                 model.To(device, dtype);
                 model.Load(source, options.MapWeights);
 

@@ -89,6 +89,14 @@ public sealed class MiniGeminiOptions
     /// </summary>
     public bool? MapWeights { get; set; }
 
+    /// <summary>
+    /// Whether each generated token runs the LLM as one compiled TorchScript function instead of op by op (same results,
+    /// less host time per token; docs/benchmarks.md#compiled-decode-step). Null (the default): compiled except for
+    /// bfloat16 on a CPU with AVX-512, where the op-by-op step reads the weights faster, and op by op from then on
+    /// should the compiled step fail; true: compiled, errors thrown; false: op by op.
+    /// </summary>
+    public bool? CompileDecodeStep { get; set; }
+
     /// <summary>Conversation template name (vicuna_v1, gemma, mistral_instruct, chatml_direct, llama_3); null = from the model.</summary>
     public string? Template { get; set; }
 

@@ -39,6 +39,32 @@ public sealed class CompiledDecodeStepTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Every variant of the script the writer can produce — each norm and activation, biases on attention and MLP,
+    /// joint and separate projections — compiles and gives the eager step's float32 logits exactly.
+    /// </summary>
+    [Theory]
+    [InlineData(LlmFamily.Llama, "silu", true, false, false)]
+    [InlineData(LlmFamily.Llama, "gelu", false, true, true)]
+    [InlineData(LlmFamily.Llama, "relu", true, true, true)]
+    [InlineData(LlmFamily.Gemma, "gelu_pytorch_tanh", false, false, true)]
+    [InlineData(LlmFamily.Gemma, "gelu", true, true, false)]
+    public void Every_variant_of_the_script_equals_the_eager_step(LlmFamily family, string activation, bool attentionBias, bool mlpBias, bool apart)
+    {
+        var config = TinyModels.Config(family) with { AttentionBias = attentionBias, MlpBias = mlpBias };
+        foreach (var kind in new[] { AttentionKind.Sdpa, AttentionKind.Eager })
+        {
+            var options = new LlmOptions { Attention = kind, HiddenActOverride = activation, CompileDecodeStep = true };
+            using var llm = CausalLanguageModel.CreateRandom(config, seed: 5, std: 0.15, normJitter: 0.2, options: options);
+            using (no_grad())
+                foreach (var (name, p) in llm.named_parameters())
+                    if (name.EndsWith(".bias", StringComparison.Ordinal)) p.normal_(0, 0.1); // biases that count
+            if (apart) Separate(llm);
+            Assert.Equal(!apart, llm.CompiledStep()!.Compiled.Joint);
+            Assert.Equal(0, MaxStepDifference(llm, padded: true));
+        }
+    }
+
     /// <summary>Each family in bfloat16: the same logits within bfloat16 rounding, the same greedy choices.</summary>
     [Theory]
     [InlineData(LlmFamily.Llama)]
@@ -117,6 +143,19 @@ public sealed class CompiledDecodeStepTests(ITestOutputHelper output)
         strict.UseCompiledStep(Failing(strict));
         var e = Assert.ThrowsAny<Exception>(() => TokenGenerator.Generate(strict, prompt, null, options).ToList());
         Assert.Contains("compiled step fails here", e.Message);
+    }
+
+    /// <summary>Gives q/k/v and gate/up tensors of their own, as a mapped checkpoint does, so that they run part by part.</summary>
+    static void Separate(CausalLanguageModel llm)
+    {
+        string[] fused = ["q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"];
+        foreach (var (name, module) in llm.named_modules())
+            if (module is TorchSharp.Modules.Linear linear && fused.Any(f => name.EndsWith(f, StringComparison.Ordinal)))
+            {
+                linear.weight = new TorchSharp.Modules.Parameter(linear.weight!.clone(), requires_grad: false);
+                if (linear.bias is { } bias) linear.bias = new TorchSharp.Modules.Parameter(bias.clone(), requires_grad: false);
+            }
+        llm.SeparateIfLoadedApart();
     }
 
     static CompiledDecodeStep Failing(CausalLanguageModel llm) => CompiledDecodeStep.FromSource("""

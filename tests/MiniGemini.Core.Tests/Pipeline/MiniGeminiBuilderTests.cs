@@ -282,6 +282,21 @@ public sealed class MiniGeminiBuilderTests : IDisposable
         Assert.Equal(b.TokenIds, a.TokenIds);
     }
 
+    /// <summary>The decode step is compiled by default for this float32 model, op by op when switched off; the answers are the same.</summary>
+    [Fact]
+    public void Compiled_and_eager_decode_steps_answer_alike()
+    {
+        var prompt = MiniGeminiPrompt.Ask("Describe it.", ImageInput.FromFile(TinyModelFixture.ImagePath));
+        using var compiled = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).Build();
+        using var eager = MiniGeminiBuilder.FromPretrained(Path.Combine(Tiny, "model")).WithCompiledDecodeStep(false).Build();
+        Assert.NotNull(compiled.Module.CompiledStep());
+        Assert.Null(eager.Module.CompiledStep());
+        var a = compiled.Generate(prompt, Greedy with { EosTokenIds = [] });
+        var b = eager.Generate(prompt, Greedy with { EosTokenIds = [] });
+        Assert.Equal(8, a.CompletionTokens);
+        Assert.Equal(b.TokenIds, a.TokenIds);
+    }
+
     [Fact]
     public void Template_is_chosen_from_the_model_and_can_be_overridden()
     {
