@@ -7,11 +7,26 @@
 #   - transformers' generate on the same shape (if transformers is installed);
 #   - patch info mining at MGM-7B and HD size.
 #
-# Prepare on the development machine (packs the benchmarks and a .NET runtime into .gpu-carry):
-#   ../shared/gpu/prepare-carry.sh benchmarks/MiniGemini.Benchmarks/MiniGemini.Benchmarks.csproj
-# then run this script from the repository root on the CUDA machine, with .gpu-carry beside it. Results are printed and
-# written to $OUT (default ./gpu-results).
+#   benchmarks/gpu-check.sh prepare   on a machine with the .NET SDK: publishes the benchmarks (framework-dependent,
+#                                     linux-x64, without the CPU libtorch) and packs the .NET runtime into .gpu-carry
+#   benchmarks/gpu-check.sh           on the CUDA machine, from the repository root with .gpu-carry beside it; prints
+#                                     the results and writes them to $OUT (default ./gpu-results)
 set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ "${1:-}" = prepare ]; then
+  set -e
+  mkdir -p .gpu-carry
+  if [ ! -f .gpu-carry/dotnet-runtime.tar.xz ]; then
+    dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
+    tar cJf .gpu-carry/dotnet-runtime.tar.xz -C "$dotnet_root" dotnet host/fxr shared/Microsoft.NETCore.App
+  fi
+  rm -rf .gpu-carry/app
+  dotnet publish benchmarks/MiniGemini.Benchmarks -c Release -f net10.0 -r linux-x64 --self-contained false -o .gpu-carry/app >/dev/null
+  # the CUDA machine's Python torch provides libtorch
+  find .gpu-carry/app \( -name 'libtorch*.so*' -o -name 'libc10*.so*' -o -name 'libgomp*.so*' \) -delete
+  du -sh .gpu-carry
+  exit 0
+fi
 out=${OUT:-gpu-results}
 mkdir -p "$out" /tmp/dn
 tar xJf .gpu-carry/dotnet-runtime.tar.xz -C /tmp/dn

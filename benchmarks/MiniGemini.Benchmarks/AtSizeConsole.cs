@@ -7,7 +7,7 @@ namespace MiniGemini.Benchmarks;
 
 /// <summary>
 /// A real-size model on this machine, measured end to end:
-/// <c>at-size MODEL_FOLDER [--towers MODEL_ZOO_OPENAI] [--dtype bf16|fp32] [--map true|false] [--image PICTURE] [--new 16] [--threads n]</c>.
+/// <c>at-size MODEL_FOLDER [--towers MODEL_ZOO_OPENAI] [--dtype bf16|fp32] [--map true|false] [--step compiled|eager] [--image PICTURE] [--new 16] [--threads n]</c>.
 /// Prints: the time <c>cat</c> takes to read the checkpoint files from the page cache, the load time and the peak
 /// resident memory during the load against the bytes of the weights that end up resident, the machine's memory read
 /// bandwidth, the time to encode one image (towers + mining + projector), the prefill of a real prompt (template,
@@ -46,6 +46,7 @@ public static class AtSizeConsole
             .WithProgress(new StageClock(stage => stages.Add((stage, clock.Elapsed.TotalSeconds))));
         if (towers.Length > 0) builder = builder.WithTowerSearchRoots(towers);
         if (arguments.Get("map", "") is "true" or "false") builder = builder.WithMappedWeights(arguments.Get("map", "") == "true");
+        if (arguments.Get("step", "") is "compiled" or "eager") builder = builder.WithCompiledDecodeStep(arguments.Get("step", "") == "compiled");
         using var model = builder.Build();
         double loadSeconds = clock.Elapsed.TotalSeconds;
         long peakLoad = Rss("VmHWM") - rssBefore;
@@ -84,7 +85,7 @@ public static class AtSizeConsole
         long perToken = DecodeBytesPerToken(model);
         double floor = bandwidth / perToken;
         Console.WriteLine($"prefill of {embeddings.shape[1]} positions + first token: {prefill.TotalSeconds:F2} s");
-        Console.WriteLine($"decode: {newTokens - 1} tokens in {decode.TotalSeconds:F2} s = {rate:F2} tok/s; floor {perToken / 1e9:F2} GB per token / " +
+        Console.WriteLine($"decode ({(model.Module.CompiledStep() is null ? "eager" : "compiled")} step): {newTokens - 1} tokens in {decode.TotalSeconds:F2} s = {rate:F2} tok/s; floor {perToken / 1e9:F2} GB per token / " +
                           $"{bandwidth / 1e9:F1} GB/s = {floor:F2} tok/s; {floor / rate:F2}x the floor's time per token; " +
                           $"{faults} pages read from disk meanwhile (major faults)");
         Console.WriteLine($"peak RSS of the run: {Rss("VmHWM") / 1e9:F2} GB");
