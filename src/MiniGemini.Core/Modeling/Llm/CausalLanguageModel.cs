@@ -112,24 +112,25 @@ public partial class CausalLanguageModel : nn.Module
     /// <see cref="LlmOptions.CompileDecodeStep"/> lets it, else <see cref="Embed"/> and <see cref="Forward"/>.
     /// </summary>
     /// <remarks>
-    /// By default a libtorch error from the compiled step (a fuser that cannot generate code for this device, say)
+    /// By default a libtorch error from compiling or running the step (a fuser that cannot generate code for this device, say)
     /// switches the model to the eager step for good, and this step is run again eagerly: the cache has not advanced,
     /// and the eager step overwrites whatever the failed one wrote at the new position.
     /// </remarks>
     internal Tensor DecodeStep(Tensor ids, Tensor positions, Tensor? keyMask, KvCache cache)
     {
-        if (!training && CompiledStep() is { } step)
-        {
-            using var _ = inference_mode();
+        if (!training)
             try
             {
-                return step.Run(this, ids, positions, keyMask, cache);
+                if (CompiledStep() is { } step)
+                {
+                    using var _ = inference_mode();
+                    return step.Run(this, ids, positions, keyMask, cache);
+                }
             }
             catch (ExternalException e) when (Architecture.Options.CompileDecodeStep is null)
             {
                 _compiledStepFailure = e;
             }
-        }
         return Forward(Embed(ids, validate: false), positions, keyMask, cache);
     }
 

@@ -9,16 +9,18 @@ namespace MiniGemini.Modeling;
 /// A whole decode step — embedding lookup, rotary tables, every layer with its cache write, final norm, head — as
 /// one TorchScript function compiled at run time (<c>torch.jit.compile</c>) and called once per token. The eager
 /// step dispatches some 30 ops per layer through TorchSharp, each creating managed tensor handles; here libtorch's
-/// interpreter runs the same ops natively (and, on a GPU, its fusers join the elementwise chains), so a batch-1 step
-/// stops being bound by the host.
+/// interpreter runs the same ops without a call from .NET per op (and where libtorch's fuser runs, on GPUs, it may
+/// join elementwise chains), which is what a batch-1 step on a fast device is bound by.
 /// </summary>
 /// <remarks>
 /// The script is written for one model: its sizes, family (norm, activation, embedding scale), attention kind,
 /// biases, dtype, and whether q/k/v and gate/up are joint tensors or parts (mapped checkpoints keep them apart) are
-/// spelled into the source. It does the eager step's ops in the eager step's order and dtypes, so in float32 the
-/// logits are the eager ones; only CPU bfloat16 differs within rounding, where the eager step's own matrix-vector
-/// loop (<see cref="RowLinear"/>) sums in another order than libtorch's. The weights are passed per call, read from
-/// the modules, so loads and moves are seen; a change of dtype, device or joint layout compiles a new script.
+/// spelled into the source. It does the eager step's ops in the eager step's order and dtypes, so on a CPU in
+/// float32 the logits are the eager ones bit for bit; in half precision they may differ by rounding where the eager
+/// step's own matrix-vector loop (<see cref="RowLinear"/>) or a fuser sums or rounds otherwise. The weights are passed
+/// per call, read from the modules, so loads and moves are seen; a change of dtype, device or joint layout compiles a
+/// new script. libtorch reports some compile errors as exceptions but ends the process on others (TorchSharp 0.107
+/// does not catch <c>torch::jit::ErrorReport</c>), so every variant the writer produces is compiled by the tests.
 /// </remarks>
 internal sealed class CompiledDecodeStep : IDisposable
 {
@@ -50,7 +52,7 @@ internal sealed class CompiledDecodeStep : IDisposable
     /// </summary>
     public static bool IsDefaultFor(CausalLanguageModel llm) => !RowLinear.Serves(llm.DType, llm.Device);
 
-    /// <summary>Writes and compiles the script for <paramref name="llm"/>; libtorch's compile errors propagate.</summary>
+    /// <summary>Writes and compiles the script for <paramref name="llm"/>.</summary>
     public static CompiledDecodeStep Compile(CausalLanguageModel llm)
     {
         if (!Supports(llm)) throw new NotSupportedException($"No compiled decode step for {llm.Config.Family} in {llm.DType}.");
@@ -127,7 +129,6 @@ internal sealed class CompiledDecodeStep : IDisposable
         var globals = Index(Globals(llm));
         var layer = Index(LayerTensors(llm.model.Layers[0]));
         int perLayer = layer.Count, g = globals.Count;
-        bool half = layout.DType != ScalarType.Float32;
         string W(string name) => $"w[o + {layer[name]}]";
         string Bias(string name) => layer.ContainsKey($"{name}.bias") ? W($"{name}.bias") : "None";
         string Linear(string input, string name, int parts) => layer.ContainsKey(name)
@@ -172,7 +173,7 @@ internal sealed class CompiledDecodeStep : IDisposable
             : $$"""
                     scores = torch.matmul(q, k.transpose(2, 3)) * {{Literal(Math.Pow(d, -0.5))}}
                     if mask is not None:
-                        scores = scores.masked_fill(mask.logical_not(), {{Literal(FloatMin(layout.DType))}})
+                        scores = scores.masked_fill(mask.logical_not(), {{Literal(torch.finfo(layout.DType).min)}})
                     y = scores.float().softmax(-1).to(q.dtype).matmul(v)
             """);
         s.AppendLine($$"""
@@ -180,7 +181,7 @@ internal sealed class CompiledDecodeStep : IDisposable
                     gate_up = {{Linear($"norm(x, {W("post_norm")})", "gate_up", 2)}}.chunk(2, -1)
                     x = x + {{Linear($"{Activation.Script(llm.Architecture.MlpActivationName, "gate_up[0]")} * gate_up[1]", "down", 1)}}
                 logits = torch.linear(norm(x, w[{{globals["final_norm"]}}]).select(1, -1), w[{{globals["head"]}}])  # [B, V]
-                return logits{{(half ? ".float()" : "")}}
+                return logits{{(layout.DType == ScalarType.Float32 ? "" : ".float()")}}
             """);
         return s.ToString();
     }
@@ -189,14 +190,7 @@ internal sealed class CompiledDecodeStep : IDisposable
         tensors.Select((t, i) => (t.Name, i)).ToDictionary(t => t.Name, t => t.i);
 
     /// <summary>A float literal TorchScript reads back as the same double.</summary>
-    static string Literal(double value) => value.ToString("E17", CultureInfo.InvariantCulture);
-
-    static double FloatMin(ScalarType dtype) => dtype switch
-    {
-        ScalarType.BFloat16 => -3.3895313892515355e38,
-        ScalarType.Float16 => -65504.0,
-        _ => float.MinValue,
-    };
+    internal static string Literal(double value) => value.ToString("E17", CultureInfo.InvariantCulture);
 
     /// <summary>Frees the compiled function.</summary>
     public void Dispose() => _unit.Dispose();

@@ -47,6 +47,6 @@ internal abstract class LlmArchitecture(LlmConfig config, LlmOptions options)
     public virtual string NormScript => $$"""
         def norm(x: Tensor, w: Tensor) -> Tensor:
             x32 = x.float()
-            return (x32 * x32.pow(2).mean([-1], keepdim=True).add({{Config.RmsNormEps.ToString("E17", System.Globalization.CultureInfo.InvariantCulture)}}).rsqrt()).to(x.dtype) * w
+            return (x32 * x32.pow(2).mean([-1], keepdim=True).add({{CompiledDecodeStep.Literal(Config.RmsNormEps)}}).rsqrt()).to(x.dtype) * w
         """;
 }

@@ -22,12 +22,13 @@ public sealed record LlmOptions
 
     /// <summary>
     /// Whether a decode step (one new token per row, with the cache) runs as one TorchScript function compiled for the
-    /// model at its first use, instead of op by op: the same ops and results, without the per-op cost of dispatching
-    /// each from .NET (and on a GPU with libtorch's fusers joining the elementwise chains). Null (the default): compiled
-    /// everywhere but on a CPU with AVX-512 running bfloat16 weights, where the op-by-op step's own matrix-vector
-    /// product reads the weights about twice as fast as libtorch's; should the compiled step fail with a libtorch
-    /// error, the model decodes op by op from then on. True: compiled wherever supported, errors thrown. False: op by
-    /// op. Mixtral (whose routing reads the host) and float64 always run op by op.
+    /// model at its first use, instead of op by op: the same ops (on a CPU in float32 the same logits, bit for bit)
+    /// without a call from .NET per op; where libtorch's fuser runs (GPUs) it may also join elementwise chains, which
+    /// can round half-precision values differently. Null (the default): compiled everywhere but on a CPU with AVX-512
+    /// running bfloat16 weights, where the op-by-op step's own matrix-vector product reads the weights about twice as
+    /// fast as libtorch's; should the compiled step fail with a libtorch error, the model decodes op by op from then
+    /// on. True: compiled wherever supported, errors thrown. False: op by op. Mixtral (whose routing reads the host)
+    /// and float64 always run op by op.
     /// </summary>
     public bool? CompileDecodeStep { get; init; }
 

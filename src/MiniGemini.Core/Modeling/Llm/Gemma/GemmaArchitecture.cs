@@ -23,7 +23,7 @@ internal sealed class GemmaArchitecture(LlmConfig config, LlmOptions options) : 
     public override string NormScript => $$"""
         def norm(x: Tensor, w: Tensor) -> Tensor:
             x32 = x.float()
-            return (x32 * x32.pow(2).mean([-1], keepdim=True).add({{Config.RmsNormEps.ToString("E17", System.Globalization.CultureInfo.InvariantCulture)}}).rsqrt() * w.float().add(1.0)).to(x.dtype)
+            return (x32 * x32.pow(2).mean([-1], keepdim=True).add({{CompiledDecodeStep.Literal(Config.RmsNormEps)}}).rsqrt() * w.float().add(1.0)).to(x.dtype)
         """;
 
     public override double? EmbeddingScale => Math.Sqrt(Config.HiddenSize);
