@@ -5,10 +5,10 @@ using Xunit;
 
 namespace MiniGemini.Tests.Pipeline;
 
-/// <summary>libtorch's large CPU tensors sit on transparent huge pages once the library is loaded.</summary>
-public sealed class HugePagesTests
+/// <summary>What the library asks of libtorch and its OpenMP runtime when it loads.</summary>
+public sealed class LibTorchEnvironmentTests
 {
-    // The library's setting only counts before libtorch's first allocation: load it before any test runs.
+    // The library's settings only count before libtorch loads and first allocates: load it before any test runs.
     [ModuleInitializer]
     internal static void LoadLibraryFirst() => RuntimeHelpers.RunModuleConstructor(typeof(MiniGeminiBuilder).Module.ModuleHandle);
 
@@ -22,6 +22,15 @@ public sealed class HugePagesTests
         using var tensor = torch.ones(64L << 20 >> 2);                                          // 64 MiB of float32
         long gained = AnonHugePagesKiB() - before;
         Assert.True(gained >= 32 << 10, $"a 64 MiB tensor added {gained} KiB of huge pages");
+    }
+
+    /// <summary>libgomp reads its spin count when libtorch loads it; the library has written it by then.</summary>
+    [Fact]
+    public void Loading_the_library_shortens_the_OpenMP_spin()
+    {
+        // .NET's view of the environment is the process's start: a spin count or wait policy given there is kept.
+        if (Environment.GetEnvironmentVariable("GOMP_SPINCOUNT") is not null || Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is not null) return;
+        Assert.Equal("10000", Marshal.PtrToStringAnsi(getenv("GOMP_SPINCOUNT")));
     }
 
     static long AnonHugePagesKiB() => File.ReadLines("/proc/self/smaps_rollup")

@@ -8,21 +8,47 @@ namespace MiniGemini.Benchmarks;
 
 /// <summary>
 /// libtorch on 4 KiB pages (<c>THP_MEM_ALLOC_ENABLE=0</c>, the baseline) against transparent huge pages (what the library
-/// asks for at load), each in its own process, on the bundled demo model with the default threads: one step of the vision
-/// stage (forward and backward of 8 pictures with their cell labels and mining focus) and a described picture.
+/// asks for at load), each in its own process, on the bundled demo model with the default threads.
 /// </summary>
 [Config(typeof(Config))]
-public class HugePagesBenchmarks
+public class HugePagesBenchmarks : DemoModelWorkloads
 {
     sealed class Config : ManualConfig
     {
         public Config()
         {
-            var job = Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(6).WithInvocationCount(1).WithUnrollFactor(1);
-            AddJob(job.WithEnvironmentVariables(new EnvironmentVariable("THP_MEM_ALLOC_ENABLE", "0")).WithId("4 KiB pages").AsBaseline());
-            AddJob(job.WithEnvironmentVariables(new EnvironmentVariable("THP_MEM_ALLOC_ENABLE", "1")).WithId("huge pages"));
+            AddJob(Job.WithEnvironmentVariables(new EnvironmentVariable("THP_MEM_ALLOC_ENABLE", "0")).WithId("4 KiB pages").AsBaseline());
+            AddJob(Job.WithEnvironmentVariables(new EnvironmentVariable("THP_MEM_ALLOC_ENABLE", "1")).WithId("huge pages"));
         }
     }
+}
+
+/// <summary>
+/// libgomp's default spin before an idle OpenMP worker sleeps (<c>GOMP_SPINCOUNT=300000</c>, the baseline) against the
+/// shorter spin the library asks for at load (10 000), each in its own process, on the bundled demo model.
+/// </summary>
+[Config(typeof(Config))]
+public class OpenMpSpinBenchmarks : DemoModelWorkloads
+{
+    sealed class Config : ManualConfig
+    {
+        public Config()
+        {
+            AddJob(Job.WithEnvironmentVariables(new EnvironmentVariable("GOMP_SPINCOUNT", "300000")).WithId("spin 300000").AsBaseline());
+            AddJob(Job.WithEnvironmentVariables(new EnvironmentVariable("GOMP_SPINCOUNT", "10000")).WithId("spin 10000"));
+        }
+    }
+}
+
+/// <summary>
+/// Two workloads of the bundled demo model, for suites that compare process-wide settings (one job per setting):
+/// one step of the vision stage (forward and backward of 8 pictures with their cell labels and mining focus) and a
+/// described picture.
+/// </summary>
+public abstract class DemoModelWorkloads
+{
+    /// <summary>One launch, 2 warm-up and 6 measured iterations of one invocation each.</summary>
+    protected static Job Job => Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(6).WithInvocationCount(1).WithUnrollFactor(1);
 
     MiniGeminiModel _model = null!;
     MiniGeminiTrainer _trainer = null!;
