@@ -61,7 +61,12 @@ public static class LlmDecodeConsole
         using var prompt = models[0].Embed(ids, validate: false);
         var options = new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = [] };
 
-        foreach (var llm in models) Measure(llm, prompt, options with { MaxNewTokens = Math.Min(8, newTokens) }, device); // warm-up: kernels, allocator, script
+        for (int m = 0; m < models.Length; m++)
+        {
+            var (warmPrefill, warmDecode) = Measure(models[m], prompt, options with { MaxNewTokens = Math.Min(8, newTokens) }, device); // warm-up: kernels, allocator, script
+            Console.WriteLine($"first use, {Step(steps[m])} step: prefill + first token {warmPrefill.TotalMilliseconds:F1} ms, " +
+                              $"{Math.Min(8, newTokens) - 1} more tokens in {warmDecode.TotalMilliseconds:F1} ms{(steps[m] ? " (the script's compile and first runs included)" : "")}");
+        }
         var decodeRates = models.Select(_ => new List<double>()).ToArray();
         for (int run = 0; run < runs; run++)
             for (int m = 0; m < models.Length; m++)

@@ -31,6 +31,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     readonly MiniGeminiForCausalLM _model;
     readonly Txt2ImgBridge? _imageGenerator;
     readonly ILogger _logger;
+    bool _stepFailureLogged;
     readonly SemaphoreSlim _gate = new(1, 1);
     readonly ConversationCache? _conversations;
     bool _disposed;
@@ -250,6 +251,11 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         }
         var finished = answers.Finish(onDelta);
         RecordTelemetry(activity, finished.Sum(a => a.PromptLength), answers.Generated, rows.Count, firstToken, clock.Elapsed);
+        if (!_stepFailureLogged && _model.CompiledStepFailure is { } failure)
+        {
+            _stepFailureLogged = true;
+            Log.CompiledDecodeStepFailed(_logger, Name, failure.Message);
+        }
         return finished.Select((answer, b) => new MiniGeminiResponse
         {
             Text = answer.Text.Trim(),

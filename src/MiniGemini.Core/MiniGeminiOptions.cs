@@ -91,9 +91,9 @@ public sealed class MiniGeminiOptions
 
     /// <summary>
     /// Whether each generated token runs the LLM as one compiled TorchScript function instead of op by op (same results,
-    /// less host time per token; docs/benchmarks.md#compiled-decode-step). Null (the default): compiled except for
-    /// bfloat16 on a CPU with AVX-512, where the op-by-op step reads the weights faster, and op by op from then on
-    /// should the compiled step fail; true: compiled, errors thrown; false: op by op.
+    /// less host time per token; docs/benchmarks.md#compiled-decode-step). Null (the default): compiled on GPUs, op by
+    /// op on CPUs, where it gains little; true: compiled on any device; false: op by op. A compiled step that fails
+    /// with a libtorch error is replaced by the op-by-op step, with a warning in the log.
     /// </summary>
     public bool? CompileDecodeStep { get; set; }
 

@@ -18,4 +18,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 201, EventName = "Generated", Level = LogLevel.Debug,
         Message = "Generated {Tokens} token(s) for {Rows} prompt(s): first after {FirstTokenSeconds:0.000} s, {TokensPerSecond:0.0} tokens/s after it.")]
     public static partial void Generated(ILogger logger, int tokens, int rows, double firstTokenSeconds, double tokensPerSecond);
+
+    [LoggerMessage(EventId = 202, EventName = "CompiledDecodeStepFailed", Level = LogLevel.Warning,
+        Message = "The compiled decode step failed; {Model} decodes op by op from now on: {Error}")]
+    public static partial void CompiledDecodeStepFailed(ILogger logger, string model, string error);
 }

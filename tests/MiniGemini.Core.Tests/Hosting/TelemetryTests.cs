@@ -65,4 +65,19 @@ public sealed class TelemetryTests
         Assert.Contains((200, "Generating"), ids);
         Assert.Contains((201, "Generated"), ids);
     }
+
+    /// <summary>A compiled decode step that fails is replaced by the eager one, the answer comes, and the log says so once.</summary>
+    [Fact]
+    public void A_failing_compiled_decode_step_is_logged_once_as_a_warning()
+    {
+        var events = new ConcurrentBag<EventId>();
+        using var logging = LoggerFactory.Create(b => b.AddProvider(new CapturingLogger(events)).SetMinimumLevel(LogLevel.Debug));
+        using var model = MiniGeminiBuilder.FromPretrained(TinyModelFixture.ModelFolder).WithCompiledDecodeStep().WithLogger(logging).Build();
+        model.Module.UseCompiledStep(MiniGemini.Tests.Llm.CompiledDecodeStepTests.Failing(model.Module));
+        var prompt = MiniGeminiPrompt.Ask("Describe the picture.", ImageInput.FromFile(TinyModelFixture.ImagePath));
+        var options = new GenerationOptions { MaxNewTokens = 4, EosTokenIds = [] };
+        Assert.Equal(4, model.Generate(prompt, options).CompletionTokens);
+        Assert.Equal(4, model.Generate(prompt, options).CompletionTokens);
+        Assert.Single(events, e => e.Id == 202 && e.Name == "CompiledDecodeStepFailed");
+    }
 }

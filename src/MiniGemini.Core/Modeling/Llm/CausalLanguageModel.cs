@@ -112,9 +112,9 @@ public partial class CausalLanguageModel : nn.Module
     /// <see cref="LlmOptions.CompileDecodeStep"/> lets it, else <see cref="Embed"/> and <see cref="Forward"/>.
     /// </summary>
     /// <remarks>
-    /// By default a libtorch error from compiling or running the step (a fuser that cannot generate code for this device, say)
-    /// switches the model to the eager step for good, and this step is run again eagerly: the cache has not advanced,
-    /// and the eager step overwrites whatever the failed one wrote at the new position.
+    /// A libtorch error from compiling or running the step (a fuser that cannot generate code for this device, say)
+    /// switches the model to the eager step for good (<see cref="CompiledStepFailure"/>), and this step is run again
+    /// eagerly: the cache has not advanced, and the eager step overwrites whatever the failed one wrote at the new position.
     /// </remarks>
     internal Tensor DecodeStep(Tensor ids, Tensor positions, Tensor? keyMask, KvCache cache)
     {
@@ -127,14 +127,14 @@ public partial class CausalLanguageModel : nn.Module
                     return step.Run(this, ids, positions, keyMask, cache);
                 }
             }
-            catch (ExternalException e) when (Architecture.Options.CompileDecodeStep is null)
+            catch (ExternalException e)
             {
                 _compiledStepFailure = e;
             }
         return Forward(Embed(ids, validate: false), positions, keyMask, cache);
     }
 
-    /// <summary>The libtorch error that switched the model to the eager step (by default), or null.</summary>
+    /// <summary>The libtorch error that switched the model to the eager step, or null.</summary>
     internal Exception? CompiledStepFailure => _compiledStepFailure;
 
     /// <summary>

@@ -46,11 +46,13 @@ internal sealed class CompiledDecodeStep : IDisposable
         !llm.Architecture.IsSparse && llm.DType is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16;
 
     /// <summary>
-    /// Whether the compiled step is the default for <paramref name="llm"/>: everywhere but where the eager step's own
-    /// matrix-vector product serves it (bfloat16 weights on a CPU with AVX-512), which reads weights about twice as fast
-    /// as libtorch's — what a memory-bound step at real sizes is made of.
+    /// Whether the compiled step is the default for <paramref name="llm"/>: on accelerators, whose decode step waits on
+    /// the host. On a CPU libtorch's own time per op is most of a step, so compiling gains little (1.1–1.45× at
+    /// dispatch-bound sizes, nothing at real ones, less than nothing in bfloat16 where the eager step's own
+    /// matrix-vector product reads the weights faster than libtorch's) for a first use that costs ~100 ms
+    /// (docs/benchmarks.md#compiled-decode-step).
     /// </summary>
-    public static bool IsDefaultFor(CausalLanguageModel llm) => !RowLinear.Serves(llm.DType, llm.Device);
+    public static bool IsDefaultFor(CausalLanguageModel llm) => llm.Device.type != DeviceType.CPU;
 
     /// <summary>Writes and compiles the script for <paramref name="llm"/>.</summary>
     public static CompiledDecodeStep Compile(CausalLanguageModel llm)

@@ -16,13 +16,10 @@ namespace MiniGemini.Modeling;
 /// </summary>
 internal static class RowLinear
 {
-    /// <summary>Whether this machine runs the loop for weights of <paramref name="dtype"/> on <paramref name="device"/>.</summary>
-    public static bool Serves(ScalarType dtype, Device device) =>
-        Avx512F.IsSupported && dtype == ScalarType.BFloat16 && device.type == DeviceType.CPU;
-
     /// <summary>Whether <see cref="Forward"/> serves <paramref name="x"/> with <paramref name="weight"/>.</summary>
     public static bool Applies(Tensor x, Tensor weight) =>
-        Serves(weight.dtype, weight.device) && x.dtype == ScalarType.BFloat16 && x.device_type == DeviceType.CPU && weight.dim() == 2 &&
+        Avx512F.IsSupported && weight.dtype == ScalarType.BFloat16 && x.dtype == ScalarType.BFloat16 &&
+        x.device_type == DeviceType.CPU && weight.device_type == DeviceType.CPU && weight.dim() == 2 &&
         x.numel() == weight.shape[1] && weight.shape[1] % 2 == 0 && weight.is_contiguous() &&
         !(is_grad_enabled() && (weight.requires_grad || x.requires_grad));
 
