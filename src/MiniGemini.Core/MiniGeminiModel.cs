@@ -31,10 +31,10 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     readonly MiniGeminiForCausalLM _model;
     readonly Txt2ImgBridge? _imageGenerator;
     readonly ILogger _logger;
-    bool _stepFailureLogged;
     readonly SemaphoreSlim _gate = new(1, 1);
     readonly ConversationCache? _conversations;
     bool _disposed;
+    bool _stepFailureLogged;
 
     internal MiniGeminiModel(string name, MiniGeminiForCausalLM model, MiniGeminiTokenizer tokenizer,
         ConversationTemplate template, GenerationDefaults defaults, Device device, ModelPrecision precision, Txt2ImgBridge? imageGenerator,
