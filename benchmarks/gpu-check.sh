@@ -10,7 +10,7 @@
 #   benchmarks/gpu-check.sh prepare   on a machine with the .NET SDK: publishes the benchmarks (framework-dependent,
 #                                     linux-x64, without the CPU libtorch) and packs the .NET runtime into .gpu-carry
 #   benchmarks/gpu-check.sh           on the CUDA machine, from the repository root with .gpu-carry beside it; prints
-#                                     the results and writes them to $OUT (default ./gpu-results)
+#                                     the results and writes them to $OUT (default ./gpu-results); at most 9 min 20 s
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ "${1:-}" = prepare ]; then
@@ -37,10 +37,10 @@ fixtures=(tests/fixtures/reference/llm-{llama-mha,llama-gqa,gemma,mixtral})
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$out/gpu.txt"
-timeout 120 "${bench[@]}" llm-parity --device cuda "${fixtures[@]}" 2>&1 | tee "$out/parity-fp32.txt"
-timeout 120 "${bench[@]}" llm-parity --device cuda --dtype bf16 "${fixtures[@]}" 2>&1 | tee "$out/parity-bf16.txt"
-timeout 240 "${bench[@]}" llm-decode --device cuda --dtype bf16 --shape 7b --prompt 600 --new 128 --runs 4 --step both 2>&1 | tee "$out/decode-7b.txt"
+timeout 90 "${bench[@]}" llm-parity --device cuda "${fixtures[@]}" 2>&1 | tee "$out/parity-fp32.txt"
+timeout 90 "${bench[@]}" llm-parity --device cuda --dtype bf16 "${fixtures[@]}" 2>&1 | tee "$out/parity-bf16.txt"
+timeout 200 "${bench[@]}" llm-decode --device cuda --dtype bf16 --shape 7b --prompt 600 --new 128 --runs 4 --step both 2>&1 | tee "$out/decode-7b.txt"
 if python3 -c "import transformers" 2>/dev/null; then
-  timeout 180 python3 benchmarks/MiniGemini.Benchmarks/llm_decode_reference.py 600 128 2>&1 | tee "$out/decode-7b-transformers.txt"
+  timeout 120 python3 benchmarks/MiniGemini.Benchmarks/llm_decode_reference.py 600 128 2>&1 | tee "$out/decode-7b-transformers.txt"
 fi
-timeout 120 "${bench[@]}" mining --device cuda --dtype bf16 --sizes mgm7b,hd --warmup 10 --iterations 100 2>&1 | tee "$out/mining-bf16.txt"
+timeout 60 "${bench[@]}" mining --device cuda --dtype bf16 --sizes mgm7b,hd --warmup 10 --iterations 100 2>&1 | tee "$out/mining-bf16.txt"
