@@ -305,7 +305,7 @@ public sealed class MiniGeminiBuilder
                 if (_logger is not null)
                     Log.Loaded(_logger, Path.GetFileName(modelFolder), config.Llm.Family.ToString(), template.Name, model.TokensPerImage, device.ToString(), options.Precision.ToString(), seconds);
                 var defaults = GenerationDefaults.Create(config.Llm, generation, tokenizer, template);
-                return new MiniGeminiModel(Path.GetFileName(modelFolder.TrimEnd('/', '\\')), model, tokenizer, template, defaults, device,
+                return new MiniGeminiModel(Path.GetFileName(modelFolder.TrimEnd('/', '\\')), model, tokenizer, template, defaults,
                     options.Precision, options.ImageGenerator, _logger, options.ConversationCacheBytes) { Source = (modelFolder, clip.Folder) };
             }
             finally

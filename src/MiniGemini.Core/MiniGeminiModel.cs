@@ -37,15 +37,13 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     bool _stepFailureLogged;
 
     internal MiniGeminiModel(string name, MiniGeminiForCausalLM model, MiniGeminiTokenizer tokenizer,
-        ConversationTemplate template, GenerationDefaults defaults, Device device, ModelPrecision precision, Txt2ImgBridge? imageGenerator,
+        ConversationTemplate template, GenerationDefaults defaults, ModelPrecision precision, Txt2ImgBridge? imageGenerator,
         ILogger? logger, long conversationCacheBytes = 0)
     {
         Name = name;
-        Config = model.MgmConfig;
         _model = model;
         Processor = new MiniGeminiProcessor(tokenizer, template, model.Views, model.TokensPerImage);
         Defaults = defaults;
-        TorchDevice = device;
         Precision = precision;
         _imageGenerator = imageGenerator;
         _logger = logger ?? NullLogger.Instance;
@@ -56,7 +54,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     public string Name { get; }
 
     /// <summary>The model's configuration, after builder overrides.</summary>
-    public MgmConfig Config { get; }
+    public MgmConfig Config => _model.MgmConfig;
 
     /// <summary>Images and conversations into pixels and ids: image preprocessing, tokenizer, template and image slots.</summary>
     public MiniGeminiProcessor Processor { get; }
@@ -100,7 +98,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     /// <summary>The preprocessing the model applies to images.</summary>
     public ImagePreprocessOptions ImageOptions => _model.Views;
 
-    internal Device TorchDevice { get; }
+    internal Device TorchDevice => _model.Device;
 
     /// <summary>The module tree: towers, mining, projector and LLM under their checkpoint keys.</summary>
     internal MiniGeminiForCausalLM Module => _model;

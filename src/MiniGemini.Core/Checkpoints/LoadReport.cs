@@ -28,9 +28,8 @@ public sealed class LoadReport
     /// </summary>
     public IReadOnlyList<(string Key, string CheckpointDtype, string ModuleDtype)> DtypeMismatches { get; init; } = [];
 
-    /// <summary>True when nothing is missing, mis-shaped or (unless tolerated) unexpected.</summary>
-    public bool IsComplete(bool tolerateUnexpected = false) =>
-        Missing.Count == 0 && ShapeMismatches.Count == 0 && DtypeMismatches.Count == 0 && (tolerateUnexpected || Unexpected.Count == 0);
+    /// <summary>True when nothing is missing, mis-shaped or unexpected.</summary>
+    public bool IsComplete => Missing.Count == 0 && ShapeMismatches.Count == 0 && DtypeMismatches.Count == 0 && Unexpected.Count == 0;
 
     internal string? FirstProblemKey =>
         ShapeMismatches.Select(m => m.Key).Concat(DtypeMismatches.Select(m => m.Key)).Concat(Missing).Concat(Unexpected).FirstOrDefault();

@@ -14,9 +14,6 @@ internal sealed record LoadOptions
     /// <summary>Module keys allowed to be absent from the checkpoint (e.g. a tied <c>lm_head.weight</c>).</summary>
     public Func<string, bool> MayBeMissing { get; init; } = _ => false;
 
-    /// <summary>When true (the default), unexpected checkpoint keys are errors; otherwise they are only reported.</summary>
-    public bool FailOnUnexpected { get; init; } = true;
-
     /// <summary>
     /// Module keys whose tensor may become a view of the checkpoint's memory-mapped file instead of a copy (when the
     /// source can map it, the module's tensor is on the CPU and its dtype is the stored one). None by default: the
@@ -41,13 +38,13 @@ internal static class StateDictLoader
     internal static readonly AsyncLocal<Action<long, long>?> Progress = new();
 
     /// <summary>Loads <paramref name="prefix"/>* of <paramref name="source"/> into <paramref name="module"/>.</summary>
-    /// <exception cref="ModelLoadException">Missing keys, shape mismatches, or unexpected keys (per options), listed in <see cref="ModelLoadException.Report"/>.</exception>
+    /// <exception cref="ModelLoadException">Missing keys, shape mismatches, or unexpected keys, listed in <see cref="ModelLoadException.Report"/>.</exception>
     public static LoadReport Load(torch.nn.Module module, ITensorSource source, string prefix = "", LoadOptions? options = null)
     {
         options ??= new LoadOptions();
         var targets = module.state_dict();
         var report = Compare(targets, source, prefix, options);
-        if (!report.IsComplete(tolerateUnexpected: !options.FailOnUnexpected))
+        if (!report.IsComplete)
             throw ModelLoadException.Mismatch($"Checkpoint does not fit {module.GetName()}: {report}", report, source.Location);
 
         var progress = Progress.Value;

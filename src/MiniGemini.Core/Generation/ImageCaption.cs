@@ -32,12 +32,4 @@ internal static class ImageCaption
         }
         return null;
     }
-
-    /// <summary>The answer's text before its first <c>&lt;h&gt;</c>, trimmed (what MGM's worker shows beside the image).</summary>
-    public static string TextBeforeCaption(string answer)
-    {
-        ArgumentNullException.ThrowIfNull(answer);
-        int open = answer.IndexOf("<h>", StringComparison.Ordinal);
-        return (open < 0 ? answer : answer[..open]).Trim();
-    }
 }

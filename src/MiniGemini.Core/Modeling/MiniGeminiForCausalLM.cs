@@ -219,15 +219,18 @@ public sealed class MiniGeminiForCausalLM : CausalLanguageModel
     internal Tensor Splice(IReadOnlyList<int> ids, Tensor? imageTokens)
     {
         using var scope = NewDisposeScope();
+        // The row's text in one lookup (and one check of the ids), cut into the runs between the image slots below.
+        var textIds = ids.Where(id => id != ImageSlotTokenizer.ImageTokenIndex).Select(id => (long)id).ToArray();
+        var text = textIds.Length == 0 ? null : Embed(tensor(textIds, device: Device).unsqueeze(0)).squeeze(0);   // [text tokens, H]
         var parts = new List<Tensor>();
-        int image = 0, start = 0;
+        int image = 0, start = 0, embedded = 0;
         for (int i = 0; i <= ids.Count; i++)
         {
             if (i < ids.Count && ids[i] != ImageSlotTokenizer.ImageTokenIndex) continue;
             if (i > start)
             {
-                var text = tensor(ids.Skip(start).Take(i - start).Select(id => (long)id).ToArray(), device: Device);
-                parts.Add(Embed(text.unsqueeze(0)).squeeze(0));                                                     // [n, H]
+                parts.Add(text!.narrow(0, embedded, i - start));                                                     // [n, H]
+                embedded += i - start;
             }
             if (i < ids.Count)
             {

@@ -49,10 +49,7 @@ public partial class CausalLanguageModel : nn.Module
     internal void SeparateIfLoadedApart()
     {
         foreach (var module in modules())
-        {
-            if (module is SelfAttention attention) attention.SeparateIfLoadedApart();
-            else if (module is GatedMlp mlp) mlp.SeparateIfLoadedApart();
-        }
+            (module switch { SelfAttention attention => attention.Qkv, GatedMlp mlp => mlp.GateUp, _ => null })?.SeparateIfLoadedApart();
     }
 
     /// <summary>The model's configuration (config.json).</summary>

@@ -53,9 +53,6 @@ internal sealed class GatedMlp : nn.Module<Tensor, Tensor>
         _gateUp.Rejoin();
     }
 
-    /// <summary>See <see cref="FusedLinear.SeparateIfLoadedApart"/>.</summary>
-    internal void SeparateIfLoadedApart() => _gateUp.SeparateIfLoadedApart();
-
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);

@@ -108,9 +108,6 @@ internal sealed class SelfAttention : nn.Module<Tensor, AttentionContext, Tensor
         _qkv.Rejoin();
     }
 
-    /// <summary>See <see cref="FusedLinear.SeparateIfLoadedApart"/>.</summary>
-    internal void SeparateIfLoadedApart() => _qkv.SeparateIfLoadedApart();
-
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);

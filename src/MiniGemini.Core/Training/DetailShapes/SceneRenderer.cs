@@ -80,26 +80,6 @@ internal static class SceneRenderer
         }
     }
 
-    /// <summary>
-    /// Whether the shape of <paramref name="obj"/> covers pixel (<paramref name="x"/>, <paramref name="y"/>) by the
-    /// spec's inequalities at the pixel centre (the digit aside).
-    /// </summary>
-    public static bool Covers(SceneObject obj, int x, int y)
-    {
-        ArgumentNullException.ThrowIfNull(obj);
-        // Doubled coordinates keep everything in integers: 2(px − cx) = 2x + 1 − 2cx and 2r = s.
-        long dx = 2L * x + 1 - 2L * obj.CenterX, dy = 2L * y + 1 - 2L * obj.CenterY, s = obj.Size;
-        return obj.Shape switch
-        {
-            ShapeKind.Circle => dx * dx + dy * dy <= s * s,
-            ShapeKind.Square => Math.Abs(dx) <= s && Math.Abs(dy) <= s,
-            ShapeKind.Diamond => Math.Abs(dx) + Math.Abs(dy) <= s,
-            // cy − r ≤ py ≤ cy + r and |px − cx| ≤ (py − (cy − r)) / 2, doubled: −s ≤ dy ≤ s and 2|dx| ≤ dy + s.
-            ShapeKind.Triangle => dy >= -s && dy <= s && 2 * Math.Abs(dx) <= dy + s,
-            _ => false,
-        };
-    }
-
     /// <summary>The shape's centroid (gx, gy): the centre, or (cx, cy + s / 6) for the triangle.</summary>
     public static (double X, double Y) Centroid(SceneObject obj)
     {
