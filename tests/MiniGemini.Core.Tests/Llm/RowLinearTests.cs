@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics.X86;
+using MiniGemini.Checkpoints;
 using MiniGemini.Modeling;
 using Xunit;
 using static TorchSharp.torch;
@@ -50,6 +51,36 @@ public sealed class RowLinearTests
         {
             var alone = RowLinear.Forward(x, weight.narrow(0, i, 1), bias.narrow(0, i, 1)); // one row: the single-row loop
             Assert.True(alone.Equals(together.narrow(2, i, 1)), $"row {i} differs");
+        }
+    }
+
+    /// <summary>
+    /// Weights that start off a cache line (a mapped safetensors file puts tensors wherever its header ends) give the same
+    /// bits as the same weights on one: every lane offset (read by aligned loads and shifted into place), half a lane
+    /// (read where they lie), short and long rows. The memory around the weights is NaN, so a lane taken from outside a
+    /// row shows.
+    /// </summary>
+    [Theory]
+    [InlineData(9, 2 * (32 * 3 + 16))] // a tail of 16 pairs after the blocks of 32
+    [InlineData(6, 2 * (2048 + 16 * 3))] // long rows, four at a time
+    public void Weights_off_a_cache_line_give_the_same_bits(long n, long k)
+    {
+        if (!Avx512F.IsSupported) return; // the loop needs AVX-512
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(11);
+        var weight = randn([n, k], generator: generator).to(ScalarType.BFloat16);
+        var bias = randn([n], generator: generator).to(ScalarType.BFloat16);
+        var x = randn([1, 1, k], generator: generator).to(ScalarType.BFloat16);
+        var expected = RowLinear.Forward(x, weight, bias);
+        var memory = full([n * k + 64], float.NaN, ScalarType.BFloat16);
+        Assert.Equal(0, TensorMemory.Address(memory) % 64); // libtorch's allocations start on a cache line
+        for (long offset = 1; offset < 32; offset++) // in bfloat16 elements: odd ones are half a lane off
+        {
+            var placed = memory.narrow(0, offset, n * k).view(n, k);
+            placed.copy_(weight);
+            Assert.True(RowLinear.Applies(x, placed));
+            Assert.True(expected.Equals(RowLinear.Forward(x, placed, bias)), $"weights {offset * 2} bytes off a cache line");
+            memory.fill_(float.NaN);
         }
     }
 

@@ -41,32 +41,35 @@ internal static class RowLinear
         using var row = x.contiguous();
         using var biasRow = bias?.to(ScalarType.BFloat16).contiguous();
         var result = empty(shape, ScalarType.BFloat16, x.device);
-        // x split into its even and odd elements, so that each 32-bit lane of a weight load meets its two factors.
-        var pairs = ArrayPool<float>.Shared.Rent((int)k);
-        var xs = (ushort*)TensorMemory.Address(row);
-        for (long j = 0; j < k / 2; j++)
-        {
-            pairs[j] = Float(xs[2 * j]);
-            pairs[k / 2 + j] = Float(xs[2 * j + 1]);
-        }
+        long pairs = k / 2, stride = (pairs + 15) & ~15L;
+        var buffer = ArrayPool<float>.Shared.Rent((int)(2 * stride + 16)); // one buffer per call and token otherwise
         nint ws = TensorMemory.Address(weight), ys = TensorMemory.Address(result), bs = biasRow is null ? 0 : TensorMemory.Address(biasRow);
         int threads = Math.Max(1, get_num_threads());
         long perThread = (n + threads - 1) / threads;
         try
         {
-            fixed (float* even = pairs)
+            fixed (float* start = buffer)
             {
-                nint evens = (nint)even;
+                // x split into its even and odd elements, so that each 32-bit lane of a weight load meets its two factors;
+                // both halves start on a cache line, since a load that spans two lines costs the loop a fifth of its speed.
+                float* even = start + (64 - ((nint)start & 63)) % 64 / sizeof(float), odd = even + stride;
+                var xs = (ushort*)TensorMemory.Address(row);
+                for (long j = 0; j < pairs; j++)
+                {
+                    even[j] = Float(xs[2 * j]);
+                    odd[j] = Float(xs[2 * j + 1]);
+                }
+                nint evens = (nint)even, odds = (nint)odd;
                 Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
                 {
-                    long start = t * perThread, end = Math.Min(n, start + perThread);
-                    Rows((uint*)ws, (float*)evens, (float*)evens + k / 2, (ushort*)ys, (ushort*)bs, k / 2, start, end);
+                    long first = t * perThread, end = Math.Min(n, first + perThread);
+                    Rows((uint*)ws, (float*)evens, (float*)odds, (ushort*)ys, (ushort*)bs, pairs, first, end);
                 });
             }
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(pairs); // one buffer per call and token otherwise
+            ArrayPool<float>.Shared.Return(buffer);
         }
         return result;
     }
@@ -85,27 +88,48 @@ internal static class RowLinear
     const long TogetherFromPairs = 2048;
 
     /// <summary>
-    /// Rows [start, end) of the product; <paramref name="pairs"/> = K/2 (32-bit lanes per row). Long rows go through the
-    /// loop four at a time, so that each load of x serves four rows: x is read from the cache twice as many bytes as a
-    /// row of weights, and once it outgrows the L1 cache that traffic slows the loop (Gemma-2B's down projection, K =
-    /// 16 384: 16 → 30 GB/s on one core); short rows go one at a time, where four streams of weights at once read
-    /// slower than one. Each row keeps its own four chains of FMAs, summed in the same order either way.
+    /// Rows [start, end) of the product; <paramref name="pairs"/> = K/2 (32-bit lanes per row). Weights that start off a
+    /// 64-byte boundary (a memory-mapped safetensors file puts its tensors where its header ends) are read by aligned
+    /// loads and shifted into place, which streams them as fast as aligned ones; a load spanning two cache lines does
+    /// not. The lanes each FMA meets are the same either way, so the result does not depend on where the weights lie.
     /// </summary>
     static unsafe void Rows(uint* w, float* even, float* odd, ushort* y, ushort* bias, long pairs, long start, long end)
+    {
+        uint offset = (uint)((nint)w & 63) / sizeof(uint);
+        if (offset == 0 || (nint)w % sizeof(uint) != 0 || pairs % Lanes != 0) // rows off by different amounts, or by half a lane
+            Rows<StraightLanes>(w, even, odd, y, bias, pairs, start, end, default);
+        else
+            Rows<ShiftedLanes>(w, even, odd, y, bias, pairs, start, end, Vector512.Create(0u, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) + Vector512.Create(offset));
+    }
+
+    /// <summary>32-bit lanes in one vector.</summary>
+    const int Lanes = 16;
+
+    /// <summary>
+    /// Long rows go through the loop four at a time, so that each load of x serves four rows: x is read from the cache
+    /// twice as many bytes as a row of weights, and once it outgrows the L1 cache that traffic slows the loop (Gemma-2B's
+    /// down projection, K = 16 384: 16 → 30 GB/s on one core); short rows go one at a time, where four streams of
+    /// weights at once read slower than one. Each row keeps its own four chains of FMAs, summed in the same order either
+    /// way. <paramref name="shift"/>: see <see cref="ShiftedLanes"/>.
+    /// </summary>
+    static unsafe void Rows<TLanes>(uint* w, float* even, float* odd, ushort* y, ushort* bias, long pairs, long start, long end,
+        Vector512<uint> shift) where TLanes : struct, IRowLanes<TLanes>
     {
         long blockEnd = pairs - pairs % 32, r = start;
         for (; pairs > TogetherFromPairs && r + 4 <= end; r += 4)
         {
             uint* r0 = w + r * pairs, r1 = r0 + pairs, r2 = r1 + pairs, r3 = r2 + pairs;
+            TLanes l0 = TLanes.At(r0), l1 = TLanes.At(r1), l2 = TLanes.At(r2), l3 = TLanes.At(r3);
             Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default,
                 a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
             for (long j = 0; j < blockEnd; j += 32)
             {
-                Vector512<float> e0 = Vector512.Load(even + j), o0 = Vector512.Load(odd + j), e1 = Vector512.Load(even + j + 16), o1 = Vector512.Load(odd + j + 16);
-                Step(Vector512.Load(r0 + j), Vector512.Load(r0 + j + 16), e0, o0, e1, o1, ref a00, ref a01, ref a02, ref a03);
-                Step(Vector512.Load(r1 + j), Vector512.Load(r1 + j + 16), e0, o0, e1, o1, ref a10, ref a11, ref a12, ref a13);
-                Step(Vector512.Load(r2 + j), Vector512.Load(r2 + j + 16), e0, o0, e1, o1, ref a20, ref a21, ref a22, ref a23);
-                Step(Vector512.Load(r3 + j), Vector512.Load(r3 + j + 16), e0, o0, e1, o1, ref a30, ref a31, ref a32, ref a33);
+                Vector512<float> e0 = Vector512.LoadAligned(even + j), o0 = Vector512.LoadAligned(odd + j),
+                    e1 = Vector512.LoadAligned(even + j + 16), o1 = Vector512.LoadAligned(odd + j + 16);
+                Step(l0.Next(shift), l0.Next(shift), e0, o0, e1, o1, ref a00, ref a01, ref a02, ref a03);
+                Step(l1.Next(shift), l1.Next(shift), e0, o0, e1, o1, ref a10, ref a11, ref a12, ref a13);
+                Step(l2.Next(shift), l2.Next(shift), e0, o0, e1, o1, ref a20, ref a21, ref a22, ref a23);
+                Step(l3.Next(shift), l3.Next(shift), e0, o0, e1, o1, ref a30, ref a31, ref a32, ref a33);
             }
             y[r] = Finish(r0, even, odd, bias, r, blockEnd, pairs, a00, a01, a02, a03);
             y[r + 1] = Finish(r1, even, odd, bias, r + 1, blockEnd, pairs, a10, a11, a12, a13);
@@ -115,11 +139,64 @@ internal static class RowLinear
         for (; r < end; r++)
         {
             uint* row = w + r * pairs;
+            var lanes = TLanes.At(row);
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (long j = 0; j < blockEnd; j += 32)
-                Step(Vector512.Load(row + j), Vector512.Load(row + j + 16), Vector512.Load(even + j), Vector512.Load(odd + j),
-                    Vector512.Load(even + j + 16), Vector512.Load(odd + j + 16), ref a0, ref a1, ref a2, ref a3);
+                Step(lanes.Next(shift), lanes.Next(shift), Vector512.LoadAligned(even + j), Vector512.LoadAligned(odd + j),
+                    Vector512.LoadAligned(even + j + 16), Vector512.LoadAligned(odd + j + 16), ref a0, ref a1, ref a2, ref a3);
             y[r] = Finish(row, even, odd, bias, r, blockEnd, pairs, a0, a1, a2, a3);
+        }
+    }
+
+    /// <summary>A row's weights, 16 lanes at a time from its start.</summary>
+    interface IRowLanes<TSelf> where TSelf : struct, IRowLanes<TSelf>
+    {
+        static abstract unsafe TSelf At(uint* row);
+
+        /// <summary>The next 16 lanes; <paramref name="shift"/>: see <see cref="ShiftedLanes"/>.</summary>
+        Vector512<uint> Next(Vector512<uint> shift);
+    }
+
+    /// <summary>Lanes read where they lie.</summary>
+    unsafe struct StraightLanes : IRowLanes<StraightLanes>
+    {
+        uint* _next;
+
+        public static StraightLanes At(uint* row) => new() { _next = row };
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<uint> Next(Vector512<uint> shift)
+        {
+            var lanes = Vector512.Load(_next);
+            _next += Lanes;
+            return lanes;
+        }
+    }
+
+    /// <summary>
+    /// Lanes of a row that starts <c>s</c> lanes past a 64-byte boundary, read as whole aligned cache lines: each 16
+    /// lanes are the last 16 − s of one line and the first s of the next, picked by <c>shift</c> = [s, s + 1, …, s + 15]
+    /// from the pair of lines. Reads at most the lines that hold the row's lanes, so never a page the row is not on.
+    /// </summary>
+    unsafe struct ShiftedLanes : IRowLanes<ShiftedLanes>
+    {
+        uint* _next;
+        Vector512<uint> _line;
+
+        public static ShiftedLanes At(uint* row)
+        {
+            var line = (uint*)((nint)row & ~(nint)63);
+            return new() { _line = Vector512.LoadAligned(line), _next = line + Lanes };
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<uint> Next(Vector512<uint> shift)
+        {
+            var line = Vector512.LoadAligned(_next);
+            _next += Lanes;
+            var lanes = Avx512F.PermuteVar16x32x2(_line, shift, line);
+            _line = line;
+            return lanes;
         }
     }
 
