@@ -139,15 +139,15 @@ public static class AtSizeConsole
 
     /// <summary>
     /// Bytes of weights one decoded token reads: every decoder weight and the head, but one row of the embedding table
-    /// (a tied head reads all of it once, as the head).
+    /// (a tied head reads all of it once, as the head), and nothing of the vision side.
     /// </summary>
     static long DecodeBytesPerToken(MiniGeminiModel model)
     {
         var named = model.Module.named_parameters().ToList();
-        long all = named.Sum(p => p.parameter.numel() * p.parameter.ElementSize);
         bool tied = !named.Any(p => p.name == "lm_head.weight");
-        var embed = named.First(p => p.name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)).parameter;
-        return tied ? all : all - embed.numel() * embed.ElementSize;
+        return named.Where(p => p.name.StartsWith("model.layers.", StringComparison.Ordinal) || p.name.StartsWith("model.norm.", StringComparison.Ordinal) ||
+                                p.name == "lm_head.weight" || (tied && p.name == "model.embed_tokens.weight"))
+                    .Sum(p => p.parameter.numel() * p.parameter.ElementSize);
     }
 
     /// <summary>Notes when each load stage starts (the builder reports synchronously, on the loading thread).</summary>
