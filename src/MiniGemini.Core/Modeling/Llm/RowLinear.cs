@@ -79,7 +79,7 @@ internal static class RowLinear
         return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
 
-    /// <summary>Rows longer than this many pairs (x of more than 16 KiB as float32) go through the loop four at a time.</summary>
+    /// <summary>Rows longer than this many pairs (an x of more than 8 KiB) go through the loop four at a time.</summary>
     const long TogetherFromPairs = 2048;
 
     /// <summary>
@@ -102,10 +102,10 @@ internal static class RowLinear
 
     /// <summary>
     /// Long rows go through the loop four at a time, so that each load of x serves four rows: x is read from the cache
-    /// twice as many bytes as a row of weights, and once it outgrows the L1 cache that traffic slows the loop (Gemma-2B's
-    /// down projection, K = 16 384: 16 → 30 GB/s on one core); short rows go one at a time, where four streams of
-    /// weights at once read slower than one. Each row keeps its own four chains of FMAs, summed in the same order either
-    /// way. <paramref name="shift"/>: see <see cref="ShiftedLanes"/>.
+    /// as many bytes as a row of weights, and once the stream of weights pushes it out of the L1 cache that traffic slows
+    /// the loop (Gemma-2B's down projection, K = 16 384, with x still in float32: 16 → 30 GB/s on one core); short rows
+    /// go one at a time, where four streams of weights at once read slower than one. Each row keeps its own four chains
+    /// of FMAs, summed in the same order either way. <paramref name="shift"/>: see <see cref="ShiftedLanes"/>.
     /// </summary>
     static unsafe void Rows<TLanes>(uint* w, uint* x, ushort* y, ushort* bias, long pairs, long start, long end,
         Vector512<uint> shift) where TLanes : struct, IRowLanes<TLanes>
