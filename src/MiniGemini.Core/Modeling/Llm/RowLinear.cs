@@ -11,9 +11,10 @@ namespace MiniGemini.Modeling;
 /// <summary>
 /// <c>y = x Wᵀ + b</c> for a single row <c>x</c> (decoding one token) on the CPU with bfloat16 weights: every weight
 /// row is streamed once, two bfloat16 at a time widened to float32 with one AND and one shift, and multiplied into
-/// float32 accumulators with AVX-512 FMAs, the rows split over libtorch's thread count. A decoded token reads all of the
-/// model's weights, so its time is the time to read them; libtorch's bfloat16 matrix-vector product reads them well
-/// below the memory bandwidth; this loop streams them closer to it (docs/benchmarks.md#real-sizes).
+/// float32 accumulators with AVX-512 FMAs, the rows split over libtorch's thread count (<see cref="DecodeThreads"/>).
+/// A decoded token reads all of the model's weights, so its time is the time to read them; libtorch's bfloat16
+/// matrix-vector product reads them well below the memory bandwidth; this loop streams them closer to it
+/// (docs/benchmarks.md#real-sizes).
 /// </summary>
 internal static class RowLinear
 {
@@ -55,7 +56,7 @@ internal static class RowLinear
                 uint* xs = start + (64 - ((nint)start & 63)) % 64 / sizeof(uint);
                 Buffer.MemoryCopy((void*)TensorMemory.Address(row), xs, pairs * sizeof(uint), pairs * sizeof(uint));
                 nint xp = (nint)xs;
-                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+                DecodeThreads.Run(threads, t =>
                 {
                     long first = t * perThread, end = Math.Min(n, first + perThread);
                     Rows((uint*)ws, (uint*)xp, (ushort*)ys, (ushort*)bs, pairs, first, end);
@@ -72,7 +73,7 @@ internal static class RowLinear
     static float Float(ushort bfloat16) => BitConverter.UInt32BitsToSingle((uint)bfloat16 << 16);
 
     /// <summary>float32 → bfloat16, rounded to nearest even, as libtorch rounds (NaN stays NaN).</summary>
-    static ushort BFloat16(float value)
+    internal static ushort BFloat16(float value)
     {
         uint bits = BitConverter.SingleToUInt32Bits(value);
         if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40);
@@ -224,8 +225,8 @@ internal static class RowLinear
     }
 
     /// <summary>The low bfloat16 of each lane as float32: bfloat16 is the top half of a float32.</summary>
-    static Vector512<float> Low(Vector512<uint> lanes) => Vector512.ShiftLeft(lanes, 16).AsSingle();
+    internal static Vector512<float> Low(Vector512<uint> lanes) => Vector512.ShiftLeft(lanes, 16).AsSingle();
 
     /// <summary>The high bfloat16 of each lane as float32.</summary>
-    static Vector512<float> High(Vector512<uint> lanes) => (lanes & Vector512.Create(0xFFFF0000u)).AsSingle();
+    internal static Vector512<float> High(Vector512<uint> lanes) => (lanes & Vector512.Create(0xFFFF0000u)).AsSingle();
 }
