@@ -32,11 +32,10 @@ internal static class TensorMemory
         }
     }
 
-    /// <summary>The address of a CPU tensor's first element.</summary>
+    /// <summary>The address of a CPU tensor's first element, whatever its strides.</summary>
     public static unsafe nint Address(torch.Tensor tensor)
     {
-        using var flat = tensor.view(-1);
-        using var first = flat.narrow(0, 0, 1);
+        using var first = tensor.as_strided([1], [1], tensor.storage_offset());
         fixed (byte* p = first.bytes) return (nint)p;
     }
 
