@@ -95,7 +95,10 @@ internal static class RowLinear
         if (offset == 0 || (nint)w % sizeof(uint) != 0 || pairs % Lanes != 0) // rows off by different amounts, or by half a lane
             Rows<StraightLanes>(w, x, y, bias, pairs, start, end, default);
         else
-            Rows<ShiftedLanes>(w, x, y, bias, pairs, start, end, Vector512.Create(0u, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) + Vector512.Create(offset));
+        {
+            var shift = Vector512.Create(0u, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) + Vector512.Create(offset);
+            Rows<ShiftedLanes>(w, x, y, bias, pairs, start, end, shift);
+        }
     }
 
     /// <summary>32-bit lanes in one vector.</summary>
