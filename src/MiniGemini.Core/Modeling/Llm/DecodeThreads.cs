@@ -27,9 +27,14 @@ internal static class DecodeThreads
     /// </summary>
     public static void Run(int parts, Action<int> body)
     {
-        if (parts <= 1 || !Monitor.TryEnter(Gate))
+        if (parts <= 1)
         {
-            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parts) }, body);
+            if (parts == 1) body(0);
+            return;
+        }
+        if (!Monitor.TryEnter(Gate))
+        {
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, body);
             return;
         }
         try
