@@ -19,14 +19,14 @@ internal static class OneQueryAttention
 {
     /// <summary>
     /// Whether <see cref="Forward"/> serves q <c>[B, kv, g, d]</c> (heads contiguous) with keys and values
-    /// <c>[B, kv, S, d]</c> (each row contiguous) and no mask, and is faster there: with one query per key/value head
-    /// (MHA). Where heads share keys and values, libtorch reads each once for all its queries (Gemma-2B's one key/value
-    /// head for 8 queries: 0.11 ms against 0.22–0.30 ms here), and <see cref="Forward"/> is not used.
+    /// <c>[B, kv, S, d]</c> (each row contiguous) and no mask, shared key/value heads included. Where heads share them
+    /// libtorch alone is a little faster (Gemma-2B's one key/value head for 8 queries: 0.10 against 0.12 ms), but it runs
+    /// on libtorch's OpenMP threads, which then spin for milliseconds on the cores that the decode's next products need.
     /// </summary>
     public static bool Applies(Tensor q, Tensor keys, Tensor values, Tensor? mask) =>
         Avx512F.IsSupported && mask is null && q.dtype == ScalarType.BFloat16 && q.device_type == DeviceType.CPU &&
         keys.dtype == ScalarType.BFloat16 && values.dtype == ScalarType.BFloat16 &&
-        q.dim() == 4 && keys.dim() == 4 && values.dim() == 4 && q.shape[2] == 1 && q.shape[3] % 32 == 0 &&
+        q.dim() == 4 && keys.dim() == 4 && values.dim() == 4 && q.shape[3] % 32 == 0 &&
         q.stride(3) == 1 && q.stride(2) == q.shape[3] && q.stride(1) == q.shape[2] * q.shape[3] &&
         keys.stride(3) == 1 && values.stride(3) == 1 && keys.shape.SequenceEqual(values.shape) &&
         keys.shape[0] == q.shape[0] && keys.shape[1] == q.shape[1] && keys.shape[3] == q.shape[3] &&
@@ -55,13 +55,13 @@ internal static class OneQueryAttention
         /// <summary>Query head <paramref name="head"/> (counted over batch rows, kv heads and groups) as bfloat16 pairs.</summary>
         public unsafe uint* Query(long head) => (uint*)((ushort*)Q + head / (KvHeads * Group) * QBatch + head % (KvHeads * Group) * D);
 
-        /// <summary>Position <paramref name="position"/>'s key row for query head <paramref name="head"/>.</summary>
-        public unsafe uint* Key(long head, long position) =>
-            (uint*)((ushort*)Keys + head / (KvHeads * Group) * KeyBatch + head / Group % KvHeads * KeyHead + position * KeyRow);
+        /// <summary>Position 0's key row for query head <paramref name="head"/>; the next lie <c>KeyRow</c> apart.</summary>
+        public unsafe ushort* Keys0(long head) =>
+            (ushort*)Keys + head / (KvHeads * Group) * KeyBatch + head / Group % KvHeads * KeyHead;
 
-        /// <summary>Position <paramref name="position"/>'s value row for query head <paramref name="head"/>.</summary>
-        public unsafe uint* Value(long head, long position) =>
-            (uint*)((ushort*)Values + head / (KvHeads * Group) * ValueBatch + head / Group % KvHeads * ValueHead + position * ValueRow);
+        /// <summary>Position 0's value row for query head <paramref name="head"/>; the next lie <c>ValueRow</c> apart.</summary>
+        public unsafe ushort* Values0(long head) =>
+            (ushort*)Values + head / (KvHeads * Group) * ValueBatch + head / Group % KvHeads * ValueHead;
     }
 
     /// <summary>
@@ -88,15 +88,20 @@ internal static class OneQueryAttention
                         queries[h * at.D + pairs + j] = BitConverter.UInt32BitsToSingle(query[j] & 0xFFFF0000u);
                     }
                 }
+                // Each head's first rows, found once: the divisions that find them cost more than a row's dot product.
+                var keys = stackalloc nint[(int)count];
+                var values = stackalloc nint[(int)count];
+                for (long h = 0; h < count; h++)
+                    (keys[h], values[h]) = ((nint)at.Keys0(first + h), (nint)at.Values0(first + h));
                 for (long s = 0; s < positions; s++)
                     for (long h = 0; h < count; h++)
-                        scores[h * positions + s] = Dot(at.Key(first + h, s), queries + h * at.D, pairs) * at.Scale;
+                        scores[h * positions + s] = Dot((uint*)((ushort*)keys[h] + s * at.KeyRow), queries + h * at.D, pairs) * at.Scale;
                 for (long h = 0; h < count; h++)
                     Softmax(new Span<float>(scores + h * positions, (int)positions));
                 new Span<float>(sums, (int)(count * at.D)).Clear();
                 for (long s = 0; s < positions; s++)
                     for (long h = 0; h < count; h++)
-                        Accumulate(at.Value(first + h, s), scores[h * positions + s], sums + h * at.D, pairs);
+                        Accumulate((uint*)((ushort*)values[h] + s * at.ValueRow), scores[h * positions + s], sums + h * at.D, pairs);
                 for (long h = 0; h < count; h++)
                 {
                     ushort* output = (ushort*)at.Output + (first + h) * at.D;
