@@ -79,7 +79,11 @@ public static class AtSizeConsole
         var options = new GenerationOptions { MaxNewTokens = newTokens, EosTokenIds = [] };
         LlmDecodeConsole.Measure(model.Module, embeddings, options with { MaxNewTokens = 2 }, CPU); // warm-up
         long faultsBefore = MajorFaults();
-        var (prefill, decode) = LlmDecodeConsole.Measure(model.Module, embeddings, options, CPU);
+        // benchmarks/gomp-trace prints libtorch's OpenMP parallel regions while this file exists: the decode's, if any.
+        var traceMarker = Environment.GetEnvironmentVariable("GOMP_TRACE_WHILE");
+        Action? decodeStarts = string.IsNullOrEmpty(traceMarker) ? null : () => File.WriteAllText(traceMarker, "");
+        var (prefill, decode) = LlmDecodeConsole.Measure(model.Module, embeddings, options, CPU, decodeStarts);
+        if (decodeStarts is not null) File.Delete(traceMarker!);
         long faults = MajorFaults() - faultsBefore;
         double rate = (newTokens - 1) / decode.TotalSeconds;
         // This machine's bandwidth moves by tens of percent within minutes: measured again after the decode, the floor

@@ -157,15 +157,24 @@ public static class LlmDecodeConsole
         return ok ? 0 : 1;
     }
 
-    /// <summary>Generates from <paramref name="prompt"/>: the time to the first token (prefill) and the time of the rest.</summary>
-    internal static (TimeSpan Prefill, TimeSpan Decode) Measure(CausalLanguageModel llm, Tensor prompt, GenerationOptions options, Device device)
+    /// <summary>
+    /// Generates from <paramref name="prompt"/>: the time to the first token (prefill) and the time of the rest;
+    /// <paramref name="decodeStarts"/> runs once the first token is there.
+    /// </summary>
+    internal static (TimeSpan Prefill, TimeSpan Decode) Measure(CausalLanguageModel llm, Tensor prompt, GenerationOptions options, Device device,
+        Action? decodeStarts = null)
     {
         Synchronize(device);
         var clock = Stopwatch.StartNew();
-        TimeSpan prefill = default;
+        TimeSpan prefill = default, decodeFrom = default;
         foreach (var step in TokenGenerator.Generate(llm, prompt, null, options))
-            if (step.Step == 0) prefill = clock.Elapsed; // the step's host read has already waited for the device
-        return (prefill, clock.Elapsed - prefill);
+        {
+            if (step.Step != 0) continue;
+            prefill = clock.Elapsed; // the step's host read has already waited for the device
+            decodeStarts?.Invoke();
+            decodeFrom = clock.Elapsed;
+        }
+        return (prefill, clock.Elapsed - decodeFrom);
     }
 
     static double HandlesPerToken(CausalLanguageModel llm, Tensor prompt, GenerationOptions options)

@@ -84,6 +84,27 @@ public sealed class RowLinearTests
         }
     }
 
+    /// <summary>
+    /// A widened result (the head's logits) is the bfloat16 result in float32, bit for bit, from the loop and from libtorch
+    /// (two rows, which the loop leaves to it); float32 stays float32.
+    /// </summary>
+    [Fact]
+    public void A_widened_result_is_the_bfloat16_result_in_float32()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(13);
+        var weight = randn([37, 2 * 2100], generator: generator).to(ScalarType.BFloat16); // long rows and single rows
+        var bias = randn([37], generator: generator).to(ScalarType.BFloat16);
+        var x = randn([1, 1, 2 * 2100], generator: generator).to(ScalarType.BFloat16);
+        var widened = RowLinear.Linear(x, weight, bias, widened: true);
+        Assert.Equal(ScalarType.Float32, widened.dtype);
+        Assert.True(RowLinear.Linear(x, weight, bias).to(ScalarType.Float32).Equals(widened));
+        var rows = x.expand(1, 2, -1);
+        Assert.True(nn.functional.linear(rows, weight, bias).to(ScalarType.Float32).Equals(RowLinear.Linear(rows, weight, bias, widened: true)));
+        var x32 = x.to(ScalarType.Float32);
+        Assert.Equal(ScalarType.Float32, RowLinear.Linear(x32, weight.to(ScalarType.Float32), widened: true).dtype);
+    }
+
     [Fact]
     public void Other_cases_go_to_libtorch()
     {

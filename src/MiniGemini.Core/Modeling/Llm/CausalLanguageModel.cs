@@ -97,9 +97,8 @@ public partial class CausalLanguageModel : nn.Module
         using var scope = NewDisposeScope();
         var hidden = model.call(inputsEmbeds, positionIds, attentionMask, cache);      // [B, T, H]
         if (!allLogits) hidden = hidden.select(1, -1);                                 // [B, H]
-        var logits = RowLinear.Linear(hidden, HeadWeight);
         // Half-precision logits are widened for sampling and the loss; float64 (gradient checks) stays float64.
-        if (logits.dtype is ScalarType.BFloat16 or ScalarType.Float16) logits = logits.to(ScalarType.Float32);
+        var logits = RowLinear.Linear(hidden, HeadWeight, widened: true);
         return logits.MoveToOuterDisposeScope();                                       // [B, V] or [B, T, V]
     }
 

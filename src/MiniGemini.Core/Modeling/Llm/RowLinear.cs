@@ -25,47 +25,64 @@ internal static class RowLinear
         x.numel() == weight.shape[1] && weight.shape[1] % 2 == 0 && weight.is_contiguous() &&
         !(is_grad_enabled() && (weight.requires_grad || x.requires_grad));
 
-    /// <summary><c>linear(x, weight, bias)</c>, by this loop where it <see cref="Applies"/>, else by libtorch.</summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) =>
-        Applies(x, weight) ? Forward(x, weight, bias) : nn.functional.linear(x, weight, bias);
+    /// <summary>
+    /// <c>linear(x, weight, bias)</c>, by this loop where it <see cref="Applies"/>, else by libtorch; with
+    /// <paramref name="widened"/>, a bfloat16 or float16 result comes as float32 (of the same rounded values).
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, bool widened = false)
+    {
+        if (Applies(x, weight)) return Forward(x, weight, bias, widened);
+        var y = nn.functional.linear(x, weight, bias);
+        if (!widened || y.dtype is not (ScalarType.BFloat16 or ScalarType.Float16)) return y;
+        using (y) return y.to(ScalarType.Float32);
+    }
 
-    /// <summary>x <c>[.., K]</c> holding one row, weight <c>[N, K]</c>, bias <c>[N]</c> → <c>[.., N]</c>.</summary>
+    /// <summary>
+    /// x <c>[.., K]</c> holding one row, weight <c>[N, K]</c>, bias <c>[N]</c> → <c>[.., N]</c> in bfloat16, or with
+    /// <paramref name="widened"/> in float32 (the bfloat16 values widened, as libtorch's product and cast give them).
+    /// </summary>
     /// <remarks>
-    /// x is split and the result rounded here rather than by libtorch ops: an op large enough for libtorch's thread pool
-    /// leaves its workers spinning for a while after it, on the cores this loop's threads need.
+    /// x is split, the result rounded and widened here rather than by libtorch ops: an op large enough for libtorch's
+    /// thread pool (the widening of a 256 000-token head's logits is one) leaves its workers spinning for a while after
+    /// it, on the cores this loop's threads need.
     /// </remarks>
-    public static unsafe Tensor Forward(Tensor x, Tensor weight, Tensor? bias)
+    public static unsafe Tensor Forward(Tensor x, Tensor weight, Tensor? bias, bool widened = false)
     {
         long n = weight.shape[0], k = weight.shape[1];
         var shape = x.shape.ToArray();
         shape[^1] = n;
         using var row = x.contiguous();
         using var biasRow = bias?.to(ScalarType.BFloat16).contiguous();
-        var result = empty(shape, ScalarType.BFloat16, x.device);
+        var result = empty(shape, widened ? ScalarType.Float32 : ScalarType.BFloat16, x.device);
         long pairs = k / 2;
         var buffer = ArrayPool<uint>.Shared.Rent((int)pairs + Lanes); // one buffer per call and token otherwise
-        nint ws = TensorMemory.Address(weight), ys = TensorMemory.Address(result), bs = biasRow is null ? 0 : TensorMemory.Address(biasRow);
+        var rounded = widened ? ArrayPool<ushort>.Shared.Rent((int)n) : null;
+        nint ws = TensorMemory.Address(weight), rs = TensorMemory.Address(result), bs = biasRow is null ? 0 : TensorMemory.Address(biasRow);
         int threads = Math.Max(1, get_num_threads());
         long perThread = (n + threads - 1) / threads;
         try
         {
             fixed (uint* start = buffer)
+            fixed (ushort* roundedStart = rounded)
             {
                 // x as its bfloat16 pairs, one 32-bit lane each like the weights', on a cache line: a load that spans two
                 // lines costs the loop a fifth of its speed. Widened in registers, so that x takes half the L1 cache.
                 uint* xs = start + (64 - ((nint)start & 63)) % 64 / sizeof(uint);
                 Buffer.MemoryCopy((void*)TensorMemory.Address(row), xs, pairs * sizeof(uint), pairs * sizeof(uint));
-                nint xp = (nint)xs;
+                nint xp = (nint)xs, ys = widened ? (nint)roundedStart : rs;
                 DecodeThreads.Run(threads, t =>
                 {
                     long first = t * perThread, end = Math.Min(n, first + perThread);
                     Rows((uint*)ws, (uint*)xp, (ushort*)ys, (ushort*)bs, pairs, first, end);
+                    if (widened)
+                        for (long r = first; r < end; r++) ((float*)rs)[r] = Float(((ushort*)ys)[r]);
                 });
             }
         }
         finally
         {
             ArrayPool<uint>.Shared.Return(buffer);
+            if (rounded is not null) ArrayPool<ushort>.Shared.Return(rounded);
         }
         return result;
     }
