@@ -84,7 +84,7 @@ public static class AtSizeConsole
         Action? decodeStarts = string.IsNullOrEmpty(traceMarker) ? null : () => File.WriteAllText(traceMarker, "");
         var (prefill, decode) = LlmDecodeConsole.Measure(model.Module, embeddings, options, CPU, decodeStarts);
         if (decodeStarts is not null) File.Delete(traceMarker!);
-        long faults = MajorFaults() - faultsBefore;
+        long faults = MajorFaults() - faultsBefore, peakRun = Rss("VmHWM"); // before the bandwidth's 1 GiB below
         double rate = (newTokens - 1) / decode.TotalSeconds;
         // This machine's bandwidth moves by tens of percent within minutes: measured again after the decode, the floor
         // takes the better of the two, so a slow moment at the start does not make the decode look close to it.
@@ -96,7 +96,7 @@ public static class AtSizeConsole
         Console.WriteLine($"decode ({(model.Module.CompiledStep() is null ? "eager" : "compiled")} step): {newTokens - 1} tokens in {decode.TotalSeconds:F2} s = {rate:F2} tok/s; floor {perToken / 1e9:F2} GB per token / " +
                           $"{bandwidth / 1e9:F1} GB/s = {floor:F2} tok/s; {floor / rate:F2}x the floor's time per token; " +
                           $"{faults} pages read from disk meanwhile (major faults)");
-        Console.WriteLine($"peak RSS of the run: {Rss("VmHWM") / 1e9:F2} GB");
+        Console.WriteLine($"peak RSS of the run: {peakRun / 1e9:F2} GB");
         imageTokens.Dispose();
         return 0;
     }
