@@ -10,9 +10,9 @@ namespace MiniGemini.Benchmarks;
 /// <c>at-size MODEL_FOLDER [--towers MODEL_ZOO_OPENAI] [--dtype bf16|fp32] [--map true|false] [--step compiled|eager] [--image PICTURE] [--new 16] [--threads n]</c>.
 /// Prints: the time <c>cat</c> takes to read the checkpoint files from the page cache, the load time and the peak
 /// resident memory during the load against the bytes of the weights that end up resident, the machine's memory read
-/// bandwidth (before and after the decode; the floor takes the better), the time to encode one image (towers + mining + projector), the prefill of a real prompt (template,
-/// question and image tokens), decode tokens/s with the physical floor (bytes read per token / bandwidth), and the
-/// peak resident memory of the whole run.
+/// bandwidth (before and after the decode; the floor takes the better), the time to encode one image (towers + mining +
+/// projector), the prefill of a real prompt (template, question and image tokens), decode tokens/s with the physical
+/// floor (bytes read per token / bandwidth), and the peak resident memory of the whole run.
 /// </summary>
 public static class AtSizeConsole
 {

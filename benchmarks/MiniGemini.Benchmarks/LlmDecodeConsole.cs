@@ -161,8 +161,8 @@ public static class LlmDecodeConsole
     /// Generates from <paramref name="prompt"/>: the time to the first token (prefill) and the time of the rest;
     /// <paramref name="decodeStarts"/> runs once the first token is there.
     /// </summary>
-    internal static (TimeSpan Prefill, TimeSpan Decode) Measure(CausalLanguageModel llm, Tensor prompt, GenerationOptions options, Device device,
-        Action? decodeStarts = null)
+    internal static (TimeSpan Prefill, TimeSpan Decode) Measure(CausalLanguageModel llm, Tensor prompt, GenerationOptions options,
+        Device device, Action? decodeStarts = null)
     {
         Synchronize(device);
         var clock = Stopwatch.StartNew();

@@ -72,9 +72,12 @@ internal static class OneQueryAttention
     {
         long count = end - first, pairs = at.D / 2, positions = at.Positions;
         var buffer = ArrayPool<float>.Shared.Rent((int)(count * (positions + 2 * at.D)) + 16);
+        // Each head's first key row and first value row, side by side; on the stack unless a large batch has many heads.
+        Span<nint> rows = count <= 256 ? stackalloc nint[(int)(2 * count)] : new nint[2 * count];
         try
         {
             fixed (float* start = buffer)
+            fixed (nint* rowsAt = rows)
             {
                 // Each query split into its even and odd elements, so that each 32-bit lane of a key row meets its two
                 // factors (as in RowLinear); the sums are kept the same way and interleaved at the end.
@@ -89,19 +92,23 @@ internal static class OneQueryAttention
                     }
                 }
                 // Each head's first rows, found once: the divisions that find them cost more than a row's dot product.
-                var keys = stackalloc nint[(int)count];
-                var values = stackalloc nint[(int)count];
                 for (long h = 0; h < count; h++)
-                    (keys[h], values[h]) = ((nint)at.Keys0(first + h), (nint)at.Values0(first + h));
+                    (rowsAt[2 * h], rowsAt[2 * h + 1]) = ((nint)at.Keys0(first + h), (nint)at.Values0(first + h));
                 for (long s = 0; s < positions; s++)
                     for (long h = 0; h < count; h++)
-                        scores[h * positions + s] = Dot((uint*)((ushort*)keys[h] + s * at.KeyRow), queries + h * at.D, pairs) * at.Scale;
+                    {
+                        var key = (uint*)((ushort*)rowsAt[2 * h] + s * at.KeyRow);
+                        scores[h * positions + s] = Dot(key, queries + h * at.D, pairs) * at.Scale;
+                    }
                 for (long h = 0; h < count; h++)
                     Softmax(new Span<float>(scores + h * positions, (int)positions));
                 new Span<float>(sums, (int)(count * at.D)).Clear();
                 for (long s = 0; s < positions; s++)
                     for (long h = 0; h < count; h++)
-                        Accumulate((uint*)((ushort*)values[h] + s * at.ValueRow), scores[h * positions + s], sums + h * at.D, pairs);
+                    {
+                        var value = (uint*)((ushort*)rowsAt[2 * h + 1] + s * at.ValueRow);
+                        Accumulate(value, scores[h * positions + s], sums + h * at.D, pairs);
+                    }
                 for (long h = 0; h < count; h++)
                 {
                     ushort* output = (ushort*)at.Output + (first + h) * at.D;
