@@ -11,13 +11,14 @@ public sealed class OneQueryAttentionTests
     /// One query per head, keys and values read from KV-cache views ([B, allocated, 2·kv, d] storage, keys first, so
     /// each position's row sits 2·kv·d elements after the last), against libtorch's float32 attention of the same
     /// bfloat16 values: equal up to bfloat16 rounding. MHA (Vicuna's head size), grouped heads (GQA over two rows, MQA with
-    /// Gemma-2B's head size) and one position.
+    /// Gemma-2B's head size), one position, and a batch with many heads.
     /// </summary>
     [Theory]
     [InlineData(1, 32, 1, 128, 67)]
     [InlineData(2, 2, 3, 64, 37)]
     [InlineData(1, 1, 8, 256, 19)]
     [InlineData(1, 4, 1, 32, 1)]
+    [InlineData(8, 2, 40, 32, 5)] // 640 heads: more than fit the stack's table of rows per thread
     public void One_query_equals_float32_attention_rounded_to_bfloat16(long batch, long kv, long group, long d, long positions)
     {
         using var scope = NewDisposeScope();
