@@ -56,9 +56,8 @@ internal sealed class SelfAttention : nn.Module<Tensor, AttentionContext, Tensor
 
     /// <summary>
     /// One query per row (a decode step): the g query heads that share a key/value head attend as g queries of that
-    /// head — grouped-query attention without repeating keys and values, and no mask unless there is padding. With one
-    /// query per key/value head in bfloat16 on the CPU and no mask, <see cref="OneQueryAttention"/> reads the cache
-    /// instead of libtorch.
+    /// head — grouped-query attention without repeating keys and values, and no mask unless there is padding. In
+    /// bfloat16 on the CPU with no mask, <see cref="OneQueryAttention"/> reads the cache instead of libtorch.
     /// q [B, 1, h, d], keys/values [B, kv, S, d] → [B, 1, h·d].
     /// </summary>
     Tensor AttendOneQuery(Tensor q, Tensor k, Tensor v, Tensor? mask)
