@@ -5,7 +5,7 @@
 #   - 7B-shaped decoding in bfloat16, compiled and eager decode steps alternating on the same weights, and the
 #     compiled step's logits against the eager step's;
 #   - transformers' generate on the same shape (if transformers is installed);
-#   - patch info mining at MGM-7B and HD size.
+#   - patch info mining at MGM-7B and HD size, its tensor operations op by op and compiled.
 #
 #   benchmarks/gpu-check.sh prepare   on a machine with the .NET SDK: publishes the benchmarks (framework-dependent,
 #                                     linux-x64, without the CPU libtorch) and packs the .NET runtime into .gpu-carry
@@ -37,10 +37,10 @@ fixtures=(tests/fixtures/reference/llm-{llama-mha,llama-gqa,gemma,mixtral})
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$out/gpu.txt"
-timeout 90 "${bench[@]}" llm-parity --device cuda "${fixtures[@]}" 2>&1 | tee "$out/parity-fp32.txt"
-timeout 90 "${bench[@]}" llm-parity --device cuda --dtype bf16 "${fixtures[@]}" 2>&1 | tee "$out/parity-bf16.txt"
+timeout 75 "${bench[@]}" llm-parity --device cuda "${fixtures[@]}" 2>&1 | tee "$out/parity-fp32.txt"
+timeout 75 "${bench[@]}" llm-parity --device cuda --dtype bf16 "${fixtures[@]}" 2>&1 | tee "$out/parity-bf16.txt"
 timeout 200 "${bench[@]}" llm-decode --device cuda --dtype bf16 --shape 7b --prompt 600 --new 128 --runs 4 --step both 2>&1 | tee "$out/decode-7b.txt"
 if python3 -c "import transformers" 2>/dev/null; then
   timeout 120 python3 benchmarks/MiniGemini.Benchmarks/llm_decode_reference.py 600 128 2>&1 | tee "$out/decode-7b-transformers.txt"
 fi
-timeout 60 "${bench[@]}" mining --device cuda --dtype bf16 --sizes mgm7b,hd --warmup 10 --iterations 100 2>&1 | tee "$out/mining-bf16.txt"
+timeout 90 "${bench[@]}" mining --device cuda --dtype bf16 --sizes mgm7b,hd --methods reference,tensorops,compiled --warmup 10 --iterations 100 2>&1 | tee "$out/mining-bf16.txt"

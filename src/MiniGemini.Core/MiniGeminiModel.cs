@@ -35,6 +35,7 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
     readonly ConversationCache? _conversations;
     bool _disposed;
     bool _stepFailureLogged;
+    bool _miningFailureLogged;
 
     internal MiniGeminiModel(string name, MiniGeminiForCausalLM model, MiniGeminiTokenizer tokenizer,
         ConversationTemplate template, GenerationDefaults defaults, ModelPrecision precision, Txt2ImgBridge? imageGenerator,
@@ -253,6 +254,11 @@ public sealed class MiniGeminiModel : IDisposable, IAsyncDisposable
         {
             _stepFailureLogged = true;
             Log.CompiledDecodeStepFailed(_logger, Name, failure.Message);
+        }
+        if (!_miningFailureLogged && _model.Mining?.CompiledMiningFailure is { } miningFailure)
+        {
+            _miningFailureLogged = true;
+            Log.CompiledMiningFailed(_logger, Name, miningFailure.Message);
         }
         return finished.Select((answer, b) => new MiniGeminiResponse
         {

@@ -2,7 +2,6 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
 using BenchmarkDotNet.Jobs;
-using MiniGemini.Modeling;
 using static TorchSharp.torch;
 
 namespace MiniGemini.Benchmarks.Mining;
@@ -45,10 +44,10 @@ public class MiningBenchmarks
     }
 
     [Benchmark(Baseline = true)]
-    public void Reference() => _problem!.Run(MiningImplementation.Reference).Dispose();
+    public void Reference() => _problem!.Run(MiningMethod.Reference).Dispose();
 
     [Benchmark]
-    public void Fast() => _problem!.Run(MiningImplementation.Fast).Dispose();
+    public void Fast() => _problem!.Run(MiningMethod.Fast).Dispose();
 
     [GlobalCleanup(Target = nameof(Reference))]
     public void ReferenceCleanup() => Cleanup(nameof(Reference));

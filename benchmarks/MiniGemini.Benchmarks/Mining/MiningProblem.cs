@@ -4,6 +4,19 @@ using static TorchSharp.torch;
 
 namespace MiniGemini.Benchmarks.Mining;
 
+/// <summary>
+/// How a <see cref="MiningProblem"/> runs: MGM's literal formulation, the fast path as the library picks its backend
+/// (the CPU kernel on CPUs, the compiled tensor operations on GPUs), or the fast path's tensor operations op by op or
+/// compiled on any device.
+/// </summary>
+public enum MiningMethod
+{
+    Reference,
+    Fast,
+    TensorOps,
+    Compiled,
+}
+
 /// <summary>The two MGM-7B-sized mining workloads.</summary>
 public enum MiningSize
 {
@@ -52,9 +65,15 @@ sealed class MiningProblem : IDisposable
         };
     }
 
-    public Tensor Run(MiningImplementation implementation)
+    public Tensor Run(MiningMethod method)
     {
-        Mining.Implementation = implementation;
+        Mining.Implementation = method == MiningMethod.Reference ? MiningImplementation.Reference : MiningImplementation.Fast;
+        Mining.Backend = method switch
+        {
+            MiningMethod.TensorOps => RegionBackend.TensorOps,
+            MiningMethod.Compiled => RegionBackend.CompiledTensorOps,
+            _ => RegionBackend.Auto,
+        };
         return Mining.Encode(Lr, Hr, Grid, Global);
     }
 

@@ -8,8 +8,9 @@ namespace MiniGemini.Benchmarks.Mining;
 
 /// <summary>
 /// A plain timing loop of the same comparison for any device (BenchmarkDotNet is awkward on a GPU machine):
-/// <c>mining --device cpu|cuda --dtype fp32|bf16|fp16 [--sizes mgm7b,hd] [--warmup N] [--iterations N] [--methods reference,fast]</c>.
-/// Synchronises the device around every call and prints a markdown table with the relative error of the fast path.
+/// <c>mining --device cpu|cuda --dtype fp32|bf16|fp16 [--sizes mgm7b,hd] [--warmup N] [--iterations N]
+/// [--methods reference,fast,tensorops,compiled]</c> (default reference,fast). Synchronises the device around every call
+/// and prints a markdown table with each method's relative error against the reference.
 /// </summary>
 static class MiningTiming
 {
@@ -22,7 +23,7 @@ static class MiningTiming
         var sizes = options.Get("sizes", "mgm7b,hd").Split(',')
             .Select(s => Enum.Parse<MiningSize>(s, ignoreCase: true)).ToList();
         var methods = options.Get("methods", "reference,fast").Split(',')
-            .Select(s => Enum.Parse<MiningImplementation>(s, ignoreCase: true)).ToList();
+            .Select(s => Enum.Parse<MiningMethod>(s, ignoreCase: true)).ToList();
         int warmup = options.Int("warmup", 3);
         int iterations = options.Int("iterations", 20);
 
@@ -34,7 +35,7 @@ static class MiningTiming
         foreach (var size in sizes)
         {
             using var problem = MiningProblem.Create(size, device, dtype);
-            var results = new Dictionary<MiningImplementation, (double[] Ms, Tensor Output)>();
+            var results = new Dictionary<MiningMethod, (double[] Ms, Tensor Output)>();
             foreach (var method in methods)
             {
                 for (int i = 0; i < warmup; i++) Timed(problem, method, device).Output.Dispose();
@@ -47,14 +48,16 @@ static class MiningTiming
                 }
                 results[method] = (ms, last!);
             }
-            double? baseline = results.TryGetValue(MiningImplementation.Reference, out var r) ? Median(r.Ms) : null;
+            double? baseline = results.TryGetValue(MiningMethod.Reference, out var r) ? Median(r.Ms) : null;
             foreach (var (method, (ms, output)) in results)
             {
                 string speedup = baseline is { } b ? $"{b / Median(ms):F1}×" : "–";
-                string error = method == MiningImplementation.Fast && results.ContainsKey(MiningImplementation.Reference)
-                    ? RelativeError(results[MiningImplementation.Reference].Output, output).ToString("E2", CultureInfo.InvariantCulture) : "–";
+                string error = method != MiningMethod.Reference && results.ContainsKey(MiningMethod.Reference)
+                    ? RelativeError(results[MiningMethod.Reference].Output, output).ToString("E2", CultureInfo.InvariantCulture) : "–";
                 Console.WriteLine($"| {size} | {method} | {ms.Average():F3} | {Median(ms):F3} | {ms.Min():F3} | {speedup} | {error} |");
             }
+            if (problem.Mining.CompiledMiningFailure is { } failure)
+                Console.WriteLine($"| {size} | the compiled function failed, Compiled ran op by op: {failure.Message.Split('\n')[0]} | | | | | |");
             foreach (var (_, (_, output)) in results) output.Dispose();
         }
         Console.WriteLine();
@@ -62,7 +65,7 @@ static class MiningTiming
         return 0;
     }
 
-    static (double Ms, Tensor Output) Timed(MiningProblem problem, MiningImplementation method, Device device)
+    static (double Ms, Tensor Output) Timed(MiningProblem problem, MiningMethod method, Device device)
     {
         Synchronize(device);
         var watch = Stopwatch.StartNew();

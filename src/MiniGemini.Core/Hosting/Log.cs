@@ -22,4 +22,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 202, EventName = "CompiledDecodeStepFailed", Level = LogLevel.Warning,
         Message = "The compiled decode step failed; {Model} decodes op by op from now on: {Error}")]
     public static partial void CompiledDecodeStepFailed(ILogger logger, string model, string error);
+
+    [LoggerMessage(EventId = 203, EventName = "CompiledMiningFailed", Level = LogLevel.Warning,
+        Message = "The compiled patch info mining failed; {Model} mines op by op from now on: {Error}")]
+    public static partial void CompiledMiningFailed(ILogger logger, string model, string error);
 }

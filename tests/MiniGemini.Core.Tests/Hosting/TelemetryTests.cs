@@ -4,6 +4,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using MiniGemini.Generation;
 using MiniGemini.Hosting;
+using MiniGemini.Modeling;
 using MiniGemini.Tests.Pipeline;
 using Xunit;
 
@@ -79,5 +80,21 @@ public sealed class TelemetryTests
         Assert.Equal(4, model.Generate(prompt, options).CompletionTokens);
         Assert.Equal(4, model.Generate(prompt, options).CompletionTokens);
         Assert.Single(events, e => e.Id == 202 && e.Name == "CompiledDecodeStepFailed");
+    }
+
+    /// <summary>Compiled mining that fails is replaced by the operations op by op, the answer comes, and the log says so once.</summary>
+    [Fact]
+    public void A_failing_compiled_mining_is_logged_once_as_a_warning()
+    {
+        var events = new ConcurrentBag<EventId>();
+        using var logging = LoggerFactory.Create(b => b.AddProvider(new CapturingLogger(events)).SetMinimumLevel(LogLevel.Debug));
+        using var model = MiniGeminiBuilder.FromPretrained(TinyModelFixture.ModelFolder).WithLogger(logging).Build();
+        var mining = model.Module.Mining!;
+        mining.Backend = RegionBackend.CompiledTensorOps;
+        mining.UseCompiledMining(MiniGemini.Tests.Mining.FastPathTests.Failing());
+        var options = new GenerationOptions { MaxNewTokens = 4, EosTokenIds = [] };
+        foreach (var question in new[] { "Describe the picture.", "What is in the picture?" })
+            Assert.Equal(4, model.Generate(MiniGeminiPrompt.Ask(question, ImageInput.FromFile(TinyModelFixture.ImagePath)), options).CompletionTokens);
+        Assert.Single(events, e => e.Id == 203 && e.Name == "CompiledMiningFailed");
     }
 }

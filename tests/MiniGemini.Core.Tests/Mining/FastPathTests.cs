@@ -103,27 +103,66 @@ public sealed class FastPathTests(ITestOutputHelper output) : IDisposable
     /// <summary>
     /// Each tensor operation costs host time (TorchSharp call, dispatch, kernel launch) that a GPU, done with its part,
     /// waits on: the tensor-operation path keeps to a fixed, small number of them per call. The counts are of tensor
-    /// handles created (new tensors and views; in-place operations create none).
+    /// handles created (new tensors and views; in-place operations create none), and none is left alive.
     /// </summary>
     [Theory]
-    [InlineData(1, false, 17)]
-    [InlineData(2, true, 46)]
-    public void The_tensor_operation_path_creates_few_tensors_per_call(int grid, bool global, int limit)
+    [InlineData(MiningVariant.FastTensorOps, 1, false, 17)]
+    [InlineData(MiningVariant.FastTensorOps, 2, true, 46)]
+    [InlineData(MiningVariant.FastCompiled, 1, false, 2)]
+    [InlineData(MiningVariant.FastCompiled, 2, true, 14)]
+    public void The_tensor_operation_path_creates_few_tensors_per_call(MiningVariant variant, int grid, bool global, int limit)
     {
         using var mining = MiningTestData.RandomMining(16, 24, seed: 5);
         mining.to(ScalarType.BFloat16);
-        MiningTestData.Configure(mining, MiningVariant.FastTensorOps);
+        MiningTestData.Configure(mining, variant);
         using var generator = new Generator(6);
         using var lr = randn([grid * grid + (global ? 1 : 0), 9, 16], generator: generator).to(ScalarType.BFloat16);
         using var hr = MiningTestData.RandomMap(1, 24, grid * 3 * 2, generator).to(ScalarType.BFloat16);
         mining.Encode(lr, hr, grid, global).Dispose();                                    // folds the weights
         var statistics = DisposeScopeManager.Statistics;
-        long before = statistics.CreatedInScopeCount + statistics.CreatedOutsideScopeCount;
+        long before = statistics.CreatedInScopeCount + statistics.CreatedOutsideScopeCount, live = statistics.ThreadTotalLiveCount;
         mining.Encode(lr, hr, grid, global).Dispose();
         long created = statistics.CreatedInScopeCount + statistics.CreatedOutsideScopeCount - before;
-        output.WriteLine($"image_grid {grid}, global {global}: {created} tensor handles per call");
+        output.WriteLine($"{variant}, image_grid {grid}, global {global}: {created} tensor handles per call");
         Assert.InRange(created, 1, limit);
+        Assert.Equal(live, statistics.ThreadTotalLiveCount);
     }
+
+    /// <summary>
+    /// A compiled function that fails with a libtorch error: the call is answered op by op with the same result, and
+    /// the module stays with the operations op by op from then on.
+    /// </summary>
+    [Fact]
+    public void A_failing_compiled_function_gives_way_to_the_operations_op_by_op()
+    {
+        using var scope = NewDisposeScope();
+        using var mining = MiningTestData.RandomMining(8, 12, seed: 7);
+        using var generator = new Generator(8);
+        var lr = randn([5, 9, 8], generator: generator);
+        var hr = MiningTestData.RandomMap(1, 12, 12, generator);
+        var expected = Run(mining, MiningVariant.FastTensorOps, lr, hr);
+
+        mining.UseCompiledMining(Failing());
+        Assert.True(expected.Equals(Run(mining, MiningVariant.FastCompiled, lr, hr)), "the answer after the failure");
+        Assert.Contains("compiled mining fails here", mining.CompiledMiningFailure!.Message);
+        Assert.Null(mining.CompiledFor(hr));
+        Assert.True(expected.Equals(Run(mining, MiningVariant.FastCompiled, lr, hr)), "the next answer");
+    }
+
+    /// <summary>The compiled function runs by default on accelerators only: on a CPU the kernel or the operations op by op do.</summary>
+    [Fact]
+    public void The_compiled_function_is_not_the_default_on_a_cpu()
+    {
+        using var mining = MiningTestData.RandomMining(8, 12, seed: 7);
+        using var map = zeros(1, 12, 6, 6);
+        Assert.Null(mining.CompiledFor(map));
+        mining.Backend = RegionBackend.CompiledTensorOps;
+        Assert.NotNull(mining.CompiledFor(map));
+    }
+
+    /// <summary>A function whose script compiles but fails with a libtorch error when it runs.</summary>
+    internal static CompiledMining Failing() => CompiledMining.FromSource(CompiledMining.Source.Replace(
+        "    images = map.size(0)\n", "    assert rows < 0, \"compiled mining fails here\"\n    images = map.size(0)\n", StringComparison.Ordinal));
 
     static double RelativeError(Tensor truth, Tensor actual)
     {

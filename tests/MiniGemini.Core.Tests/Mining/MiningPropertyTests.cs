@@ -52,7 +52,7 @@ public static class MiningShapes
 [Properties(Arbitrary = [typeof(MiningShapes)], MaxTest = 50)]
 public sealed class MiningPropertyTests
 {
-    static readonly MiningVariant[] FastVariants = [MiningVariant.FastKernel, MiningVariant.FastTensorOps];
+    static readonly MiningVariant[] FastVariants = [MiningVariant.FastKernel, MiningVariant.FastTensorOps, MiningVariant.FastCompiled];
 
     sealed class Problem : IDisposable
     {
@@ -103,6 +103,26 @@ public sealed class MiningPropertyTests
         using var problem = Problem.Create(shape, ScalarType.Float64);
         var reference = problem.Run(MiningVariant.Reference);
         TensorAssert.Close(reference, problem.Run(MiningVariant.FastTensorOps), $"float64 fast vs reference, {shape}", relative: 1e-10);
+    }
+
+    /// <summary>
+    /// The compiled function does the tensor operations' ops in their order and dtypes, and a CPU has no fuser to
+    /// change that: its result is theirs bit for bit, in every dtype and layout (HD's global view included).
+    /// </summary>
+    [Property(MaxTest = 30)]
+    public void Compiled_tensor_operations_equal_the_op_by_op_ones_bit_for_bit(MiningShape shape)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16, ScalarType.Float64 })
+        {
+            using var problem = Problem.Create(shape, dtype);
+            var eager = problem.Run(MiningVariant.FastTensorOps);
+            var compiled = problem.Run(MiningVariant.FastCompiled);
+            Assert.Null(problem.Mining.CompiledMiningFailure);
+            Assert.Equal(eager.dtype, compiled.dtype);
+            if (!eager.Equals(compiled))
+                throw new XunitException($"{dtype}: compiled differs from op by op by {(eager - compiled).abs().max().ToDouble():E2} ({shape}).");
+        }
     }
 
     /// <summary>
@@ -157,7 +177,7 @@ public sealed class MiningPropertyTests
             shifted[image, TensorIndex.Colon, y, x] += (float)(random.NextDouble() * 6 - 3);
         }
         foreach (var variant in Enum.GetValues<MiningVariant>())
-            if (variant != MiningVariant.FastTensorOps || !shape.FlatBlock)
+            if (variant is not (MiningVariant.FastTensorOps or MiningVariant.FastCompiled) || !shape.FlatBlock)
                 TensorAssert.Close(problem.Run(variant), problem.Run(variant, hr: shifted), $"{variant}, shifted positions, {shape}");
     }
 

@@ -4,12 +4,16 @@ using static TorchSharp.torch;
 
 namespace MiniGemini.Tests.Mining;
 
-/// <summary>The three ways a mining forward can run: the reference and the fast path with either region backend.</summary>
+/// <summary>
+/// The four ways a mining forward can run: the reference, and the fast path with the CPU kernel or with its tensor
+/// operations op by op or compiled.
+/// </summary>
 public enum MiningVariant
 {
     Reference,
     FastKernel,
     FastTensorOps,
+    FastCompiled,
 }
 
 /// <summary>Seeded random mining weights and inputs for property tests and leak tests.</summary>
@@ -19,7 +23,12 @@ static class MiningTestData
     {
         mining.Implementation = variant == MiningVariant.Reference ? MiningImplementation.Reference : MiningImplementation.Fast;
         // The CPU kernel is what the automatic choice runs for the float32 and 16-bit CPU maps of these tests.
-        mining.Backend = variant == MiningVariant.FastTensorOps ? RegionBackend.TensorOps : RegionBackend.Auto;
+        mining.Backend = variant switch
+        {
+            MiningVariant.FastTensorOps => RegionBackend.TensorOps,
+            MiningVariant.FastCompiled => RegionBackend.CompiledTensorOps,
+            _ => RegionBackend.Auto,
+        };
     }
 
     /// <summary>A module whose LayerNorm affines are near 1/0 and whose Linears are scaled like trained ones.</summary>

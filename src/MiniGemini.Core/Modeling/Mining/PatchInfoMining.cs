@@ -57,9 +57,44 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     bool UseAccelerated => !training && Implementation == MiningImplementation.Fast;
 
     /// <summary>
-    /// Lets tests run the fast path's tensor operations, which a GPU runs, where the CPU kernel would run.
+    /// Lets tests and benchmarks run the fast path's tensor operations, which a GPU runs, compiled or op by op, where
+    /// the CPU kernel would run.
     /// </summary>
     internal RegionBackend Backend { get; set; } = RegionBackend.Auto;
+
+    readonly object _compileLock = new();
+    CompiledMining? _compiled;
+    Exception? _compiledFailure;
+
+    /// <summary>
+    /// The compiled tensor operations for <paramref name="map"/>, or null where the CPU kernel or the tensor
+    /// operations op by op run: not the default there (<see cref="Backend"/>), or switched off by a failure.
+    /// </summary>
+    internal CompiledMining? CompiledFor(Tensor map)
+    {
+        bool wanted = Backend == RegionBackend.CompiledTensorOps || (Backend == RegionBackend.Auto && CompiledMining.IsDefaultFor(map));
+        if (!wanted || _compiledFailure is not null) return null;
+        lock (_compileLock) return _compiled ??= CompiledMining.Compile();
+    }
+
+    /// <summary>
+    /// Switches the module to the tensor operations op by op for good after a libtorch error from the compiled
+    /// function (a fuser that cannot generate code for this device, say).
+    /// </summary>
+    internal void CompiledMiningFailed(Exception error) => _compiledFailure = error;
+
+    /// <summary>The libtorch error that switched the module to the tensor operations op by op, or null.</summary>
+    internal Exception? CompiledMiningFailure => _compiledFailure;
+
+    /// <summary>Puts <paramref name="compiled"/> in the place of the compiled function (tests).</summary>
+    internal void UseCompiledMining(CompiledMining compiled)
+    {
+        lock (_compileLock)
+        {
+            _compiled?.Dispose();
+            _compiled = compiled;
+        }
+    }
 
     internal NormLinear Query => vlm_uni_query_projector;
     internal NormLinear Key => vlm_uni_aux_projector;
@@ -224,7 +259,12 @@ public sealed class PatchInfoMining : nn.Module<Tensor, Tensor, Tensor>
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
-        if (disposing) RefoldWeights();
+        if (disposing)
+        {
+            RefoldWeights();
+            _compiled?.Dispose();
+            _compiled = null;
+        }
         base.Dispose(disposing);
     }
 }

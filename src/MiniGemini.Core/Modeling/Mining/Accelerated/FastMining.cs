@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn.functional;
 
@@ -59,6 +60,15 @@ internal static class FastMining
     /// <summary>LR + mined for tokens <c>[N, Rows·Cols, D]</c> (row-major) over maps <c>[N, Da, Rows·s, Cols·s]</c>.</summary>
     public static Tensor Mine(PatchInfoMining mining, Tensor lr, Tensor map, RegionGrid grid, RegionBackend backend)
     {
+        if (mining.CompiledFor(map) is { } compiled)
+            try
+            {
+                return compiled.Mine(mining, lr, map, grid);
+            }
+            catch (ExternalException e)
+            {
+                mining.CompiledMiningFailed(e);                  // the op-by-op operations below compute the same function
+            }
         using var scope = NewDisposeScope();
         var attended = RegionAttention.Run(map, Queries(mining, lr), grid, mining.Key.norm.eps, backend, mining.Folded); // [N, T, Da]
         return Values(mining, attended, lr).MoveToOuterDisposeScope();                              // [N, T, D]
@@ -71,6 +81,11 @@ internal static class FastMining
     static (Tensor Full, Tensor Half) MineWithHalfScale(PatchInfoMining mining, Tensor lr, RegionGrid grid,
         Tensor halfLr, RegionGrid halfGrid, Tensor map, RegionBackend backend)
     {
+        if (mining.CompiledFor(map) is not null)
+        {
+            using var half = RegionAttention.HalfScale(map, mining.Folded);                      // [N, Da, H/2, W/2]
+            return (Mine(mining, lr, map, grid, backend), Mine(mining, halfLr, half, halfGrid, backend));
+        }
         using var scope = NewDisposeScope();
         var (attended, halfAttended) = RegionAttention.RunWithHalfScale(map, Queries(mining, lr), grid,
             Queries(mining, halfLr), halfGrid, mining.Key.norm.eps, backend, mining.Folded);     // [N, T, Da], [N, T/4, Da]

@@ -59,7 +59,7 @@ internal static class RegionAttention
     /// </summary>
     static Tensor? KernelMap(Tensor map, RegionBackend backend)
     {
-        if (backend == RegionBackend.TensorOps) return null;
+        if (backend != RegionBackend.Auto) return null;
         var kernelMap = map.device_type == DeviceType.CPU && map.dtype is ScalarType.BFloat16 or ScalarType.Float16
             ? map.to(ScalarType.Float32) : map;
         return RegionAttentionKernel.Supports(kernelMap) ? kernelMap : null;

@@ -13,8 +13,13 @@ internal readonly record struct RegionGrid(long Rows, long Cols, long Block)
 /// <summary>How the fast path computes its attention over HR regions.</summary>
 internal enum RegionBackend
 {
-    /// <summary>The CPU kernel where it applies (float32 and 16-bit maps on the CPU), tensor operations elsewhere.</summary>
+    /// <summary>
+    /// The CPU kernel where it applies (float32 and 16-bit maps on the CPU); elsewhere the tensor operations, compiled
+    /// into one function on accelerators (<see cref="CompiledMining"/>), op by op on a CPU.
+    /// </summary>
     Auto,
-    /// <summary>Tensor operations only (any device and dtype): the GPU's formulation, also on a CPU.</summary>
+    /// <summary>Tensor operations op by op (any device and dtype): the GPU's formulation, also on a CPU.</summary>
     TensorOps,
+    /// <summary>The tensor operations compiled into one function (any device and dtype), op by op if that fails.</summary>
+    CompiledTensorOps,
 }
