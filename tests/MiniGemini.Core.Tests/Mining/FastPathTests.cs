@@ -29,14 +29,19 @@ public sealed class FastPathTests(ITestOutputHelper output) : IDisposable
         TensorAssert.Close(reference, Run(mining, MiningVariant.FastKernel, lr, hr), $"kernel {what}", relative);
     }
 
+    /// <summary>Random mining weights, and MGM-HD inputs for them: 4 crops and a global view of 3×3 tokens over a 12×12 map.</summary>
+    static (PatchInfoMining Mining, Tensor Lr, Tensor Hr) SmallHdProblem(int seed, ulong inputSeed)
+    {
+        using var generator = new Generator(inputSeed);
+        return (MiningTestData.RandomMining(8, 12, seed), randn([5, 9, 8], generator: generator), MiningTestData.RandomMap(1, 12, 12, generator));
+    }
+
     [Fact]
     public void Folded_weights_are_reused_until_the_weights_change()
     {
         using var scope = NewDisposeScope();
-        using var mining = MiningTestData.RandomMining(8, 12, seed: 1);
-        using var generator = new Generator(4);
-        var lr = randn([5, 9, 8], generator: generator);
-        var hr = MiningTestData.RandomMap(1, 12, 12, generator);
+        var (mining, lr, hr) = SmallHdProblem(seed: 1, inputSeed: 4);
+        using var _ = mining;
         var before = Run(mining, MiningVariant.FastTensorOps, lr, hr);
         var folded = mining.Folded;
         Assert.True(before.Equals(Run(mining, MiningVariant.FastTensorOps, lr, hr)));
@@ -136,10 +141,8 @@ public sealed class FastPathTests(ITestOutputHelper output) : IDisposable
     public void A_failing_compiled_function_gives_way_to_the_operations_op_by_op()
     {
         using var scope = NewDisposeScope();
-        using var mining = MiningTestData.RandomMining(8, 12, seed: 7);
-        using var generator = new Generator(8);
-        var lr = randn([5, 9, 8], generator: generator);
-        var hr = MiningTestData.RandomMap(1, 12, 12, generator);
+        var (mining, lr, hr) = SmallHdProblem(seed: 7, inputSeed: 8);
+        using var _ = mining;
         var expected = Run(mining, MiningVariant.FastTensorOps, lr, hr);
 
         mining.UseCompiledMining(Failing());
