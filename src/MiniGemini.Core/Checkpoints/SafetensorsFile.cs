@@ -22,6 +22,7 @@ internal sealed class SafetensorsFile : ITensorSource
     readonly Dictionary<string, SafetensorsEntry> _entries;
     readonly long _dataStart;
     readonly FileStream _stream;
+    readonly StagingBuffer _staging = new(StagingBytes);
     readonly MemoryMappedFile? _map;
     readonly MemoryMappedViewAccessor? _view;
 
@@ -136,12 +137,15 @@ internal sealed class SafetensorsFile : ITensorSource
     /// Reads a tensor straight into <paramref name="destination"/>. Of the stored dtype, contiguous and on the CPU, it
     /// receives positioned reads into its own memory: no copy in between, and no page of the file mapped into this
     /// process (a mapping would count every page read in the process's resident memory until it is closed). Otherwise
-    /// the data passes through a staging buffer of at most <see cref="StagingBytes"/> and <c>copy_</c> converts it (a
+    /// the data passes through the file's staging buffer of <see cref="StagingBytes"/> and <c>copy_</c> converts it (a
     /// strided destination, which no module of the library has, takes a whole-tensor copy).
     /// </summary>
-    public void ReadInto(string key, torch.Tensor destination) => ReadInto(key, destination, StagingBytes);
+    public void ReadInto(string key, torch.Tensor destination)
+    {
+        lock (_staging) ReadInto(key, destination, _staging);
+    }
 
-    internal void ReadInto(string key, torch.Tensor destination, long stagingBytes)
+    internal void ReadInto(string key, torch.Tensor destination, StagingBuffer staging)
     {
         if (!_entries.TryGetValue(key, out var e))
             throw new ModelLoadException($"{Location}: no tensor '{key}'.", Location, key);
@@ -165,14 +169,13 @@ internal sealed class SafetensorsFile : ITensorSource
         }
         long count = destination.NumberOfElements, elementSize = StorageTypes.SizeOf(e.DType);
         if (count == 0) return;
-        long perStage = Math.Min(count, Math.Max(1, stagingBytes / elementSize));
+        long perStage = Math.Min(count, staging.ElementsPerPart(elementSize));
         using var _ = torch.no_grad();
         using var target = destination.view(-1);
-        using var staging = torch.empty(perStage, e.DType);
         for (long start = 0; start < count; start += perStage)
         {
             long n = Math.Min(perStage, count - start);
-            using var part = staging.narrow(0, 0, n);
+            using var part = staging.Part(e.DType, n);
             long partOffset = fileOffset + start * elementSize;
             TensorMemory.ForEachChunk(part, (dest, at) => ReadAt(dest, partOffset + at, key));
             using var slice = target.narrow(0, start, n);
@@ -221,6 +224,7 @@ internal sealed class SafetensorsFile : ITensorSource
     /// <inheritdoc/>
     public void Dispose()
     {
+        lock (_staging) _staging.Dispose();
         _view?.Dispose();
         _map?.Dispose();
         lock (_mappings)

@@ -14,9 +14,11 @@ internal sealed class TorchPickleCheckpoint : ITensorSource
     readonly string _prefix;
     readonly Dictionary<string, PickledTensor> _tensors;
     readonly object _gate = new();
+    readonly StagingBuffer _staging;
 
-    TorchPickleCheckpoint(string path, ZipArchive zip, string prefix, Dictionary<string, PickledTensor> tensors)
+    TorchPickleCheckpoint(string path, ZipArchive zip, string prefix, Dictionary<string, PickledTensor> tensors, long stagingBytes)
     {
+        _staging = new StagingBuffer(stagingBytes);
         Location = path;
         _zip = zip;
         _prefix = prefix;
@@ -24,8 +26,10 @@ internal sealed class TorchPickleCheckpoint : ITensorSource
     }
 
     /// <summary>Opens a zip-format PyTorch checkpoint and reads its pickle.</summary>
+    /// <param name="path">The checkpoint.</param>
+    /// <param name="stagingBytes">The size of the buffer through which <see cref="ReadInto"/> converts dtypes (tests set a small one).</param>
     /// <exception cref="ModelLoadException">Not a zip checkpoint, or the pickle holds anything but tensors.</exception>
-    public static TorchPickleCheckpoint Open(string path)
+    public static TorchPickleCheckpoint Open(string path, long stagingBytes = SafetensorsFile.StagingBytes)
     {
         path = Path.GetFullPath(path);
         if (!File.Exists(path)) throw new ModelLoadException($"{path}: file not found.", path);
@@ -63,7 +67,7 @@ internal sealed class TorchPickleCheckpoint : ITensorSource
             }
             var root = RestrictedUnpickler.Load(pickle, path);
             var tensors = Flatten(root, path);
-            return new TorchPickleCheckpoint(path, zip, prefix, tensors);
+            return new TorchPickleCheckpoint(path, zip, prefix, tensors, stagingBytes);
         }
         catch
         {
@@ -121,22 +125,7 @@ internal sealed class TorchPickleCheckpoint : ITensorSource
     /// <inheritdoc/>
     public torch.Tensor Load(string key)
     {
-        if (!_tensors.TryGetValue(key, out var t))
-            throw new ModelLoadException($"{Location}: no tensor '{key}'.", Location, key);
-        long extent = t.Offset + 1 + t.Shape.Zip(t.Stride, (n, s) => (n - 1) * s).Sum();
-        if (t.Shape.Any(n => n == 0)) extent = 0;
-        if (t.Offset < 0 || t.Stride.Length != t.Shape.Length || t.Stride.Any(s => s < 0) || extent > t.StorageElements)
-            throw new ModelLoadException($"{Location}: tensor '{key}' ({string.Join("x", t.Shape)}, offset {t.Offset}) lies outside its storage of {t.StorageElements} elements.", Location, key);
-
-        // The entry's size is checked before anything is allocated, so a storage that claims 10^12 elements is refused by name.
-        ZipArchiveEntry entry;
-        lock (_gate)
-            entry = _zip.GetEntry(_prefix + "data/" + t.StorageKey)
-                ?? throw new ModelLoadException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' is missing.", Location, key);
-        long expected = t.StorageElements * StorageTypes.SizeOf(t.DType);
-        if (entry.Length != expected)
-            throw new ModelLoadException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' holds {entry.Length} bytes, expected {expected}.", Location, key);
-        RefuseBomb(entry, Location);
+        var (t, entry) = Stored(key);
         using var storage = torch.empty(t.StorageElements, t.DType);
         lock (_gate)
         {
@@ -150,9 +139,90 @@ internal sealed class TorchPickleCheckpoint : ITensorSource
         return tensor;
     }
 
+    /// <summary>
+    /// Reads a tensor that fills its storage in row-major order (as <c>torch.save</c> stores a module's parameters)
+    /// straight into a contiguous CPU <paramref name="destination"/>: of the stored dtype without a copy in between,
+    /// otherwise through the checkpoint's staging buffer, converted part by part. Other tensors go through
+    /// <see cref="Load"/>.
+    /// </summary>
+    public void ReadInto(string key, torch.Tensor destination)
+    {
+        var (t, entry) = Stored(key);
+        if (!t.Shape.SequenceEqual(destination.shape))
+            throw new ModelLoadException($"{Location}: tensor '{key}' is {TensorHelpers.Shape(t.Shape)}, the destination {TensorHelpers.Shape(destination.shape)}.", Location, key);
+        using var _ = torch.no_grad();
+        if (!FillsItsStorage(t) || !destination.is_contiguous() || destination.device_type != DeviceType.CPU)
+        {
+            using var value = Load(key);
+            destination.copy_(value);
+            return;
+        }
+        long count = t.StorageElements;
+        if (count == 0) return;
+        lock (_gate)
+        {
+            using var stream = entry.Open();
+            if (destination.dtype == t.DType)
+            {
+                destination.zero_().Dispose(); // faults fresh memory in faster than the copy out of the stream does
+                TensorMemory.ForEachChunk(destination, (dest, _) => stream.ReadExactly(dest));
+                return;
+            }
+            long perStage = Math.Min(count, _staging.ElementsPerPart(StorageTypes.SizeOf(t.DType)));
+            using var target = destination.view(-1);
+            for (long start = 0; start < count; start += perStage)
+            {
+                long n = Math.Min(perStage, count - start);
+                using var part = _staging.Part(t.DType, n);
+                TensorMemory.ForEachChunk(part, (dest, _) => stream.ReadExactly(dest));
+                using var slice = target.narrow(0, start, n);
+                slice.copy_(part);
+            }
+        }
+    }
+
+    /// <summary>Whether a tensor is its whole storage, row-major from its first element.</summary>
+    static bool FillsItsStorage(PickledTensor t)
+    {
+        long expected = 1;
+        for (int i = t.Shape.Length - 1; i >= 0; i--)
+        {
+            if (t.Shape[i] != 1 && t.Stride[i] != expected) return false;
+            expected *= t.Shape[i];
+        }
+        return t.Offset == 0 && expected == t.StorageElements;
+    }
+
+    /// <summary>
+    /// A tensor's record and its storage's zip entry, checked before anything is allocated: the tensor lies inside its
+    /// storage and the entry holds that storage's bytes, so a storage that claims 10^12 elements is refused by name.
+    /// </summary>
+    (PickledTensor Tensor, ZipArchiveEntry Entry) Stored(string key)
+    {
+        if (!_tensors.TryGetValue(key, out var t))
+            throw new ModelLoadException($"{Location}: no tensor '{key}'.", Location, key);
+        long extent = t.Offset + 1 + t.Shape.Zip(t.Stride, (n, s) => (n - 1) * s).Sum();
+        if (t.Shape.Any(n => n == 0)) extent = 0;
+        if (t.Offset < 0 || t.Stride.Length != t.Shape.Length || t.Stride.Any(s => s < 0) || extent > t.StorageElements)
+            throw new ModelLoadException($"{Location}: tensor '{key}' ({string.Join("x", t.Shape)}, offset {t.Offset}) lies outside its storage of {t.StorageElements} elements.", Location, key);
+        ZipArchiveEntry entry;
+        lock (_gate)
+            entry = _zip.GetEntry(_prefix + "data/" + t.StorageKey)
+                ?? throw new ModelLoadException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' is missing.", Location, key);
+        long expected = t.StorageElements * StorageTypes.SizeOf(t.DType);
+        if (entry.Length != expected)
+            throw new ModelLoadException($"{Location}: storage data/{t.StorageKey} of tensor '{key}' holds {entry.Length} bytes, expected {expected}.", Location, key);
+        RefuseBomb(entry, Location);
+        return (t, entry);
+    }
+
     /// <inheritdoc/>
     public void Dispose()
     {
-        lock (_gate) _zip.Dispose();
+        lock (_gate)
+        {
+            _zip.Dispose();
+            _staging.Dispose();
+        }
     }
 }

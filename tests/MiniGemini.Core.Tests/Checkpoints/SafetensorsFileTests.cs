@@ -119,12 +119,13 @@ public sealed class SafetensorsFileTests : IDisposable
         var path = Path.Combine(_dir, "w.safetensors");
         SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["pad"] = randn(3), ["w"] = source });
         using var file = SafetensorsFile.Open(path);
+        using var staging = new StagingBuffer(stagingBytes);
         var destination = full(37, 11, float.NaN, dtype: wanted);
-        file.ReadInto("w", destination, stagingBytes);
+        file.ReadInto("w", destination, staging);
         Assert.True(source.to(wanted).Equals(destination));
         // A view into a larger tensor (as a fused q/k/v part) receives its rows and nothing else.
         var joint = zeros(40, 11, dtype: wanted);
-        file.ReadInto("w", joint.narrow(0, 2, 37), stagingBytes);
+        file.ReadInto("w", joint.narrow(0, 2, 37), staging);
         Assert.True(source.to(wanted).Equals(joint.narrow(0, 2, 37)));
         Assert.Equal(0, joint.narrow(0, 0, 2).count_nonzero().item<long>() + joint.narrow(0, 39, 1).count_nonzero().item<long>());
     }

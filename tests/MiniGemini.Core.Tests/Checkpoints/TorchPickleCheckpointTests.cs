@@ -52,6 +52,41 @@ public sealed class TorchPickleCheckpointTests : IDisposable
         Assert.Equal(4.6f, scalar.item<float>(), 5);
     }
 
+    /// <summary>
+    /// ReadInto reads a tensor that fills its storage straight into the destination, converting through the staging
+    /// buffer (here of 100 bytes, so in many parts), and gives what Load and copy_ give; so does a view into a larger
+    /// tensor, which takes the Load path, and it receives its rows and nothing else.
+    /// </summary>
+    [Theory]
+    [InlineData(TorchSharp.torch.ScalarType.Float32)]
+    [InlineData(TorchSharp.torch.ScalarType.BFloat16)]
+    [InlineData(TorchSharp.torch.ScalarType.Float64)]
+    public void ReadInto_fills_the_destination_as_Load_and_copy_would(TorchSharp.torch.ScalarType wanted)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var bin = TorchPickleCheckpoint.Open(Path.Combine(FixtureCatalog.Bundled("convnext-tiny"), "open_clip_pytorch_model.bin"), stagingBytes: 100);
+        int read = 0;
+        foreach (var key in bin.Keys)
+        {
+            Assert.True(bin.TryGetInfo(key, out var info));
+            if (!TorchSharp.torch.is_floating_point(TorchSharp.torch.empty(0, info.DType))) continue;
+            var expected = bin.Load(key).to(wanted);
+            var destination = TorchSharp.torch.full(info.Shape, double.NaN, dtype: wanted);
+            bin.ReadInto(key, destination);
+            Assert.True(expected.Equals(destination), key);
+            read++;
+        }
+        Assert.True(read > 50, $"{read} tensors read");
+
+        const string name = "visual.trunk.stages.0.blocks.0.mlp.fc1.weight";
+        Assert.True(bin.TryGetInfo(name, out var stored));
+        var (rows, columns) = (stored.Shape[0], stored.Shape[1]);
+        var joint = TorchSharp.torch.zeros([rows + 3, columns], dtype: wanted);
+        bin.ReadInto(name, joint.narrow(0, 1, rows));
+        Assert.True(bin.Load(name).to(wanted).Equals(joint.narrow(0, 1, rows)), name);
+        Assert.Equal(0, joint.narrow(0, 0, 1).count_nonzero().item<long>() + joint.narrow(0, rows + 1, 2).count_nonzero().item<long>());
+    }
+
     [Fact]
     public void A_pickle_that_would_run_code_is_refused()
     {

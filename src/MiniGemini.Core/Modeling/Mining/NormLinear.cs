@@ -1,3 +1,4 @@
+using MiniGemini.Checkpoints;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
@@ -16,7 +17,7 @@ internal sealed class NormLinear : nn.Module<Tensor, Tensor>
     public NormLinear(long inFeatures, long outFeatures, double eps = 1e-5) : base(nameof(NormLinear))
     {
         norm = nn.LayerNorm(inFeatures, eps);
-        linear = nn.Linear(inFeatures, outFeatures);
+        linear = LoadingLayers.Linear(inFeatures, outFeatures);
         RegisterComponents();
     }
 

@@ -60,16 +60,16 @@ public sealed partial class VisionProjector : nn.Module<Tensor, Tensor>
 
     static nn.Module<Tensor, Tensor> Build(string type, long inFeatures, long outFeatures)
     {
-        if (type == "linear") return nn.Linear(inFeatures, outFeatures);
+        if (type == "linear") return LoadingLayers.Linear(inFeatures, outFeatures);
         if (type == "identity") return nn.Identity();
         var mlp = MlpGelu().Match(type);
         if (mlp.Success && int.TryParse(mlp.Groups[1].Value, out int depth) && depth is >= 1 and <= MaxMlpDepth)
         {
-            var layers = new List<(string, nn.Module<Tensor, Tensor>)> { ("0", nn.Linear(inFeatures, outFeatures)) };
+            var layers = new List<(string, nn.Module<Tensor, Tensor>)> { ("0", LoadingLayers.Linear(inFeatures, outFeatures)) };
             for (int i = 1; i < depth; i++)
             {
                 layers.Add(((2 * i - 1).ToString(), nn.GELU()));
-                layers.Add(((2 * i).ToString(), nn.Linear(outFeatures, outFeatures)));
+                layers.Add(((2 * i).ToString(), LoadingLayers.Linear(outFeatures, outFeatures)));
             }
             return nn.Sequential(layers);
         }
