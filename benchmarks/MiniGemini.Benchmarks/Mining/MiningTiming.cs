@@ -57,7 +57,7 @@ static class MiningTiming
                 Console.WriteLine($"| {size} | {method} | {ms.Average():F3} | {Median(ms):F3} | {ms.Min():F3} | {speedup} | {error} |");
             }
             if (problem.Mining.CompiledMiningFailure is { } failure)
-                Console.WriteLine($"| {size} | the compiled function failed, Compiled ran op by op: {failure.Message.Split('\n')[0]} | | | | | |");
+                Console.WriteLine($"| {size} | the compiled function failed and the calls after it ran op by op: {failure.Message.Split('\n')[0]} | | | | | |");
             foreach (var (_, (_, output)) in results) output.Dispose();
         }
         Console.WriteLine();
