@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MiniGemini.Checkpoints;
 using MiniGemini.Generation;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -97,8 +98,8 @@ public static class AtSizeConsole
                           $"{bandwidth / 1e9:F1} GB/s = {floor:F2} tok/s; {floor / rate:F2}x the floor's time per token; " +
                           $"{faults} pages read from disk meanwhile (major faults)");
         Console.WriteLine($"peak RSS of the run: {peakRun / 1e9:F2} GB");
-        if (Smaps("FilePmdMapped") is > 0 and var pmdMapped)
-            Console.WriteLine($"mapped file pages in 2 MiB pages: {pmdMapped / 1e9:F2} GB of {Smaps("Rss") / 1e9:F2} GB resident");
+        if (MappedPages.Of(folder) is { Resident: > 0 } mapped)
+            Console.WriteLine($"mapped LLM weights: {mapped.Resident / 1e9:F2} GB resident, {mapped.InHugePages / 1e9:F2} GB of it in 2 MiB pages");
         imageTokens.Dispose();
         return 0;
     }
@@ -127,14 +128,6 @@ public static class AtSizeConsole
     {
         var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal));
         return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0]) * 1024;
-    }
-
-    /// <summary>A field of /proc/self/smaps_rollup in bytes (Rss, FilePmdMapped), or 0 where there is none.</summary>
-    static long Smaps(string field)
-    {
-        if (!File.Exists("/proc/self/smaps_rollup")) return 0;
-        var line = File.ReadLines("/proc/self/smaps_rollup").FirstOrDefault(l => l.StartsWith(field + ":", StringComparison.Ordinal));
-        return line is null ? 0 : long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0]) * 1024;
     }
 
     /// <summary>Page faults of this process that read from disk (field 12 of /proc/self/stat).</summary>

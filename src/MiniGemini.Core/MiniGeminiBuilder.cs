@@ -178,6 +178,9 @@ public sealed class MiniGeminiBuilder
         readonly List<IDisposable> _loaded = [];
         int _done;
         ILogger? _logger;
+
+        /// <summary>Mapped weights in 4 KiB pages from which a decode is measurably slower, worth a line in the log.</summary>
+        const long SmallPagesWorthAHint = 1L << 30;
         readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
 
         void Progress(string stage)
@@ -299,6 +302,8 @@ public sealed class MiniGeminiBuilder
                     file.Dispose();
                     _loaded.Remove(file);
                 }
+                if (_logger is not null && device.type == DeviceType.CPU && MappedPages.Of(llmFolder) is { InSmallPages: >= SmallPagesWorthAHint } pages)
+                    Log.MappedInSmallPages(_logger, Path.GetFileName(modelFolder), pages.InSmallPages / 1e9, pages.Resident / 1e9);
                 options.LoadProgress?.Report(new LoadProgress("ready", Steps, Steps));
                 double seconds = _clock.Elapsed.TotalSeconds;
                 MiniGeminiTelemetry.LoadSeconds.Record(seconds);

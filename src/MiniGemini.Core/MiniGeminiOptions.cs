@@ -83,9 +83,10 @@ public sealed class MiniGeminiOptions
     /// <summary>
     /// Whether the LLM's weights, when stored in the precision the model runs in on the CPU, are memory-mapped from the
     /// checkpoint instead of copied: no allocation and no copy (the weights are read as they are used, not at load,
-    /// its pages shared with the page cache and with other processes), but where the kernel maps files in 4 KiB pages
-    /// only, decoding reads the weights more slowly than from a copy in huge pages (docs/benchmarks.md#real-sizes). Null
-    /// (the default): checkpoints of 1 GiB or more are mapped, smaller ones copied.
+    /// its pages shared with the page cache and with other processes), but where the page cache holds the files in
+    /// 4 KiB pages rather than 2 MiB ones, decoding reads the weights more slowly than from a copy in huge pages; the
+    /// log says so at load (event 102, docs/benchmarks.md#real-sizes). Null (the default): checkpoints of 1 GiB or more
+    /// are mapped, smaller ones copied.
     /// </summary>
     public bool? MapWeights { get; set; }
 

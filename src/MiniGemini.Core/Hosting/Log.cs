@@ -12,6 +12,11 @@ internal static partial class Log
         Message = "Loaded {Model}: {Family} LLM, template {Template}, {Tokens} tokens per image, {Device} {Precision} in {Seconds:0.00} s.")]
     public static partial void Loaded(ILogger logger, string model, string family, string template, int tokens, string device, string precision, double seconds);
 
+    [LoggerMessage(EventId = 102, EventName = "MappedInSmallPages", Level = LogLevel.Information,
+        Message = "{Model}: {SmallGigabytes:0.0} of the {MappedGigabytes:0.0} GB of mapped weights lie in 4 KiB pages, as the page cache holds them; " +
+                  "a decode reads those up to 40 % slower than 2 MiB pages. Copied weights (WithMappedWeights(false)) do not depend on it.")]
+    public static partial void MappedInSmallPages(ILogger logger, string model, double smallGigabytes, double mappedGigabytes);
+
     [LoggerMessage(EventId = 200, EventName = "Generating", Level = LogLevel.Debug, Message = "Generating for {Rows} prompt(s) of up to {Length} positions ({Images} image(s)).")]
     public static partial void Generating(ILogger logger, int rows, long length, int images);
 
