@@ -56,6 +56,8 @@ static class MiningTiming
                     ? RelativeError(results[MiningMethod.Reference].Output, output).ToString("E2", CultureInfo.InvariantCulture) : "–";
                 Console.WriteLine($"| {size} | {method} | {ms.Average():F3} | {Median(ms):F3} | {ms.Min():F3} | {speedup} | {error} |");
             }
+            if (results.TryGetValue(MiningMethod.TensorOps, out var opByOp) && results.TryGetValue(MiningMethod.Compiled, out var compiled))
+                Console.WriteLine($"| {size} | compiled against op by op | | | | | {RelativeError(opByOp.Output, compiled.Output).ToString("E2", CultureInfo.InvariantCulture)} |");
             if (problem.Mining.CompiledMiningFailure is { } failure)
                 Console.WriteLine($"| {size} | the compiled function failed and the calls after it ran op by op: {failure.Message.Split('\n')[0]} | | | | | |");
             foreach (var (_, (_, output)) in results) output.Dispose();
