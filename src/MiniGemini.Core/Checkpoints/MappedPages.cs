@@ -4,8 +4,8 @@ namespace MiniGemini.Checkpoints;
 /// How much of this process's mappings of a folder's <c>.safetensors</c> files is resident, and how much of that in
 /// 2 MiB pages (Linux <c>/proc/self/smaps</c>: <c>Rss</c> and <c>FilePmdMapped</c> of each mapping of such a file).
 /// A mapped checkpoint is read as fast as a copy when the page cache holds it in 2 MiB pages; where it holds it in
-/// 4 KiB pages (files written in small pieces, or read while free memory was fragmented), a decode reads the weights
-/// up to 40 % slower (docs/benchmarks.md#real-sizes).
+/// 4 KiB pages (files written in small pieces, or read while free memory was fragmented), a decode can be up to 40 %
+/// slower (docs/benchmarks.md#real-sizes).
 /// </summary>
 /// <param name="Resident">Bytes of the mappings that are resident.</param>
 /// <param name="InHugePages">Of those, bytes mapped in 2 MiB pages.</param>

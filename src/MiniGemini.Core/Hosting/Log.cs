@@ -14,7 +14,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 102, EventName = "MappedInSmallPages", Level = LogLevel.Information,
         Message = "{Model}: {SmallGigabytes:0.0} of the {MappedGigabytes:0.0} GB of mapped weights lie in 4 KiB pages, as the page cache holds them; " +
-                  "a decode reads those up to 40 % slower than 2 MiB pages. Copied weights (WithMappedWeights(false)) do not depend on it.")]
+                  "which can make a decode up to 40 % slower than from 2 MiB pages. Copied weights (WithMappedWeights(false)) do not depend on it.")]
     public static partial void MappedInSmallPages(ILogger logger, string model, double smallGigabytes, double mappedGigabytes);
 
     [LoggerMessage(EventId = 200, EventName = "Generating", Level = LogLevel.Debug, Message = "Generating for {Rows} prompt(s) of up to {Length} positions ({Images} image(s)).")]
