@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using TorchSharp;
 
 namespace MiniGemini.Checkpoints;
@@ -51,28 +52,70 @@ internal static class StateDictLoader
         var bytes = report.Loaded.Select(key => source.TryGetInfo(prefix + key, out var info) ? info.ByteLength : 0).ToList();
         long total = bytes.Sum(), read = 0, reported = 0;
         progress?.Invoke(0, total);
-        using var _ = torch.no_grad();
-        for (int i = 0; i < report.Loaded.Count; i++)
+        var gate = new object();
+        int front = 0, back = report.Loaded.Count - 1;
+        Exception? failure = null;
+
+        // Two readers, one from each end of the key list, so that they mostly read different files (a file serves one
+        // reader at a time): MGM-7B loads about 10 % faster so (docs/benchmarks.md#real-sizes).
+        void Reader(bool fromFront)
         {
-            var key = report.Loaded[i];
-            var target = targets[key];
-            if (options.MayMap(key) && target.device_type == DeviceType.CPU && source.TryGetInfo(prefix + key, out var info) &&
-                info.DType == target.dtype && source.TryMap(prefix + key, out var mapped))
+            try
             {
-                using (mapped) target.set_(mapped);
+                using var _ = torch.no_grad();
+                while (true)
+                {
+                    int i;
+                    lock (gate)
+                    {
+                        if (front > back) return;
+                        i = fromFront ? front++ : back--;
+                    }
+                    LoadOne(source, prefix, options, report.Loaded[i], targets[report.Loaded[i]]);
+                    lock (gate)
+                    {
+                        read += bytes[i];
+                        if (progress is not null && (read - reported >= total / 100 || read == total))
+                        {
+                            progress(read, total);
+                            reported = read;
+                        }
+                    }
+                }
             }
-            else
+            catch (Exception e)
             {
-                source.ReadInto(prefix + key, target);
-            }
-            read += bytes[i];
-            if (progress is not null && (read - reported >= total / 100 || read == total))
-            {
-                progress(read, total);
-                reported = read;
+                lock (gate)
+                {
+                    failure ??= e;
+                    front = back + 1; // the other reader stops at its next key
+                }
             }
         }
+
+        if (Environment.ProcessorCount == 1 || report.Loaded.Count < 2)
+            Reader(fromFront: true);
+        else
+        {
+            var second = Task.Run(() => Reader(fromFront: false));
+            Reader(fromFront: true);
+            second.Wait();
+        }
+        if (failure is not null) ExceptionDispatchInfo.Capture(failure).Throw();
         return report;
+    }
+
+    static void LoadOne(ITensorSource source, string prefix, LoadOptions options, string key, torch.Tensor target)
+    {
+        if (options.MayMap(key) && target.device_type == DeviceType.CPU && source.TryGetInfo(prefix + key, out var info) &&
+            info.DType == target.dtype && source.TryMap(prefix + key, out var mapped))
+        {
+            using (mapped) target.set_(mapped);
+        }
+        else
+        {
+            source.ReadInto(prefix + key, target);
+        }
     }
 
     /// <summary>Compares keys and shapes without reading any tensor data.</summary>

@@ -133,6 +133,35 @@ public sealed class StateDictLoaderTests : IDisposable
         Assert.True(loaded.Equals(weight.to(ScalarType.Float32)));
     }
 
+    /// <summary>A source that fails to read one key, as a file that cannot be read would.</summary>
+    sealed class FailingSource(ITensorSource inner, string failingKey) : ITensorSource
+    {
+        public string Location => inner.Location;
+        public IReadOnlyCollection<string> Keys => inner.Keys;
+        public bool TryGetInfo(string key, out TensorInfo info) => inner.TryGetInfo(key, out info);
+        public Tensor Load(string key) => inner.Load(key);
+
+        public void ReadInto(string key, Tensor destination)
+        {
+            if (key == failingKey) throw new ModelLoadException($"{Location}: '{key}' cannot be read.", Location, key);
+            inner.ReadInto(key, destination);
+        }
+
+        public void Dispose() => inner.Dispose();
+    }
+
+    /// <summary>The load reads with two threads; the error of one of them is the load's error, of its own type.</summary>
+    [Theory]
+    [InlineData("0.bias")]
+    [InlineData("1.weight")]
+    public void A_read_that_fails_fails_the_load_with_its_own_error(string failingKey)
+    {
+        using var source = new FailingSource(Checkpoint.Open(ConvNeXtBin), "visual.trunk.stem." + failingKey);
+        using var stem = new Stem();
+        var e = Assert.Throws<ModelLoadException>(() => StateDictLoader.Load(stem, source, "visual.trunk.stem."));
+        Assert.Equal("visual.trunk.stem." + failingKey, e.TensorName);
+    }
+
     [Fact]
     public void FindPrefix_picks_the_layout_present()
     {
