@@ -159,28 +159,7 @@ internal sealed class SafetensorsFile : ITensorSource
             return;
         }
         long fileOffset = _dataStart + e.Begin;
-        if (destination.dtype == e.DType && destination.device_type == DeviceType.CPU)
-        {
-            // Fresh memory is faulted in far faster by a write from here (in huge pages where libtorch asked for them)
-            // than page by page inside the kernel's copy of a read.
-            using (torch.no_grad()) destination.zero_().Dispose(); // zero_ returns a second handle of the same tensor
-            TensorMemory.ForEachChunk(destination, (dest, at) => ReadAt(dest, fileOffset + at, key));
-            return;
-        }
-        long count = destination.NumberOfElements, elementSize = StorageTypes.SizeOf(e.DType);
-        if (count == 0) return;
-        long perStage = Math.Min(count, staging.ElementsPerPart(elementSize));
-        using var _ = torch.no_grad();
-        using var target = destination.view(-1);
-        for (long start = 0; start < count; start += perStage)
-        {
-            long n = Math.Min(perStage, count - start);
-            using var part = staging.Part(e.DType, n);
-            long partOffset = fileOffset + start * elementSize;
-            TensorMemory.ForEachChunk(part, (dest, at) => ReadAt(dest, partOffset + at, key));
-            using var slice = target.narrow(0, start, n);
-            slice.copy_(part);
-        }
+        staging.ReadInto(destination, e.DType, (chunk, at) => ReadAt(chunk, fileOffset + at, key));
     }
 
     /// <summary>

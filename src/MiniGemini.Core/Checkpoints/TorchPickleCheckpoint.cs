@@ -141,43 +141,25 @@ internal sealed class TorchPickleCheckpoint : ITensorSource
 
     /// <summary>
     /// Reads a tensor that fills its storage in row-major order (as <c>torch.save</c> stores a module's parameters)
-    /// straight into a contiguous CPU <paramref name="destination"/>: of the stored dtype without a copy in between,
-    /// otherwise through the checkpoint's staging buffer, converted part by part. Other tensors go through
-    /// <see cref="Load"/>.
+    /// into a contiguous <paramref name="destination"/> by <see cref="StagingBuffer.ReadInto"/>: on the CPU in the
+    /// stored dtype straight into its memory, otherwise converted part by part. Other tensors go through <see cref="Load"/>.
     /// </summary>
     public void ReadInto(string key, torch.Tensor destination)
     {
         var (t, entry) = Stored(key);
         if (!t.Shape.SequenceEqual(destination.shape))
             throw new ModelLoadException($"{Location}: tensor '{key}' is {TensorHelpers.Shape(t.Shape)}, the destination {TensorHelpers.Shape(destination.shape)}.", Location, key);
-        using var _ = torch.no_grad();
-        if (!FillsItsStorage(t) || !destination.is_contiguous() || destination.device_type != DeviceType.CPU)
+        if (!FillsItsStorage(t) || !destination.is_contiguous())
         {
             using var value = Load(key);
+            using var _ = torch.no_grad();
             destination.copy_(value);
             return;
         }
-        long count = t.StorageElements;
-        if (count == 0) return;
         lock (_gate)
         {
             using var stream = entry.Open();
-            if (destination.dtype == t.DType)
-            {
-                destination.zero_().Dispose(); // faults fresh memory in faster than the copy out of the stream does
-                TensorMemory.ForEachChunk(destination, (dest, _) => stream.ReadExactly(dest));
-                return;
-            }
-            long perStage = Math.Min(count, _staging.ElementsPerPart(StorageTypes.SizeOf(t.DType)));
-            using var target = destination.view(-1);
-            for (long start = 0; start < count; start += perStage)
-            {
-                long n = Math.Min(perStage, count - start);
-                using var part = _staging.Part(t.DType, n);
-                TensorMemory.ForEachChunk(part, (dest, _) => stream.ReadExactly(dest));
-                using var slice = target.narrow(0, start, n);
-                slice.copy_(part);
-            }
+            _staging.ReadInto(destination, t.DType, (chunk, _) => stream.ReadExactly(chunk));
         }
     }
 

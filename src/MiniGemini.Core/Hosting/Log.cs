@@ -13,7 +13,7 @@ internal static partial class Log
     public static partial void Loaded(ILogger logger, string model, string family, string template, int tokens, string device, string precision, double seconds);
 
     [LoggerMessage(EventId = 102, EventName = "MappedInSmallPages", Level = LogLevel.Information,
-        Message = "{Model}: {SmallGigabytes:0.0} of the {MappedGigabytes:0.0} GB of mapped weights lie in 4 KiB pages, as the page cache holds them; " +
+        Message = "{Model}: {SmallGigabytes:0.0} of the {MappedGigabytes:0.0} GB of mapped weights lie in 4 KiB pages, as the page cache holds them, " +
                   "which can make a decode up to 40 % slower than from 2 MiB pages. Copied weights (WithMappedWeights(false)) do not depend on it.")]
     public static partial void MappedInSmallPages(ILogger logger, string model, double smallGigabytes, double mappedGigabytes);
 
