@@ -99,7 +99,7 @@ public static class AtSizeConsole
                           $"{faults} pages read from disk meanwhile (major faults)");
         Console.WriteLine($"peak RSS of the run: {peakRun / 1e9:F2} GB");
         if (MappedPages.Of(folder) is { Resident: > 0 } mapped)
-            Console.WriteLine($"mapped LLM weights: {mapped.Resident / 1e9:F2} GB resident, {mapped.InHugePages / 1e9:F2} GB of it in 2 MiB pages");
+            Console.WriteLine($"mapped weights of the model folder: {mapped.Resident / 1e9:F2} GB resident, {mapped.InHugePages / 1e9:F2} GB of it in 2 MiB pages");
         imageTokens.Dispose();
         return 0;
     }

@@ -105,7 +105,7 @@ public sealed class MiniGeminiBuilder
     /// </summary>
     public MiniGeminiBuilder WithConversationCache(long maxBytes) => Set(o => o.ConversationCacheBytes = maxBytes);
 
-    /// <summary>Memory-maps the LLM's weights (true) or copies them (false); see <see cref="MiniGeminiOptions.MapWeights"/>.</summary>
+    /// <summary>Memory-maps the weights stored in the model's precision (true) or copies them (false); see <see cref="MiniGeminiOptions.MapWeights"/>.</summary>
     public MiniGeminiBuilder WithMappedWeights(bool map = true) => Set(o => o.MapWeights = map);
 
     /// <summary>Runs decode steps compiled (true) or op by op (false); see <see cref="MiniGeminiOptions.CompileDecodeStep"/>.</summary>

@@ -81,12 +81,13 @@ public sealed class MiniGeminiOptions
     public ModelPrecision Precision { get; set; } = ModelPrecision.Float32;
 
     /// <summary>
-    /// Whether the LLM's weights, when stored in the precision the model runs in on the CPU, are memory-mapped from the
-    /// checkpoint instead of copied: no allocation and no copy (the weights are read as they are used, not at load,
-    /// its pages shared with the page cache and with other processes), but where the page cache holds the files in
-    /// 4 KiB pages rather than 2 MiB ones, decoding reads the weights more slowly than from a copy in huge pages; the
-    /// log says so at load (event 102, docs/benchmarks.md#real-sizes). Null (the default): checkpoints of 1 GiB or more
-    /// are mapped, smaller ones copied.
+    /// Whether the weights stored in the precision the model runs in on the CPU are memory-mapped from their files
+    /// instead of copied: the LLM's, and the vision towers' where the checkpoint embeds them (as released ones do) or
+    /// their own safetensors files hold them in that precision. Mapped weights take no allocation and no copy (they are
+    /// the file's pages, shared with the page cache and with other processes), but where the page cache holds the files
+    /// in 4 KiB pages rather than 2 MiB ones, decoding reads the weights more slowly than from a copy in huge pages; the
+    /// log says so at load (event 102, docs/benchmarks.md#real-sizes). Null (the default): mapped when the language
+    /// model's weights are 1 GiB or more, copied below.
     /// </summary>
     public bool? MapWeights { get; set; }
 

@@ -282,6 +282,46 @@ public sealed class MiniGeminiBuilderTests : IDisposable
         Assert.Equal(b.TokenIds, a.TokenIds);
     }
 
+    /// <summary>
+    /// Towers embedded in the model's checkpoint in the precision the model runs in are mapped with the language model:
+    /// every parameter of the tree lies in this process's mapping of the file, and the image tokens and answer equal the
+    /// copied model's bit for bit.
+    /// </summary>
+    [Fact]
+    public void Embedded_towers_are_mapped_with_the_language_model()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var folder = Path.Combine(FixtureCatalog.Bundled("mgm-tiny-embedded-towers"), "model");
+        using var mapped = MiniGeminiBuilder.FromPretrained(folder).WithMappedWeights().Build();
+        using var copied = MiniGeminiBuilder.FromPretrained(folder).WithMappedWeights(false).Build();
+
+        var file = Path.Combine(folder, "model.safetensors");
+        var mappings = MappingsOf(file);
+        Assert.NotEmpty(mappings);
+        bool InFile(TorchSharp.torch.Tensor t) => mappings.Any(m => TensorMemory.Address(t) is var a && a >= m.Start && a < m.End);
+        foreach (var prefix in new[] { MgmCheckpointKeys.ClipTower, MgmCheckpointKeys.AuxStem, MgmCheckpointKeys.AuxStages, MgmCheckpointKeys.Mining, MgmCheckpointKeys.Projector, "model.layers." })
+        {
+            var parameters = mapped.Module.named_parameters().Where(p => p.name.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(parameters);
+            Assert.All(parameters, p => Assert.True(InFile(p.parameter), $"{p.name} is not a view of {file}"));
+        }
+        Assert.DoesNotContain(copied.Module.named_parameters(), p => InFile(p.parameter));
+
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var pixels = mapped.Processor.PreprocessImages([ImageInput.FromFile(TinyModelFixture.ImagePath)]);
+        Assert.True(mapped.Module.GetImageFeatures(pixels).Equals(copied.Module.GetImageFeatures(pixels)), "mapped towers give other image tokens");
+        var prompt = MiniGeminiPrompt.Ask("Describe it.", ImageInput.FromFile(TinyModelFixture.ImagePath));
+        Assert.Equal(copied.Generate(prompt, Greedy with { EosTokenIds = [] }).TokenIds, mapped.Generate(prompt, Greedy with { EosTokenIds = [] }).TokenIds);
+    }
+
+    /// <summary>The address ranges of this process's mappings of <paramref name="file"/> (Linux <c>/proc/self/maps</c>).</summary>
+    static List<(nint Start, nint End)> MappingsOf(string file) =>
+        File.ReadLines("/proc/self/maps")
+            .Where(line => line.EndsWith(" " + file, StringComparison.Ordinal))
+            .Select(line => line[..line.IndexOf(' ')].Split('-'))
+            .Select(range => ((nint)Convert.ToInt64(range[0], 16), (nint)Convert.ToInt64(range[1], 16)))
+            .ToList();
+
     /// <summary>The decode step compiled when asked for, op by op by default on a CPU; the answers are the same.</summary>
     [Fact]
     public void Compiled_and_eager_decode_steps_answer_alike()

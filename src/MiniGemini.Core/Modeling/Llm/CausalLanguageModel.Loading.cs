@@ -46,8 +46,10 @@ public partial class CausalLanguageModel
 
     /// <summary>
     /// Fills the model from <paramref name="source"/> in one load, skipping the keys <paramref name="isForeign"/> names.
-    /// The decoder's weights become views of the memory-mapped files when <paramref name="mapWeights"/> says so (by
-    /// default from <see cref="LlmOptions.MapFromBytes"/> of them); vision parts are always copied.
+    /// When <paramref name="mapWeights"/> says so (by default from <see cref="LlmOptions.MapFromBytes"/> of the decoder's
+    /// weights), every weight stored in its parameter's dtype in a file that can be mapped becomes a view of that file:
+    /// the decoder's, and in a Mini-Gemini model also the towers', mining's and projector's, so that towers embedded in
+    /// the model's shards (as released checkpoints carry them) take no new memory either.
     /// </summary>
     internal void LoadWeights(ITensorSource source, string prefix, bool? mapWeights, Func<string, bool> isForeign)
     {
@@ -55,7 +57,7 @@ public partial class CausalLanguageModel
         StateDictLoader.Load(this, source, prefix, new LoadOptions
         {
             IsForeign = isForeign,
-            MayMap = key => map && !MgmCheckpointKeys.Vision.Any(p => key.StartsWith(p, StringComparison.Ordinal)),
+            MayMap = _ => map,
         });
         if (map) SeparateIfLoadedApart();
     }
