@@ -8,7 +8,8 @@ namespace MiniGemini.Benchmarks;
 
 /// <summary>
 /// A real-size model on this machine, measured end to end:
-/// <c>at-size MODEL_FOLDER [--towers MODEL_ZOO_OPENAI] [--dtype bf16|fp32] [--map true|false] [--step compiled|eager] [--image PICTURE] [--new 16] [--threads n]</c>.
+/// <c>at-size MODEL_FOLDER [--towers MODEL_ZOO_OPENAI] [--dtype bf16|fp32] [--map true|false] [--step compiled|eager] [--image PICTURE] [--new 16] [--threads n]</c>
+/// (<c>--new 0</c> stops after the encode).
 /// Prints: the time <c>cat</c> takes to read the checkpoint files from the page cache, the load time and the peak
 /// resident memory during the load against the bytes of the weights that end up resident, the machine's memory read
 /// bandwidth (before and after the decode; the floor takes the better), the time to encode one image (towers + mining +
@@ -72,6 +73,12 @@ public static class AtSizeConsole
             using var features = model.Module.Encode(pixels);
             imageTokens = features.Tokens.clone(); // [1, N, H]
             Console.WriteLine($"encode one image ({(run == 0 ? "first" : "again")}): {clock.Elapsed.TotalMilliseconds:F0} ms, {features.Tokens.shape[1]} image tokens");
+        }
+
+        if (newTokens == 0)
+        {
+            imageTokens.Dispose();
+            return 0;
         }
 
         var prompt = MiniGeminiPrompt.Ask("Describe this image in detail.", input);
