@@ -283,6 +283,39 @@ public sealed class MiniGeminiBuilderTests : IDisposable
     }
 
     /// <summary>
+    /// The tokenizer is read beside the towers and weights; one that cannot be read still fails the load with its own
+    /// error, naming its file, and a load that fails elsewhere leaves no unobserved task error behind.
+    /// </summary>
+    [Fact]
+    public void A_broken_tokenizer_fails_the_load_with_its_own_error()
+    {
+        var model = ModelCopy();
+        var file = Path.Combine(model, "tokenizer.model");
+        File.WriteAllBytes(file, File.ReadAllBytes(file)[..100]);
+        var e = Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model).WithTowerSearchRoots(Tiny).Build());
+        Assert.Contains(file, e.Message);
+
+        GC.Collect(); // earlier tests' garbage is finalized before counting
+        GC.WaitForPendingFinalizers();
+        var unobserved = 0;
+        void Count(object? sender, UnobservedTaskExceptionEventArgs args) => Interlocked.Increment(ref unobserved);
+        TaskScheduler.UnobservedTaskException += Count;
+        try
+        {
+            // No towers beside this copy: the tower error ends the load while the tokenizer's may still be coming.
+            Assert.Throws<ModelLoadException>(() => MiniGeminiBuilder.FromPretrained(model).Build());
+            Thread.Sleep(200);
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            Assert.Equal(0, unobserved);
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= Count;
+        }
+    }
+
+    /// <summary>
     /// Towers embedded in the model's checkpoint in the precision the model runs in are mapped with the language model:
     /// every parameter of the tree lies in this process's mapping of the file, and the image tokens and answer equal the
     /// copied model's bit for bit.
