@@ -106,6 +106,30 @@ public sealed class FastPathTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
+    /// A map whose channels lie side by side in memory, as the ConvNeXt's stages are, is read by the CPU kernel too
+    /// (after one copy): the same bits as the NCHW map gives. The tensor operations round differently, so the last
+    /// check shows that the kernel ran.
+    /// </summary>
+    [Theory]
+    [InlineData(ScalarType.Float32, 1, false)]
+    [InlineData(ScalarType.BFloat16, 1, false)]
+    [InlineData(ScalarType.BFloat16, 2, true)]
+    public void A_channels_last_map_is_read_by_the_kernel(ScalarType dtype, int grid, bool global)
+    {
+        using var scope = NewDisposeScope();
+        using var mining = MiningTestData.RandomMining(16, 24, seed: 7);
+        mining.to(dtype);
+        using var generator = new Generator(8);
+        var lr = randn([grid * grid + (global ? 1 : 0), 9, 16], generator: generator).to(dtype);
+        var hr = MiningTestData.RandomMap(1, 24, grid * 3 * 2, generator).to(dtype);       // [1, Da, H, W], NCHW
+        var channelsLast = hr.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);           // the same values, NHWC in memory
+        Assert.NotEqual(1, channelsLast.stride(3));
+        var kernel = Run(mining, MiningVariant.FastKernel, lr, hr, grid, global);
+        Assert.True(kernel.Equals(Run(mining, MiningVariant.FastKernel, lr, channelsLast, grid, global)), $"{dtype}: a channels-last map gives other bits");
+        Assert.False(kernel.Equals(Run(mining, MiningVariant.FastTensorOps, lr, hr, grid, global)), $"{dtype}: the kernel and the tensor operations agree bit for bit");
+    }
+
+    /// <summary>
     /// Each tensor operation costs host time (TorchSharp call, dispatch, kernel launch) that a GPU, done with its part,
     /// waits on: the tensor-operation path keeps to a fixed, small number of them per call. The counts are of tensor
     /// handles created (new tensors and views; in-place operations create none), and none is left alive.

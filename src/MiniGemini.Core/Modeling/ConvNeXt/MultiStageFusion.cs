@@ -7,6 +7,9 @@ namespace MiniGemini.Modeling;
 /// <summary>
 /// MGM's fusion of the four ConvNeXt stages into one high-resolution map: stages 1–3 are upsampled bilinearly
 /// (align_corners = false, computed in at least float32 as MGM does) to stage 0's size and concatenated in stage order.
+/// The stages are channels-last, as timm's are (the blocks run NHWC and permute back), and are upsampled as they lie:
+/// libtorch's channels-last kernel, the reference's, differs by an ulp from its NCHW one in about half the values. The
+/// map keeps that memory format; patch info mining copies it once where it needs NCHW.
 /// </summary>
 internal static class MultiStageFusion
 {

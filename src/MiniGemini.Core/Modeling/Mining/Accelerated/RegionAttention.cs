@@ -54,14 +54,16 @@ internal static class RegionAttention
     }
 
     /// <summary>
-    /// The map the CPU kernel reads, or null where tensor operations run. Half-precision CPU maps are read in float32:
-    /// a copy, then the kernel, is far faster than the tensor operations in half precision on a CPU (and more accurate).
+    /// The map the CPU kernel reads, or null where tensor operations run. Half-precision CPU maps are read in float32,
+    /// and maps whose rows are not contiguous (the fused ConvNeXt map is channels-last, see MultiStageFusion) as NCHW:
+    /// one copy, then the kernel, is far faster than the tensor operations on a CPU (docs/benchmarks.md#real-sizes,
+    /// "Encode"), and more accurate in half precision.
     /// </summary>
     static Tensor? KernelMap(Tensor map, RegionBackend backend)
     {
-        if (backend != RegionBackend.Auto) return null;
-        var kernelMap = map.device_type == DeviceType.CPU && map.dtype is ScalarType.BFloat16 or ScalarType.Float16
-            ? map.to(ScalarType.Float32) : map;
+        if (backend != RegionBackend.Auto || map.device_type != DeviceType.CPU) return null;
+        bool copy = map.dtype is ScalarType.BFloat16 or ScalarType.Float16 || (map.dtype == ScalarType.Float32 && map.stride(3) != 1);
+        var kernelMap = copy ? empty(map.shape, ScalarType.Float32).copy_(map) : map;              // [N, Da, H, W], NCHW
         return RegionAttentionKernel.Supports(kernelMap) ? kernelMap : null;
     }
 
