@@ -21,6 +21,30 @@ public sealed class ConvNeXtEncoderTests(ITestOutputHelper output) : IDisposable
     static string MgmTowerFolder => Path.Combine(FixtureCatalog.Bundled("mgm-tiny"), "openclip-convnext");
     static string EmbeddedTowers => Path.Combine(FixtureCatalog.Bundled("mgm-tiny-embedded-towers"), "model", "model.safetensors");
 
+    /// <summary>
+    /// The fusion upsamples channels-last stages (the ConvNeXt's) a few channels at a time into an NCHW map: the values of
+    /// concatenating the whole stages upsampled at once, bit for bit; other stages as before.
+    /// </summary>
+    [Theory]
+    [InlineData(ScalarType.Float32, true)]
+    [InlineData(ScalarType.BFloat16, true)]
+    [InlineData(ScalarType.BFloat16, false)]
+    public void Fusing_a_few_channels_at_a_time_gives_the_concatenation_of_the_whole_stages(ScalarType dtype, bool channelsLast)
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(9);
+        Tensor Stage(long channels, long side) => channelsLast
+            ? randn([2, side, side, channels], generator: generator).to(dtype).permute(0, 3, 1, 2)   // [2, C, s, s], NHWC in memory
+            : randn([2, channels, side, side], generator: generator).to(dtype);
+        var stages = new[] { Stage(32, 16), Stage(64, 8), Stage(100, 4), Stage(128, 2) };
+        var size = new long[] { 16, 16 };
+        var expected = cat(stages.Select((stage, i) => i == 0 ? stage
+            : nn.functional.interpolate(stage.to(ScalarType.Float32), size, mode: InterpolationMode.Bilinear, align_corners: false).to(dtype)).ToList(), 1);
+        var fused = MultiStageFusion.Fuse(stages, chunkBytes: 1);                 // 32 channels at a time: 2, 4 and 4 chunks
+        Assert.True(fused.Equals(expected), $"{dtype}: other values");
+        Assert.True(fused.is_contiguous(), $"{dtype}: not NCHW");
+    }
+
     [Theory]
     [MemberData(nameof(ConvNeXtCases))]
     public void Matches_the_reference_stem_stages_and_fused_map_from_every_file_format(string id)

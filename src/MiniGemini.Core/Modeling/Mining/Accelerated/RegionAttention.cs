@@ -55,9 +55,8 @@ internal static class RegionAttention
 
     /// <summary>
     /// The map the CPU kernel reads, or null where tensor operations run. Half-precision CPU maps are read in float32,
-    /// and maps whose rows are not contiguous (the fused ConvNeXt map is channels-last, see MultiStageFusion) as NCHW:
-    /// one copy, then the kernel, is far faster than the tensor operations on a CPU (docs/benchmarks.md#real-sizes,
-    /// "Encode"), and more accurate in half precision.
+    /// and maps whose rows are not contiguous as NCHW: one copy, then the kernel, is far faster than the tensor
+    /// operations on a CPU (docs/benchmarks.md#real-sizes, "Encode"), and more accurate in half precision.
     /// </summary>
     static Tensor? KernelMap(Tensor map, RegionBackend backend)
     {
