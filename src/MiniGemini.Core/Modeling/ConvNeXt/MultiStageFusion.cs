@@ -30,28 +30,25 @@ internal static class MultiStageFusion
         using var scope = NewDisposeScope();
         var first = stages[0];
         var size = new[] { first.shape[2], first.shape[3] };
-        if (!stages.All(IsChannelsLast))
-        {
-            var parts = new List<Tensor> { first };
-            foreach (var stage in stages.Skip(1))
-                parts.Add(interpolate(TensorHelpers.AtLeastFloat32(stage), size, mode: InterpolationMode.Bilinear, align_corners: false).to(first.dtype));
-            return cat(parts, dim: 1).MoveToOuterDisposeScope(); // [B, ΣC, H/4, W/4]
-        }
-        // The ConvNeXt's stages, a few channels at a time: neither a float32 copy of an upsampled stage (up to 0.9 GB for
-        // MGM-7B-HD) nor its rounded copy is ever whole, and each chunk is turned from NHWC to NCHW while it is small
-        // (the whole map turned at once, element by element, took mining 6–10 s at MGM-7B-HD's size).
         var fused = empty([first.shape[0], stages.Sum(s => s.shape[1]), size[0], size[1]], first.dtype, first.device); // [B, ΣC, H/4, W/4]
         fused.narrow(1, 0, first.shape[1]).copy_(first);
-        long channel = first.shape[1];
+        // The ConvNeXt's channels-last stages are upsampled a few channels at a time: neither a float32 copy of an
+        // upsampled stage (up to 0.9 GB for MGM-7B-HD) nor its rounded copy is ever whole, and each chunk is turned from
+        // NHWC to NCHW while it is small (the whole map turned at once, element by element, took mining 6–10 s at
+        // MGM-7B-HD's size). Other stages are upsampled whole, as chunks would change which kernel libtorch picks.
+        bool channelsLast = stages.All(IsChannelsLast);
         long perChannel = first.shape[0] * size[0] * size[1] * sizeof(float);
-        long perChunk = Math.Max(ChannelGranule, chunkBytes / perChannel / ChannelGranule * ChannelGranule);
+        long perChunk = channelsLast ? Math.Max(ChannelGranule, chunkBytes / perChannel / ChannelGranule * ChannelGranule) : long.MaxValue;
+        long channel = first.shape[1];
         foreach (var stage in stages.Skip(1))
         {
-            var nhwc = TensorHelpers.AtLeastFloat32(stage).permute(0, 2, 3, 1);                  // [B, h, w, C_i]
+            var source = TensorHelpers.AtLeastFloat32(stage);                                    // [B, C_i, h, w]
             for (long c = 0; c < stage.shape[1]; c += perChunk)
             {
                 long n = Math.Min(perChunk, stage.shape[1] - c);
-                using var chunk = nhwc.narrow(3, c, n).contiguous().permute(0, 3, 1, 2);          // [B, n, h, w], NHWC in memory
+                using var chunk = channelsLast
+                    ? source.permute(0, 2, 3, 1).narrow(3, c, n).contiguous().permute(0, 3, 1, 2)  // [B, n, h, w], NHWC in memory
+                    : source.narrow(1, c, n);
                 using var part = interpolate(chunk, size, mode: InterpolationMode.Bilinear, align_corners: false);
                 fused.narrow(1, channel + c, n).copy_(part); // rounded to the map's dtype as it is copied, as .to() rounds
             }

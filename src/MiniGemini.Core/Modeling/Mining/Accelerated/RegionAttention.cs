@@ -60,10 +60,11 @@ internal static class RegionAttention
     /// </summary>
     static Tensor? KernelMap(Tensor map, RegionBackend backend)
     {
-        if (backend != RegionBackend.Auto || map.device_type != DeviceType.CPU) return null;
-        bool copy = map.dtype is ScalarType.BFloat16 or ScalarType.Float16 || (map.dtype == ScalarType.Float32 && map.stride(3) != 1);
-        var kernelMap = copy ? empty(map.shape, ScalarType.Float32).copy_(map) : map;              // [N, Da, H, W], NCHW
-        return RegionAttentionKernel.Supports(kernelMap) ? kernelMap : null;
+        if (backend != RegionBackend.Auto) return null;
+        if (RegionAttentionKernel.Supports(map)) return map;
+        return map.device_type == DeviceType.CPU && map.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16
+            ? empty(map.shape, ScalarType.Float32).copy_(map)                                       // [N, Da, H, W], NCHW
+            : null;
     }
 
     /// <summary><c>[ũ | c | …]</c> → u <c>[N, T, Da]</c> and c <c>[N, T]</c>.</summary>
