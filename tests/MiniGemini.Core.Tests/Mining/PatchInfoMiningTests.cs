@@ -184,6 +184,35 @@ public sealed class PatchInfoMiningTests : IDisposable
         Assert.Throws<ArgumentException>(() => RegionAttentionKernel.RunWithHalfScale(map, u, c, grid, halfU, halfC, halfGrid with { Block = block + 1 }, 1e-5));
     }
 
+    /// <summary>
+    /// The CPU kernel reads a bfloat16 map as it lies, widening in registers, which is exact: each result has the bits
+    /// the kernel gives over a float32 copy of the map, at full scale, at half scale and in one sweep (odd channel
+    /// counts and widths take the scalar tails).
+    /// </summary>
+    [Theory]
+    [InlineData(1, 3, 2, 12, 4)]
+    [InlineData(2, 4, 3, 21, 5)]
+    [InlineData(1, 12, 4, 8, 8)]
+    public void A_bfloat16_map_gives_the_bits_of_its_float32_copy(long images, long patches, long block, long channels, long seed)
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new Generator((ulong)seed);
+        var map = MiningTestData.RandomMap(images, channels, 2 * patches * block, generator).to(ScalarType.BFloat16);
+        var copy = map.to(ScalarType.Float32);
+        var (grid, halfGrid) = (new RegionGrid(2 * patches, 2 * patches, block), new RegionGrid(patches, patches, block));
+        var (u, c) = (randn([images, grid.Tokens, channels], generator: generator), randn([images, grid.Tokens], generator: generator));
+        var (halfU, halfC) = (randn([images, halfGrid.Tokens, channels], generator: generator), randn([images, halfGrid.Tokens], generator: generator));
+        Assert.True(RegionAttentionKernel.Supports(map), "the kernel declines a bfloat16 map");
+
+        Assert.True(RegionAttentionKernel.Run(copy, u, c, grid, 1e-5).Equals(RegionAttentionKernel.Run(map, u, c, grid, 1e-5)), "full scale");
+        Assert.True(RegionAttentionKernel.Run(copy, halfU, halfC, halfGrid, 1e-5, halfScale: true)
+            .Equals(RegionAttentionKernel.Run(map, halfU, halfC, halfGrid, 1e-5, halfScale: true)), "half scale");
+        var (full, half) = RegionAttentionKernel.RunWithHalfScale(map, u, c, grid, halfU, halfC, halfGrid, 1e-5);
+        var (copyFull, copyHalf) = RegionAttentionKernel.RunWithHalfScale(copy, u, c, grid, halfU, halfC, halfGrid, 1e-5);
+        Assert.True(copyFull.Equals(full), "crops in one sweep");
+        Assert.True(copyHalf.Equals(half), "global view in one sweep");
+    }
+
     /// <summary>Half-precision models run too: the CPU kernel reads a bf16 map in float32, the tensor operations stay in bf16.</summary>
     [Fact]
     public void Bfloat16_mining_agrees_with_float32_to_bfloat16_precision()

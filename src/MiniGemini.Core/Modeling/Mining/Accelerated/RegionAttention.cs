@@ -16,7 +16,7 @@ internal static class RegionAttention
     /// maps <c>[N, Da, Rows·s, Cols·s]</c>, queries <c>[N, T, Da + 1 (+ padding)]</c> = <c>[ũ | c | …]</c> →
     /// <c>[N, T, Da]</c> in the queries' dtype: Σ pᵢx̂ᵢ, plus, on the tensor-operation path, a per-token constant in
     /// every channel (−Σ pᵢrᵢμᵢ is left out), which a consumer with channel-centred weights ignores. The CPU kernel runs
-    /// for float32 and half-precision CPU maps, tensor operations elsewhere (<paramref name="backend"/>). With
+    /// for CPU maps of float32, bfloat16 and float16, tensor operations elsewhere (<paramref name="backend"/>). With
     /// <paramref name="halfScale"/> the map is <c>[N, Da, 2·Rows·s, 2·Cols·s]</c> and the attention runs over its bilinear
     /// 1/2 downsample (MGM's HD global view), which the CPU kernel computes as it reads instead of storing it.
     /// </summary>
@@ -25,7 +25,7 @@ internal static class RegionAttention
         using (var scope = NewDisposeScope())
             if (KernelMap(map, backend) is { } kernelMap)
             {
-                var (u, c) = Split(queries, map.shape[1], kernelMap.dtype);
+                var (u, c) = Split(queries, map.shape[1]);
                 return RegionAttentionKernel.Run(kernelMap, u, c, grid, eps, halfScale).to(queries.dtype).MoveToOuterDisposeScope();
             }
         if (!halfScale) return WithTensorOps(map, queries, grid, eps, constants.BlockMask(grid));
@@ -45,8 +45,8 @@ internal static class RegionAttention
         using (var scope = NewDisposeScope())
             if (KernelMap(map, backend) is { } kernelMap)
             {
-                var (u, c) = Split(queries, map.shape[1], kernelMap.dtype);
-                var (halfU, halfC) = Split(halfQueries, map.shape[1], kernelMap.dtype);
+                var (u, c) = Split(queries, map.shape[1]);
+                var (halfU, halfC) = Split(halfQueries, map.shape[1]);
                 var (full, half) = RegionAttentionKernel.RunWithHalfScale(kernelMap, u, c, grid, halfU, halfC, halfGrid, eps);
                 return (full.to(queries.dtype).MoveToOuterDisposeScope(), half.to(halfQueries.dtype).MoveToOuterDisposeScope());
             }
@@ -54,9 +54,10 @@ internal static class RegionAttention
     }
 
     /// <summary>
-    /// The map the CPU kernel reads, or null where tensor operations run. Half-precision CPU maps are read in float32,
-    /// and maps whose rows are not contiguous as NCHW: one copy, then the kernel, is far faster than the tensor
-    /// operations on a CPU (docs/benchmarks.md#real-sizes, "Encode"), and more accurate in half precision.
+    /// The map the CPU kernel reads, or null where tensor operations run. Float32 and bfloat16 maps are read as they
+    /// are; float16 maps, and maps whose rows are not contiguous as NCHW, after one copy to float32 NCHW: one copy, then
+    /// the kernel, is far faster than the tensor operations on a CPU (docs/benchmarks.md#real-sizes, "Encode"), and
+    /// more accurate in half precision.
     /// </summary>
     static Tensor? KernelMap(Tensor map, RegionBackend backend)
     {
@@ -67,9 +68,9 @@ internal static class RegionAttention
             : null;
     }
 
-    /// <summary><c>[ũ | c | …]</c> → u <c>[N, T, Da]</c> and c <c>[N, T]</c>.</summary>
-    static (Tensor U, Tensor C) Split(Tensor queries, long channels, ScalarType type) =>
-        (queries.narrow(-1, 0, channels).to(type), queries.select(-1, channels).to(type));     // [N, T, Da], [N, T]
+    /// <summary><c>[ũ | c | …]</c> → u <c>[N, T, Da]</c> and c <c>[N, T]</c>, in float32, the kernel's precision.</summary>
+    static (Tensor U, Tensor C) Split(Tensor queries, long channels) =>
+        (queries.narrow(-1, 0, channels).to(ScalarType.Float32), queries.select(-1, channels).to(ScalarType.Float32)); // [N, T, Da], [N, T]
 
     /// <summary>
     /// Any device and dtype, in 18 tensor operations for one image and 13 per further one: each costs host time

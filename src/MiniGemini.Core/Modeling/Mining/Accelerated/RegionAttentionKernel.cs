@@ -2,13 +2,14 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using MiniGemini.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MiniGemini.Modeling;
 
 /// <summary>
-/// <see cref="RegionAttention"/> for float32 maps on the CPU, reading the NCHW map in place, twice.
+/// <see cref="RegionAttention"/> for float32 and bfloat16 maps on the CPU, reading the NCHW map in place, twice.
 /// <para>Memory order decides the speed: a token's region is s short runs in each of Da channel planes, so the map is
 /// swept the way it lies instead, a band of whole block rows at a time, a few channel planes side by side, each plane
 /// read row after row (long sequential runs that the prefetchers follow). Pass 1 gathers per HR position the dot
@@ -16,10 +17,13 @@ namespace MiniGemini.Modeling;
 /// band again for the weighted sums. Bands are independent and run in parallel.</para>
 /// <para>Every position is accumulated relative to its own channel-0 value x₀ (d = x − x₀): sums of d stay near the
 /// spread of the features, so Σd² − (Σd)²/Da keeps its digits even where |μ| ≫ σ, and so do the dot products.</para>
-/// <para>The map can also be read at half scale (<see cref="HalfScale"/>, MGM's HD global view): each position is then
+/// <para>The map can also be read at half scale (<see cref="HalfScale{T, TElements}"/>, MGM's HD global view): each position is then
 /// the bilinear 1/2 downsample of the full map, computed as it is read, so the downsampled map is never stored.
 /// <see cref="RunWithHalfScale"/> attends at both scales in the same sweeps: the half-scale reads find the rows that the
 /// full-scale reads have just brought into the cache, so the map comes from memory twice instead of four times.</para>
+/// <para>A bfloat16 map is widened to float32 in registers as it is read (<see cref="BFloat16Elements"/>): exact, so the
+/// result has the bits of the same kernel over a float32 copy of the map, without that copy (twice the map's bytes)
+/// and with half the bytes to read.</para>
 /// </summary>
 internal static unsafe class RegionAttentionKernel
 {
@@ -29,7 +33,7 @@ internal static unsafe class RegionAttentionKernel
     const int BandsPerThread = 2;
 
     public static bool Supports(Tensor map) =>
-        map.device_type == DeviceType.CPU && map.dtype == ScalarType.Float32 && map.dim() == 4 && map.stride(3) == 1;
+        map.device_type == DeviceType.CPU && map.dtype is ScalarType.Float32 or ScalarType.BFloat16 && map.dim() == 4 && map.stride(3) == 1;
 
     /// <summary>
     /// maps <c>[N, Da, Rows·s, Cols·s]</c> (or, with <paramref name="halfScale"/>, <c>[N, Da, 2·Rows·s, 2·Cols·s]</c> read as
@@ -40,8 +44,8 @@ internal static unsafe class RegionAttentionKernel
         using var scope = NewDisposeScope();
         var output = Output(map, grid);
         var tensors = Describe(map, u, c, output, eps);
-        if (halfScale) Sweep(new Job<HalfScale>(tensors, grid), map.shape[0], grid);
-        else Sweep(new Job<FullScale>(tensors, grid), map.shape[0], grid);
+        if (map.dtype == ScalarType.BFloat16) Sweep<ushort, BFloat16Elements>(tensors, grid, halfScale, map.shape[0]);
+        else Sweep<float, Float32Elements>(tensors, grid, halfScale, map.shape[0]);
         return output.transpose(1, 2).MoveToOuterDisposeScope();                               // [N, T, Da]
     }
 
@@ -58,9 +62,9 @@ internal static unsafe class RegionAttentionKernel
             throw new ArgumentException($"The half-scale grid {halfGrid} does not cover the same map as {grid}.", nameof(halfGrid));
         using var scope = NewDisposeScope();
         var (output, halfOutput) = (Output(map, grid), Output(map, halfGrid));
-        var full = new Job<FullScale>(Describe(map, u, c, output, eps), grid);
-        var half = new Job<HalfScale>(Describe(map, halfU, halfC, halfOutput, eps), halfGrid);
-        SweepBoth(full, half, map.shape[0], halfGrid);
+        var (full, half) = (Describe(map, u, c, output, eps), Describe(map, halfU, halfC, halfOutput, eps));
+        if (map.dtype == ScalarType.BFloat16) SweepBoth<ushort, BFloat16Elements>(full, grid, half, halfGrid, map.shape[0]);
+        else SweepBoth<float, Float32Elements>(full, grid, half, halfGrid, map.shape[0]);
         return (output.transpose(1, 2).MoveToOuterDisposeScope(), halfOutput.transpose(1, 2).MoveToOuterDisposeScope()); // [N, T, Da] each
     }
 
@@ -72,7 +76,7 @@ internal static unsafe class RegionAttentionKernel
         var uT = u.to(ScalarType.Float32).transpose(1, 2).contiguous();                       // [N, Da, T]
         var uSums = u.sum(-1, type: ScalarType.Float64);                                       // [N, T]
         var offsets = c.to(ScalarType.Float32).contiguous();                                   // [N, T]
-        return new Tensors(Address<float>(map), map.stride(0), map.stride(1), map.stride(2), map.shape[1],
+        return new Tensors((void*)TensorMemory.Address(map), map.stride(0), map.stride(1), map.stride(2), map.shape[1],
             Address<float>(uT), Address<double>(uSums), Address<float>(offsets), Address<float>(output), eps);
     }
 
@@ -84,7 +88,14 @@ internal static unsafe class RegionAttentionKernel
         return (rowsPerBand, (blockRows + rowsPerBand - 1) / rowsPerBand, threads);
     }
 
-    static void Sweep<TRows>(Job<TRows> job, long images, RegionGrid grid) where TRows : struct, IMapRows
+    static void Sweep<T, TElements>(Tensors tensors, RegionGrid grid, bool halfScale, long images)
+        where T : unmanaged where TElements : struct, IMapElements<T>
+    {
+        if (halfScale) Sweep(new Job<HalfScale<T, TElements>, T>(tensors, grid), images, grid);
+        else Sweep(new Job<FullScale<T, TElements>, T>(tensors, grid), images, grid);
+    }
+
+    static void Sweep<TRows, T>(Job<TRows, T> job, long images, RegionGrid grid) where TRows : struct, IMapRows<T> where T : unmanaged
     {
         var (rowsPerBand, bandsPerImage, threads) = Bands(grid.Rows, images);
         Parallel.For(0L, images * bandsPerImage, new ParallelOptions { MaxDegreeOfParallelism = threads },
@@ -108,8 +119,11 @@ internal static unsafe class RegionAttentionKernel
     /// Both jobs band by band: half-scale block row r covers full-scale block rows 2r and 2r + 1, and reads a chunk of
     /// channel planes of their 2s map rows right after the full-scale job has (a few hundred KB: still in L2).
     /// </summary>
-    static void SweepBoth(Job<FullScale> full, Job<HalfScale> half, long images, RegionGrid halfGrid)
+    static void SweepBoth<T, TElements>(Tensors fullTensors, RegionGrid grid, Tensors halfTensors, RegionGrid halfGrid, long images)
+        where T : unmanaged where TElements : struct, IMapElements<T>
     {
+        var full = new Job<FullScale<T, TElements>, T>(fullTensors, grid);
+        var half = new Job<HalfScale<T, TElements>, T>(halfTensors, halfGrid);
         var (rowsPerBand, bandsPerImage, threads) = Bands(halfGrid.Rows, images);
         Parallel.For(0L, images * bandsPerImage, new ParallelOptions { MaxDegreeOfParallelism = threads },
             () => (Full: full.CreateWorkspace(2 * rowsPerBand), Half: half.CreateWorkspace(rowsPerBand)),
@@ -146,46 +160,80 @@ internal static unsafe class RegionAttentionKernel
 
     static T* Address<T>(Tensor t) where T : unmanaged => (T*)t.storage<T>().data_ptr() + t.storage_offset();
 
+    /// <summary>How map elements of type <typeparamref name="T"/> become float32 lanes.</summary>
+    internal interface IMapElements<T> where T : unmanaged
+    {
+        /// <summary>The <c>Vector&lt;float&gt;.Count</c> elements from <paramref name="p"/> on.</summary>
+        static abstract Vector<float> Load(T* p);
+        static abstract float Load1(T* p);
+    }
+
+    internal readonly struct Float32Elements : IMapElements<float>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector<float> Load(float* p) => Unsafe.ReadUnaligned<Vector<float>>(p);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Load1(float* p) => *p;
+    }
+
+    /// <summary>bfloat16 bits: the upper half of a float32's, so widening is a shift and exact.</summary>
+    internal readonly struct BFloat16Elements : IMapElements<ushort>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector<float> Load(ushort* p)
+        {
+            if (Vector<float>.Count == 8 && Vector256.IsHardwareAccelerated)
+                return Vector256.ShiftLeft(Vector256.WidenLower(Vector128.Load(p).ToVector256Unsafe()), 16).AsSingle().AsVector();
+            Span<float> values = stackalloc float[Vector<float>.Count];
+            for (int i = 0; i < values.Length; i++) values[i] = Load1(p + i);
+            return new Vector<float>(values);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Load1(ushort* p) => BitConverter.UInt32BitsToSingle((uint)*p << 16);
+    }
+
     /// <summary>How a map row is read: <c>Load(row, w)</c> gives positions w… of the row that starts at <c>row</c>.</summary>
-    internal interface IMapRows
+    internal interface IMapRows<T> where T : unmanaged
     {
         /// <summary>Map rows one logical row apart, for a map with full-resolution row stride <paramref name="strideH"/>.</summary>
         static abstract long RowStride(long strideH);
-        static abstract Vector<float> Load(float* row, long w, long strideH);
-        static abstract float Load1(float* row, long w, long strideH);
+        static abstract Vector<float> Load(T* row, long w, long strideH);
+        static abstract float Load1(T* row, long w, long strideH);
     }
 
     /// <summary>The map as it is.</summary>
-    internal readonly struct FullScale : IMapRows
+    internal readonly struct FullScale<T, TElements> : IMapRows<T> where T : unmanaged where TElements : struct, IMapElements<T>
     {
         public static long RowStride(long strideH) => strideH;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector<float> Load(float* row, long w, long strideH) => Unsafe.ReadUnaligned<Vector<float>>(row + w);
+        public static Vector<float> Load(T* row, long w, long strideH) => TElements.Load(row + w);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Load1(float* row, long w, long strideH) => row[w];
+        public static float Load1(T* row, long w, long strideH) => TElements.Load1(row + w);
     }
 
     /// <summary>
     /// The map bilinearly downsampled by 1/2 (align_corners = false): output (i, j) samples input (2i + ½, 2j + ½), so
     /// all four weights are ½·½ and it is ((a + b) + (c + d)) / 4 over the 2×2 block, the order of torch's CPU kernel.
     /// </summary>
-    internal readonly struct HalfScale : IMapRows
+    internal readonly struct HalfScale<T, TElements> : IMapRows<T> where T : unmanaged where TElements : struct, IMapElements<T>
     {
         public static long RowStride(long strideH) => 2 * strideH;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector<float> Load(float* row, long w, long strideH)
+        public static Vector<float> Load(T* row, long w, long strideH)
         {
-            float* top = row + 2 * w, bottom = top + strideH;
+            T* top = row + 2 * w, bottom = top + strideH;
             if (Vector<float>.Count == 8 && Vector256.IsHardwareAccelerated)
             {
                 // Evens to the lower half, odds to the upper: lower + upper = the sums of 4 horizontal pairs.
-                var t0 = Vector256.Shuffle(Vector256.Load(top), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
-                var t1 = Vector256.Shuffle(Vector256.Load(top + 8), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
-                var b0 = Vector256.Shuffle(Vector256.Load(bottom), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
-                var b1 = Vector256.Shuffle(Vector256.Load(bottom + 8), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+                var t0 = Vector256.Shuffle(TElements.Load(top).AsVector256(), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+                var t1 = Vector256.Shuffle(TElements.Load(top + 8).AsVector256(), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+                var b0 = Vector256.Shuffle(TElements.Load(bottom).AsVector256(), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+                var b1 = Vector256.Shuffle(TElements.Load(bottom + 8).AsVector256(), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
                 var low = (t0.GetLower() + t0.GetUpper()) + (b0.GetLower() + b0.GetUpper());
                 var high = (t1.GetLower() + t1.GetUpper()) + (b1.GetLower() + b1.GetUpper());
                 return (Vector256.Create(low, high) * 0.25f).AsVector();
@@ -196,15 +244,19 @@ internal static unsafe class RegionAttentionKernel
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Load1(float* row, long w, long strideH) =>
-            ((row[2 * w] + row[2 * w + 1]) + (row[strideH + 2 * w] + row[strideH + 2 * w + 1])) * 0.25f;
+        public static float Load1(T* row, long w, long strideH)
+        {
+            T* top = row + 2 * w, bottom = top + strideH;
+            return ((TElements.Load1(top) + TElements.Load1(top + 1)) + (TElements.Load1(bottom) + TElements.Load1(bottom + 1))) * 0.25f;
+        }
     }
 
     /// <summary>Addresses and strides of the tensors a sweep reads and writes.</summary>
-    readonly struct Tensors(float* map, long strideN, long strideC, long strideH, long channels,
+    readonly struct Tensors(void* map, long strideN, long strideC, long strideH, long channels,
         float* uT, double* uSums, float* offsets, float* output, double eps)
     {
-        public readonly float* Map = map, UT = uT, Offsets = offsets, Output = output;
+        public readonly void* Map = map;
+        public readonly float* UT = uT, Offsets = offsets, Output = output;
         public readonly double* USums = uSums;
         public readonly long StrideN = strideN, StrideC = strideC, StrideH = strideH, Channels = channels;
         public readonly double Eps = eps;
@@ -250,7 +302,8 @@ internal static unsafe class RegionAttentionKernel
         public float* Partial { get; }
 
         /// <summary>The band in progress: its first map row (channel 0), u, output (channel 0, first token), first token, block rows.</summary>
-        public float* Band, U, Output;
+        public void* Band;
+        public float* U, Output;
         public long FirstToken, Rows;
 
         public void ClearMoments() => new Span<double>(Dots, (int)(3 * _positions)).Clear();
@@ -258,9 +311,9 @@ internal static unsafe class RegionAttentionKernel
         public void Dispose() => NativeMemory.AlignedFree(_memory);
     }
 
-    sealed class Job<TRows>(Tensors t, RegionGrid grid) where TRows : struct, IMapRows
+    sealed class Job<TRows, T>(Tensors t, RegionGrid grid) where TRows : struct, IMapRows<T> where T : unmanaged
     {
-        readonly float* _map = t.Map;
+        readonly T* _map = (T*)t.Map;
         readonly long _strideN = t.StrideN, _strideC = t.StrideC, _strideH = t.StrideH, _rowStride = TRows.RowStride(t.StrideH);
         readonly long _channels = t.Channels, _s = grid.Block, _cols = grid.Cols, _width = grid.Width, _tokens = grid.Tokens;
 
@@ -278,7 +331,7 @@ internal static unsafe class RegionAttentionKernel
             ws.Rows = rows;
             ws.ClearMoments();
             for (long h = 0; h < rows * _s; h++)
-                CopyRow(ws.Band + h * _rowStride, ws.Shift + h * _width);
+                CopyRow(Band(ws) + h * _rowStride, ws.Shift + h * _width);
         }
 
         /// <summary>Pass 1 for block row <paramref name="r"/> of the band and the channel chunk at <paramref name="c0"/>.</summary>
@@ -288,7 +341,7 @@ internal static unsafe class RegionAttentionKernel
             int chunk = (int)Math.Min(ChannelChunk, _channels - c0);
             SpreadU(ws.U + c0 * _tokens + r * _cols, chunk, ws.RowU);
             for (long h = r * _s; h < (r + 1) * _s; h++)
-                Moments(ws.Band + c0 * _strideC + h * _rowStride, chunk, ws.RowU,
+                Moments(Band(ws) + c0 * _strideC + h * _rowStride, chunk, ws.RowU,
                     ws.Shift + h * _width, ws.Dots + h * _width, ws.Sums + h * _width, ws.Squares + h * _width);
         }
 
@@ -308,11 +361,13 @@ internal static unsafe class RegionAttentionKernel
         {
             int chunk = (int)Math.Min(ChannelChunk, _channels - c0);
             long at = r * _s * _width;
-            WeightedSums(ws.Band + c0 * _strideC + r * _s * _rowStride, chunk, ws.Shift + at, ws.Weights + at,
+            WeightedSums(Band(ws) + c0 * _strideC + r * _s * _rowStride, chunk, ws.Shift + at, ws.Weights + at,
                 ws.MeanShift + r * _cols, ws.Partial, ws.Output + c0 * _tokens + r * _cols);
         }
 
-        void CopyRow(float* row, float* target)
+        static T* Band(Workspace ws) => (T*)ws.Band;
+
+        void CopyRow(T* row, float* target)
         {
             int lanes = Vector<float>.Count;
             long w = 0;
@@ -331,11 +386,12 @@ internal static unsafe class RegionAttentionKernel
 
         /// <summary>
         /// Pass 1 over one map row and a chunk of channels: Σ u·d, Σ d, Σ d² added to the row's accumulators.
-        /// Two vectors (a cache line) of each plane at a time: the planes are a multiple of 4 KB apart and compete
-        /// for the same L1 sets, so a line is used up before the next plane's line can evict it.
+        /// Two vectors of each plane at a time (a cache line of float32, half of one of bfloat16): the planes are a
+        /// multiple of 4 KB apart and compete for the same L1 sets, so a line is used up before the next plane's line
+        /// can evict it.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void Moments(float* row, int chunk, float* rowU, float* shift, double* dots, double* sums, double* squares)
+        void Moments(T* row, int chunk, float* rowU, float* shift, double* dots, double* sums, double* squares)
         {
             long width = _width, planeStride = _strideC, strideH = _strideH;
             int lanes = Vector<float>.Count;
@@ -345,7 +401,7 @@ internal static unsafe class RegionAttentionKernel
                 var x00 = Load(shift + w);
                 var x01 = Load(shift + w + lanes);
                 Vector<float> dot0 = default, sum0 = default, square0 = default, dot1 = default, sum1 = default, square1 = default;
-                float* x = row;
+                T* x = row;
                 float* uk = rowU + w;
                 for (int k = 0; k < chunk; k++, x += planeStride, uk += width)
                 {
@@ -422,7 +478,7 @@ internal static unsafe class RegionAttentionKernel
         /// the chunk side by side, a cache line at a time; per-column sums over the rows collect in <paramref name="partial"/>.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void WeightedSums(float* blockRow, int chunk, float* shift, float* weights, double* meanShift, float* partial, float* output)
+        void WeightedSums(T* blockRow, int chunk, float* shift, float* weights, double* meanShift, float* partial, float* output)
         {
             long s = _s, width = _width, planeStride = _strideC, rowStride = _rowStride, strideH = _strideH;
             int lanes = Vector<float>.Count;
@@ -433,7 +489,7 @@ internal static unsafe class RegionAttentionKernel
                 float* x0 = shift + a * width;
                 for (int k = 0; k < chunk; k++)
                 {
-                    float* x = blockRow + k * planeStride + a * rowStride;
+                    T* x = blockRow + k * planeStride + a * rowStride;
                     float* sum = partial + k * width;
                     long w = 0;
                     for (; w + 2 * lanes <= width; w += 2 * lanes)
