@@ -164,18 +164,11 @@ public sealed class PatchInfoMiningTests : IDisposable
     /// one the kernel gives for that grid alone, bit for bit (odd channel counts and widths take the scalar tails).
     /// </summary>
     [Theory]
-    [InlineData(1, 3, 2, 12, 4)]
-    [InlineData(2, 4, 3, 21, 5)]
-    [InlineData(1, 2, 5, 9, 1)]
-    [InlineData(1, 12, 4, 8, 8)]
+    [MemberData(nameof(KernelCases))]
     public void Crops_and_global_view_in_one_sweep_equal_separate_sweeps(long images, long patches, long block, long channels, long seed)
     {
         using var scope = NewDisposeScope();
-        using var generator = new Generator((ulong)seed);
-        var map = MiningTestData.RandomMap(images, channels, 2 * patches * block, generator);
-        var (grid, halfGrid) = (new RegionGrid(2 * patches, 2 * patches, block), new RegionGrid(patches, patches, block));
-        var (u, c) = (randn([images, grid.Tokens, channels], generator: generator), randn([images, grid.Tokens], generator: generator));
-        var (halfU, halfC) = (randn([images, halfGrid.Tokens, channels], generator: generator), randn([images, halfGrid.Tokens], generator: generator));
+        var (map, grid, u, c, halfGrid, halfU, halfC) = KernelProblem(images, patches, block, channels, seed);
 
         var (full, half) = RegionAttentionKernel.RunWithHalfScale(map, u, c, grid, halfU, halfC, halfGrid, 1e-5);
 
@@ -190,18 +183,13 @@ public sealed class PatchInfoMiningTests : IDisposable
     /// counts and widths take the scalar tails).
     /// </summary>
     [Theory]
-    [InlineData(1, 3, 2, 12, 4)]
-    [InlineData(2, 4, 3, 21, 5)]
-    [InlineData(1, 12, 4, 8, 8)]
+    [MemberData(nameof(KernelCases))]
     public void A_bfloat16_map_gives_the_bits_of_its_float32_copy(long images, long patches, long block, long channels, long seed)
     {
         using var scope = NewDisposeScope();
-        using var generator = new Generator((ulong)seed);
-        var map = MiningTestData.RandomMap(images, channels, 2 * patches * block, generator).to(ScalarType.BFloat16);
+        var (values, grid, u, c, halfGrid, halfU, halfC) = KernelProblem(images, patches, block, channels, seed);
+        var map = values.to(ScalarType.BFloat16);
         var copy = map.to(ScalarType.Float32);
-        var (grid, halfGrid) = (new RegionGrid(2 * patches, 2 * patches, block), new RegionGrid(patches, patches, block));
-        var (u, c) = (randn([images, grid.Tokens, channels], generator: generator), randn([images, grid.Tokens], generator: generator));
-        var (halfU, halfC) = (randn([images, halfGrid.Tokens, channels], generator: generator), randn([images, halfGrid.Tokens], generator: generator));
         Assert.True(RegionAttentionKernel.Supports(map), "the kernel declines a bfloat16 map");
 
         Assert.True(RegionAttentionKernel.Run(copy, u, c, grid, 1e-5).Equals(RegionAttentionKernel.Run(map, u, c, grid, 1e-5)), "full scale");
@@ -211,6 +199,30 @@ public sealed class PatchInfoMiningTests : IDisposable
         var (copyFull, copyHalf) = RegionAttentionKernel.RunWithHalfScale(copy, u, c, grid, halfU, halfC, halfGrid, 1e-5);
         Assert.True(copyFull.Equals(full), "crops in one sweep");
         Assert.True(copyHalf.Equals(half), "global view in one sweep");
+    }
+
+    /// <summary>images, patches, block, channels, seed: odd channel counts and widths take the kernel's scalar tails.</summary>
+    public static TheoryData<long, long, long, long, long> KernelCases => new()
+    {
+        { 1, 3, 2, 12, 4 },
+        { 2, 4, 3, 21, 5 },
+        { 1, 2, 5, 9, 1 },
+        { 1, 12, 4, 8, 8 },
+    };
+
+    /// <summary>
+    /// A map of <c>2·patches·block</c> square for a grid of 2·patches square and its half-scale grid, with seeded u and
+    /// c for each; the tensors live in the caller's dispose scope.
+    /// </summary>
+    static (Tensor Map, RegionGrid Grid, Tensor U, Tensor C, RegionGrid HalfGrid, Tensor HalfU, Tensor HalfC) KernelProblem(
+        long images, long patches, long block, long channels, long seed)
+    {
+        using var generator = new Generator((ulong)seed);
+        var map = MiningTestData.RandomMap(images, channels, 2 * patches * block, generator);
+        var (grid, halfGrid) = (new RegionGrid(2 * patches, 2 * patches, block), new RegionGrid(patches, patches, block));
+        var (u, c) = (randn([images, grid.Tokens, channels], generator: generator), randn([images, grid.Tokens], generator: generator));
+        var (halfU, halfC) = (randn([images, halfGrid.Tokens, channels], generator: generator), randn([images, halfGrid.Tokens], generator: generator));
+        return (map, grid, u, c, halfGrid, halfU, halfC);
     }
 
     /// <summary>Half-precision models run too: the CPU kernel reads a bf16 map in float32, the tensor operations stay in bf16.</summary>
