@@ -9,13 +9,29 @@ using MiniGemini.Benchmarks.Mining;
 //   row-linear                                     one bfloat16 row times real-size weights: libtorch against RowLinear
 //   at-size MODEL_FOLDER [--towers ROOT] [--dtype bf16|fp32] …  load, memory, encode, prefill and decode at real size
 // anything else goes to BenchmarkDotNet.
-if (args.Length > 0 && args[0] == "llm-decode") return MiniGemini.Benchmarks.LlmDecodeConsole.Run(args[1..]);
-if (args.Length > 0 && args[0] == "llm-parity") return MiniGemini.Benchmarks.LlmDecodeConsole.RunParity(args[1..]);
-if (args.Length > 0 && args[0] == "mining") return MiningTiming.Run(args[1..]);
-if (args.Length > 0 && args[0] == "row-linear") return MiniGemini.Benchmarks.RowLinearConsole.Run(args[1..]);
-if (args.Length > 0 && args[0] == "at-size") return MiniGemini.Benchmarks.AtSizeConsole.Run(args[1..]);
-if (args.Length > 0 && args[0] == "soak") return MiniGemini.Benchmarks.SoakConsole.Run(args[1..]);
-if (args.Length > 0 && args[0] == "shaped-checkpoint") return MiniGemini.Benchmarks.ShapedCheckpoints.ShapedCheckpointConsole.Run(args[1..]);
+var consoles = new Dictionary<string, Func<string[], int>>
+{
+    ["llm-decode"] = MiniGemini.Benchmarks.LlmDecodeConsole.Run,
+    ["llm-parity"] = MiniGemini.Benchmarks.LlmDecodeConsole.RunParity,
+    ["mining"] = MiningTiming.Run,
+    ["row-linear"] = MiniGemini.Benchmarks.RowLinearConsole.Run,
+    ["at-size"] = MiniGemini.Benchmarks.AtSizeConsole.Run,
+    ["soak"] = MiniGemini.Benchmarks.SoakConsole.Run,
+    ["shaped-checkpoint"] = MiniGemini.Benchmarks.ShapedCheckpoints.ShapedCheckpointConsole.Run,
+};
+if (args.Length > 0 && consoles.TryGetValue(args[0], out var console))
+{
+    try
+    {
+        return console(args[1..]);
+    }
+    catch (Exception e) when (e is ArgumentException or IOException or MiniGemini.MiniGeminiException)
+    {
+        // A wrong argument, a missing file or a checkpoint the library refuses: its message says which, no stack trace.
+        Console.Error.WriteLine($"{args[0]}: {e.Message}");
+        return 2;
+    }
+}
 NativeMemory.Clear();
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;
