@@ -86,8 +86,8 @@ public sealed class MiniGeminiOptions
     /// their own safetensors files hold them in that precision. Mapped weights take no allocation and no copy (they are
     /// the file's pages, shared with the page cache and with other processes), but where the page cache holds the files
     /// in 4 KiB pages rather than 2 MiB ones, decoding (and encoding, with mapped towers) reads the weights more slowly
-    /// than from a copy in huge pages; the log says so at load (event 102, docs/benchmarks.md#real-sizes). Null (the default): mapped when the language
-    /// model's weights are 1 GiB or more, copied below.
+    /// than from a copy in huge pages; the log says so at load (event 102, docs/benchmarks.md#real-sizes). Null (the
+    /// default): mapped when the language model's weights are 1 GiB or more, copied below.
     /// </summary>
     public bool? MapWeights { get; set; }
 

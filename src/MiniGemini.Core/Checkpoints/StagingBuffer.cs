@@ -32,8 +32,8 @@ internal sealed class StagingBuffer : IDisposable
             TensorMemory.ForEachChunk(destination, read);
             return;
         }
-        long elementSize = StorageTypes.SizeOf(stored), perPart = Math.Min(count, Math.Max(1, _bytes / elementSize));
-        var buffer = Buffer(stored, Math.Max(1, _bytes / elementSize));
+        long elementSize = StorageTypes.SizeOf(stored), capacity = Math.Max(1, _bytes / elementSize), perPart = Math.Min(count, capacity);
+        var buffer = Buffer(stored, capacity);
         using var target = destination.view(-1);
         for (long start = 0; start < count; start += perPart)
         {

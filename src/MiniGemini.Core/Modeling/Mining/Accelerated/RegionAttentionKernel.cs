@@ -76,7 +76,7 @@ internal static unsafe class RegionAttentionKernel
         var uT = u.to(ScalarType.Float32).transpose(1, 2).contiguous();                       // [N, Da, T]
         var uSums = u.sum(-1, type: ScalarType.Float64);                                       // [N, T]
         var offsets = c.to(ScalarType.Float32).contiguous();                                   // [N, T]
-        return new Tensors((void*)TensorMemory.Address(map), map.stride(0), map.stride(1), map.stride(2), map.shape[1],
+        return new Tensors(Address<byte>(map), map.stride(0), map.stride(1), map.stride(2), map.shape[1],
             Address<float>(uT), Address<double>(uSums), Address<float>(offsets), Address<float>(output), eps);
     }
 
@@ -158,7 +158,7 @@ internal static unsafe class RegionAttentionKernel
             });
     }
 
-    static T* Address<T>(Tensor t) where T : unmanaged => (T*)t.storage<T>().data_ptr() + t.storage_offset();
+    static T* Address<T>(Tensor t) where T : unmanaged => (T*)TensorMemory.Address(t);
 
     /// <summary>How map elements of type <typeparamref name="T"/> become float32 lanes.</summary>
     internal interface IMapElements<T> where T : unmanaged
