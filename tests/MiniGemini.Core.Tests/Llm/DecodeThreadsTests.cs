@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using MiniGemini.Modeling;
 using Xunit;
 
@@ -16,6 +17,29 @@ public sealed class DecodeThreadsTests
             DecodeThreads.Run(parts, part => Interlocked.Increment(ref counts[part]));
             Assert.All(counts, count => Assert.Equal(1, count));
             if (call == 250) Thread.Sleep(50); // longer than the spin: the workers sleep and are woken
+        }
+    }
+
+    /// <summary>
+    /// More parts than threads: each part runs once, on no more threads than asked for, also while more workers than
+    /// that spin from a wider call before.
+    /// </summary>
+    [Fact]
+    public void More_parts_than_threads_run_once_each_on_at_most_the_threads_asked_for()
+    {
+        DecodeThreads.Run(4, _ => { }); // three workers
+        for (int call = 0; call < 200; call++)
+        {
+            var counts = new int[16];
+            var threads = new ConcurrentDictionary<int, bool>();
+            DecodeThreads.Run(16, part =>
+            {
+                Interlocked.Increment(ref counts[part]);
+                threads[Environment.CurrentManagedThreadId] = true;
+                Thread.SpinWait(500);
+            }, threads: 2);
+            Assert.All(counts, count => Assert.Equal(1, count));
+            Assert.InRange(threads.Count, 1, 2);
         }
     }
 

@@ -55,6 +55,36 @@ public sealed class RowLinearTests
     }
 
     /// <summary>
+    /// A product split into more parts than threads, each taken by whichever thread is free, gives the bits of one
+    /// thread's pass over all rows.
+    /// </summary>
+    [Fact]
+    public void Many_parts_give_the_bits_of_one_pass()
+    {
+        if (!Avx512F.IsSupported) return; // the loop needs AVX-512
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(13);
+        long n = 16 * 256 + 37, k = 2 * 100;
+        var weight = randn([n, k], generator: generator).to(ScalarType.BFloat16);
+        var bias = randn([n], generator: generator).to(ScalarType.BFloat16);
+        var x = randn([1, 1, k], generator: generator).to(ScalarType.BFloat16);
+        int threads = get_num_threads();
+        Tensor onePass, split;
+        try
+        {
+            set_num_threads(1);
+            onePass = RowLinear.Forward(x, weight, bias);
+            set_num_threads(Math.Max(2, threads));
+            split = RowLinear.Forward(x, weight, bias, widened: true);
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+        Assert.True(split.Equals(onePass.to(ScalarType.Float32)));
+    }
+
+    /// <summary>
     /// Weights that start off a cache line (a mapped safetensors file puts tensors wherever its header ends) give the same
     /// bits as the same weights on one: every lane offset (read by aligned loads and shifted into place), half a lane
     /// (read where they lie), short and long rows. The memory around the weights is NaN, so a lane taken from outside a

@@ -22,25 +22,27 @@ internal static class DecodeThreads
     static int _sleeping;
 
     /// <summary>
-    /// <paramref name="body"/>(0 … <paramref name="parts"/> − 1), in parallel; returns when all are done and rethrows
-    /// the first exception. A second caller while one runs gets the thread pool instead.
+    /// <paramref name="body"/>(0 … <paramref name="parts"/> − 1) on up to <paramref name="threads"/> threads (the calling
+    /// one included; as many as parts by default), each taking the next part when it is done with one; returns when all
+    /// are done and rethrows the first exception. A second caller while one runs gets the thread pool instead.
     /// </summary>
-    public static void Run(int parts, Action<int> body)
+    public static void Run(int parts, Action<int> body, int threads = int.MaxValue)
     {
-        if (parts <= 1)
+        threads = Math.Min(threads, parts);
+        if (threads <= 1)
         {
-            if (parts == 1) body(0);
+            for (int part = 0; part < parts; part++) body(part);
             return;
         }
         if (!Monitor.TryEnter(Gate))
         {
-            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, body);
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
             return;
         }
         try
         {
-            while (Workers.Count < parts - 1) Start();
-            var job = new Job(body, parts);
+            while (Workers.Count < threads - 1) Start();
+            var job = new Job(body, parts, workers: threads - 1);
             Volatile.Write(ref _latest, job);
             Interlocked.MemoryBarrier(); // the job is visible before sleepers are counted (see Loop)
             int sleeping = Volatile.Read(ref _sleeping);
@@ -72,7 +74,7 @@ internal static class DecodeThreads
             var job = Volatile.Read(ref _latest);
             if (job != done && job is not null)
             {
-                job.Work();
+                if (job.Join()) job.Work();
                 done = job;
                 idleSince = Stopwatch.GetTimestamp();
             }
@@ -88,13 +90,16 @@ internal static class DecodeThreads
         }
     }
 
-    /// <summary>One call's parts, taken one at a time by whichever thread comes first.</summary>
-    sealed class Job(Action<int> body, int parts)
+    /// <summary>One call's parts, taken one at a time by the caller and the first <c>workers</c> workers to join.</summary>
+    sealed class Job(Action<int> body, int parts, int workers)
     {
         readonly int _parts = parts;
-        int _next;
+        int _next, _joined;
         public int Pending = parts;
         public Exception? Failure;
+
+        /// <summary>Whether a worker may take parts (workers started for a wider call stay out of a narrower one).</summary>
+        public bool Join() => Interlocked.Increment(ref _joined) <= workers;
 
         public void Work()
         {

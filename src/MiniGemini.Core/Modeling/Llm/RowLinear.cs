@@ -59,7 +59,8 @@ internal static class RowLinear
         var rounded = widened ? ArrayPool<ushort>.Shared.Rent((int)n) : null;
         nint ws = TensorMemory.Address(weight), rs = TensorMemory.Address(result), bs = biasRow is null ? 0 : TensorMemory.Address(biasRow);
         int threads = Math.Max(1, get_num_threads());
-        long perThread = (n + threads - 1) / threads;
+        int parts = threads == 1 ? 1 : (int)Math.Clamp(n / RowsPerPart, threads, threads * PartsPerThread);
+        long perPart = (n + parts - 1) / parts;
         try
         {
             fixed (uint* start = buffer)
@@ -70,13 +71,13 @@ internal static class RowLinear
                 uint* xs = start + (64 - ((nint)start & 63)) % 64 / sizeof(uint);
                 Buffer.MemoryCopy((void*)TensorMemory.Address(row), xs, pairs * sizeof(uint), pairs * sizeof(uint));
                 nint xp = (nint)xs, ys = widened ? (nint)roundedStart : rs;
-                DecodeThreads.Run(threads, t =>
+                DecodeThreads.Run(parts, t =>
                 {
-                    long first = t * perThread, end = Math.Min(n, first + perThread);
+                    long first = t * perPart, end = Math.Min(n, first + perPart);
                     Rows((uint*)ws, (uint*)xp, (ushort*)ys, (ushort*)bs, pairs, first, end);
                     if (widened)
                         for (long r = first; r < end; r++) ((float*)rs)[r] = Float(((ushort*)ys)[r]);
-                });
+                }, threads);
             }
         }
         finally
@@ -96,6 +97,15 @@ internal static class RowLinear
         if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40);
         return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
+
+    /// <summary>
+    /// Parts of a product per thread, taken by whichever thread is free: on a virtual machine one virtual CPU can stall
+    /// for a while (its host runs something else), and with one part per thread the other waited for it at the end.
+    /// </summary>
+    const int PartsPerThread = 8;
+
+    /// <summary>Fewest rows in a part (fewer, longer parts for small products).</summary>
+    const long RowsPerPart = 256;
 
     /// <summary>Rows longer than this many pairs (an x of more than 8 KiB) go through the loop four at a time.</summary>
     const long TogetherFromPairs = 2048;
