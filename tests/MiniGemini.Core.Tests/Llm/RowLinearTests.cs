@@ -56,7 +56,7 @@ public sealed class RowLinearTests
 
     /// <summary>
     /// A product split into more parts than threads, each taken by whichever thread is free, gives the bits of one
-    /// thread's pass over all rows.
+    /// thread's pass over all rows (here widened to float32 part by part, which must give the same values).
     /// </summary>
     [Fact]
     public void Many_parts_give_the_bits_of_one_pass()
