@@ -114,8 +114,8 @@ internal static class OneQueryAttention
                     ushort* output = (ushort*)at.Output + (first + h) * at.D;
                     for (long j = 0; j < pairs; j++)
                     {
-                        output[2 * j] = RowLinear.BFloat16(sums[h * at.D + j]);
-                        output[2 * j + 1] = RowLinear.BFloat16(sums[h * at.D + pairs + j]);
+                        output[2 * j] = BFloat16Bits.Round(sums[h * at.D + j]);
+                        output[2 * j + 1] = BFloat16Bits.Round(sums[h * at.D + pairs + j]);
                     }
                 }
             }

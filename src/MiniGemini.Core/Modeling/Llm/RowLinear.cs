@@ -76,7 +76,7 @@ internal static class RowLinear
                     long first = t * perPart, end = Math.Min(n, first + perPart);
                     Rows((uint*)ws, (uint*)xp, (ushort*)ys, (ushort*)bs, pairs, first, end);
                     if (widened)
-                        for (long r = first; r < end; r++) ((float*)rs)[r] = Float(((ushort*)ys)[r]);
+                        for (long r = first; r < end; r++) ((float*)rs)[r] = BFloat16Bits.Widen(((ushort*)ys)[r]);
                 }, threads);
             }
         }
@@ -86,16 +86,6 @@ internal static class RowLinear
             if (rounded is not null) ArrayPool<ushort>.Shared.Return(rounded);
         }
         return result;
-    }
-
-    static float Float(ushort bfloat16) => BitConverter.UInt32BitsToSingle((uint)bfloat16 << 16);
-
-    /// <summary>float32 → bfloat16, rounded to nearest even, as libtorch rounds (NaN stays NaN).</summary>
-    internal static ushort BFloat16(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40);
-        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
 
     /// <summary>
@@ -250,8 +240,8 @@ internal static class RowLinear
         for (long j = blockEnd; j < pairs; j++)
             sum += BitConverter.UInt32BitsToSingle(row[j] << 16) * BitConverter.UInt32BitsToSingle(x[j] << 16) +
                    BitConverter.UInt32BitsToSingle(row[j] & 0xFFFF0000u) * BitConverter.UInt32BitsToSingle(x[j] & 0xFFFF0000u);
-        if (bias != null) sum += Float(bias[r]); // in float32, as libtorch adds it before rounding
-        return BFloat16(sum);
+        if (bias != null) sum += BFloat16Bits.Widen(bias[r]); // in float32, as libtorch adds it before rounding
+        return BFloat16Bits.Round(sum);
     }
 
     /// <summary>The low bfloat16 of each lane as float32: bfloat16 is the top half of a float32.</summary>

@@ -191,7 +191,7 @@ internal static unsafe class RegionAttentionKernel
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Load1(ushort* p) => BitConverter.UInt32BitsToSingle((uint)*p << 16);
+        public static float Load1(ushort* p) => BFloat16Bits.Widen(*p);
     }
 
     /// <summary>How a map row is read: <c>Load(row, w)</c> gives positions w… of the row that starts at <c>row</c>.</summary>
